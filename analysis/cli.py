@@ -1,0 +1,95 @@
+"""The ``svi`` command line.
+
+Commands are thin: each parses its options and calls one function in
+``analysis``; errors that a person can act on (``SVIError``) are printed
+without a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from analysis.errors import SVIError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="SVI: need-adjusted value index for English NHS acute trusts.")
+data_app = typer.Typer(no_args_is_help=True, help="Build, fetch and inspect the trust panel.")
+app.add_typer(data_app, name="data")
+
+DEFAULT_OUT = Path("results")
+
+
+@data_app.command("build")
+def data_build(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
+                                            "Omit to build the embedded synthetic default."),
+    out: Path = typer.Option(DEFAULT_OUT / "panel", "--out", help="Output directory for the panel and its quality report."),
+    seed: int = typer.Option(20260401, help="Seed of the synthetic panel (ignored with --data-dir)."),
+):
+    """Build the canonical panel (real data with --data-dir, else the synthetic default)."""
+    from analysis.panel import build_and_write
+
+    result = build_and_write(data_dir=data_dir, out=out, seed=seed)
+    typer.echo(result.summary_text())
+
+
+@data_app.command("fetch")
+def data_fetch(
+    names: list[str] = typer.Argument(None, help="Registry entries to fetch (default: all)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache directory (default: $SVI_DATA_DIR or data/cache)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Fetch from a mirror with the same file names."),
+    force: bool = typer.Option(False, help="Download again even when a verified copy is cached."),
+):
+    """Download the official publications in the registry and verify their checksums."""
+    from analysis.fetch import run_fetch
+
+    paths = run_fetch(names or None, cache_dir=cache_dir, base_url=base_url, force=force)
+    for p in paths:
+        typer.echo(str(p))
+
+
+@app.command("run")
+def run(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
+                                            "Omit to run on the embedded synthetic default."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory."),
+    seed: int = typer.Option(20260401, help="Seed of the synthetic panel and of the sampler."),
+    fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the value model after building the panel."),
+):
+    """End to end: data -> panel -> fit -> tables."""
+    from analysis.panel import build_and_write
+
+    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    typer.echo(result.summary_text())
+    if fit:
+        from analysis.pipeline import fit_and_summarise
+
+        fit_and_summarise(result.panel, out=Path(out), seed=seed, echo=typer.echo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except SVIError as exc:
+        typer.secho(f"svi: error: {exc}", err=True, fg="red")
+        return 2
+    except typer.Exit as exc:  # pragma: no cover - typer control flow
+        return exc.exit_code
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""Assemble the canonical panel from the real public files in ``<data_dir>/raw``.
+
+Steps: pick acute trusts from the compiled trust profiles (every other
+organisation is reported as excluded), map raw columns to panel columns,
+check every value (implausible values are set missing with a reason in the
+quality report, never dropped silently), detect columns whose content does
+not match their name, and derive catchment need by weighting area-level data
+with the OHID trust-to-LTLA catchment shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import schema
+from analysis.quality import QualityReport
+from analysis.sources import SOURCES, load_all
+from analysis.sources.base import LINE
+from analysis.sources.loaders import (AE_ATTENDANCE_PARTS, AE_OVER4_PARTS, COST_SETTING_COLUMNS,
+                                      TRUST_PROFILE_COLUMNS)
+
+PERIOD = "2025/26"
+
+SIZE_CLASS_MAP = {"Acute - Teaching": "teaching", "Acute - Large": "large", "Acute - Medium": "medium",
+                  "Acute - Small": "small", "Acute - Specialist": "specialist", "Acute - Multi-Service": "multi-service"}
+CQC_TYPE_MAP = {"Acute hospital - NHS non-specialist": "acute non-specialist",
+                "Acute hospital - NHS specialist": "acute specialist"}
+
+#: Mergers after the ODS successor file in geographr ends (April 2022), curated from NHS England
+#: announcements.  (old code, new code, date, note).
+POST_2022_MERGERS: tuple[tuple[str, str, str, str], ...] = (
+    ("RBA", "RH5", "2022-04-01", "Taunton and Somerset FT merged with Somerset Partnership FT to form Somerset FT"),
+    ("RA4", "RH5", "2023-04-01", "Yeovil District Hospital FT merged into Somerset FT"),
+)
+#: Splits: an old trust whose services went to several successors.  Shares are the documented
+#: approximation used to apportion the old trust's catchment population (hospital sites).
+SPLIT_SHARES: dict[tuple[str, str], float] = {
+    ("RW6", "RM3"): 0.75,  # Pennine Acute: Oldham, Rochdale, Fairfield -> Northern Care Alliance (Salford Royal code)
+    ("RW6", "R0A"): 0.25,  # Pennine Acute: North Manchester General -> Manchester University FT
+}
+
+
+def _src(name: str) -> str:
+    return SOURCES[name].files[0]
+
+
+def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]:
+    data_dir = Path(data_dir)
+    raw = load_all(data_dir)
+    report = QualityReport(kind="real")
+    report.notes.append(f"Built from {data_dir.resolve()}/raw; period {PERIOD} (SHMI Jan-Dec 2025, NCC 2024/25, "
+                        "RTT/A&E/FFT/workforce latest month of the 2026-03 snapshot).")
+    tp = raw["trust_profiles"]
+    tp_file = _src("trust_profiles")
+
+    acute = tp["Trust_type"] == "Acute trust"
+    for r in tp[~acute].to_dict("records"):
+        report.exclude(r["org_code"], r["org_name"], f"not an acute trust (Trust_type = {r['Trust_type'] or 'blank'})",
+                       tp_file, r[LINE])
+    tp = tp[acute].copy()
+
+    _check_whole_columns(tp, report, tp_file)
+
+    rows = []
+    types = raw["trust_types"].set_index("trust_code")["primary_category"]
+    for r in tp.to_dict("records"):
+        row = _trust_row(r, types, report, tp_file)
+        if row is not None:
+            rows.append(row)
+    panel = pd.DataFrame(rows)
+
+    need = _catchment_need(panel["org_code"].tolist(), raw, report)
+    panel = panel.merge(need, on="org_code", how="left")
+    pop = _catchment_population(panel, raw, report)
+    panel["catchment_population"] = panel["org_code"].map(pop)
+
+    panel = panel.sort_values("org_code").reset_index(drop=True)
+    panel = schema.validate_panel(panel)
+    for r in panel.itertuples():
+        report.include(r.org_code, r.org_name, size_class=r.size_class)
+    return panel, report
+
+
+# --------------------------------------------------------------------------------- whole columns
+
+def _check_whole_columns(tp: pd.DataFrame, report: QualityReport, tp_file: str) -> None:
+    """Detect columns whose content does not mean what their name says."""
+    pct = tp["pct_within_18_weeks_latest"]
+    n_counts = int((pct > 100).sum())
+    if n_counts:
+        report.add(None, None, "column rejected",
+                   f"'pct_within_18_weeks_latest' holds values up to {pct.max():,.0f} for {n_counts} of "
+                   f"{pct.notna().sum()} acute trusts: counts, not percentages. Not used; RTT comes from the WLMDS "
+                   "counts (waiting under 18 weeks, total waiting), whose ratio matches the WLMDS percentage column.",
+                   source=tp_file, raw_column="pct_within_18_weeks_latest")
+    report.add(None, None, "column rejected",
+               "'total_waiting_latest' / 'waiting_under_18_weeks_latest' (monthly RTT) do not add up: the week buckets "
+               "sum to more than the total for every trust and the implied share within 18 weeks (~0.51) is far "
+               "below the published figure; WLMDS counts used instead.",
+               source=tp_file, raw_column="total_waiting_latest")
+    fte_ratio = (tp["workforce_total_fte_latest"] / tp["workforce_nursing_fte_latest"]).median()
+    if fte_ratio > 5:
+        report.add(None, "workforce_fte", "flagged",
+                   f"total FTE is a median {fte_ratio:.1f} x nursing FTE (national NHS ratio is about 3.5): the total may "
+                   "double-count staff groups; kept as a size descriptor only, not used in any model",
+                   source=tp_file, raw_column="workforce_total_fte_latest")
+    report.add(None, None, "column rejected",
+               "'palliative_pct_latest' is at most 0.0002 for every trust (published palliative-care coding rates are "
+               "tens of percent): not a percentage; not used.", source=tp_file, raw_column="palliative_pct_latest")
+
+
+# --------------------------------------------------------------------------------- one trust
+
+def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str) -> dict | None:
+    code, name, line = r["org_code"], r["org_name"], r[LINE]
+
+    def finding(column, action, reason, raw_column=None, old=None, new=None):
+        report.add(code, column, action, reason, source=f, line=line, raw_column=raw_column, old=old, new=new)
+
+    size = SIZE_CLASS_MAP.get(r["Trust_subtype"] or "")
+    if size is None:
+        report.exclude(code, name, f"unknown acute size class (Trust_subtype = {r['Trust_subtype']!r})", f, line)
+        return None
+    region = r["Region"]
+    if region not in schema.REGIONS:
+        report.exclude(code, name, f"unknown NHS region {region!r}", f, line)
+        return None
+    cqc = types.get(code)
+    ttype = CQC_TYPE_MAP.get(cqc) if isinstance(cqc, str) else None
+    implied = "acute specialist" if size == "specialist" else "acute non-specialist"
+    if ttype is None:
+        ttype = implied
+        cqc_txt = repr(cqc) if isinstance(cqc, str) else "no entry"
+        finding("trust_type", "imputed", f"no CQC acute category for this code (CQC: {cqc_txt}); taken from size class",
+                raw_column="primary_category", new=ttype)
+    elif ttype != implied:
+        finding("trust_type", "flagged", f"CQC category '{ttype}' differs from size class '{size}'; CQC kept",
+                raw_column="primary_category", old=size, new=ttype)
+
+    row = {"period": PERIOD, "org_code": code, "org_name": name, "region": region, "trust_type": ttype,
+           "size_class": size}
+    for col, raw_col in TRUST_PROFILE_COLUMNS.items():
+        row[col] = r[raw_col]
+    row["ae_attendances"] = _sum_parts(r, AE_ATTENDANCE_PARTS)
+    row["ae_over_4h"] = _sum_parts(r, AE_OVER4_PARTS)
+
+    # negative counts are never legitimate
+    for c in schema.COLUMNS:
+        if c.count and c.name in row and pd.notna(row[c.name]) and row[c.name] < 0:
+            finding(c.name, "set missing", "negative count", raw_column=TRUST_PROFILE_COLUMNS.get(c.name),
+                    old=row[c.name])
+            row[c.name] = np.nan
+
+    _check_shmi(row, finding)
+    _check_pair(row, "rtt_waiting_under_18w", "rtt_total_waiting", finding, "RTT")
+    if pd.notna(row["rtt_total_waiting"]) and pd.notna(r["wlmds_pct_within_18wks_latest"]) and row["rtt_total_waiting"] > 0:
+        ratio = row["rtt_waiting_under_18w"] / row["rtt_total_waiting"]
+        if abs(ratio - r["wlmds_pct_within_18wks_latest"]) > 0.01:
+            finding("rtt_waiting_under_18w", "flagged", "WLMDS count ratio differs from the published WLMDS "
+                    "percentage by more than 1 point", raw_column="wlmds_pct_within_18wks_latest",
+                    old=r["wlmds_pct_within_18wks_latest"], new=round(ratio, 4))
+    for att, over in (("ae_attendances", "ae_over_4h"), ("ae_type1_attendances", "ae_type1_over_4h")):
+        if row[att] == 0:
+            finding(att, "set missing", "no attendances reported (no A&E department of this type): "
+                    "treated as not applicable, not as 0/0", raw_column=None, old=0.0)
+            row[att] = row[over] = np.nan
+        _check_pair(row, over, att, finding, "A&E")
+
+    _fft(row, r, finding)
+    for c in ("cancer_fds_28d_pct", "cancer_62d_pct"):
+        if pd.notna(row[c]) and not 0 <= row[c] <= 100:
+            finding(c, "set missing", "percentage outside 0-100", raw_column=TRUST_PROFILE_COLUMNS[c], old=row[c])
+            row[c] = np.nan
+    _cost(row, r, finding)
+    return row
+
+
+def _sum_parts(r: dict, parts) -> float:
+    vals = [r[p] for p in parts]
+    return float(np.nansum(vals)) if any(pd.notna(v) for v in vals) else np.nan
+
+
+def _check_pair(row, num, den, finding, label):
+    if pd.notna(row[num]) != pd.notna(row[den]):
+        present = num if pd.notna(row[num]) else den
+        finding(present, "set missing", f"{label}: {num if present == den else den} is missing, so {present} "
+                "cannot form an indicator; both set missing", old=row[present])
+        row[num] = row[den] = np.nan
+        return
+    if pd.notna(row[num]) and pd.notna(row[den]) and row[num] > row[den]:
+        finding(num, "set missing", f"{label} numerator above its denominator ({row[num]:.0f} > {row[den]:.0f}); "
+                "both set missing", old=row[num])
+        row[num] = row[den] = np.nan
+
+
+def _check_shmi(row, finding) -> None:
+    o, e, n, s = (row[c] for c in ("shmi_observed_deaths", "shmi_expected_deaths", "shmi_spells", "shmi_value"))
+    trio = ("shmi_observed_deaths", "shmi_expected_deaths", "shmi_spells")
+    have = [pd.notna(v) for v in (o, e, n)]
+    if not any(have):
+        return
+    reason = None
+    if not all(have):
+        reason = "incomplete SHMI counts (spells, observed and expected must all be present)"
+    elif e <= 0:
+        reason = f"expected deaths <= 0 ({e})"
+    elif o > n:
+        reason = f"observed deaths above spells ({o:.0f} > {n:.0f})"
+    elif pd.notna(s):
+        # counts are rounded to the nearest 5: allow that much disagreement with the unrounded ratio
+        tol = 2.5 / e * (1 + s) + 0.005
+        if abs(o / e - s) > tol:
+            reason = f"observed/expected ({o / e:.3f}) disagrees with published SHMI ({s:.3f}) beyond rounding"
+    if reason:
+        finding("shmi_observed_deaths", "set missing", reason + "; SHMI not used for this trust",
+                raw_column="observed_deaths_latest", old=o)
+        for c in (*trio, "shmi_value", "shmi_banding_published"):
+            row[c] = np.nan
+
+
+def _fft(row, r, finding) -> None:
+    resp, share = row["fft_responses"], r["fft_pct_positive_latest"]
+    row["fft_positive"] = np.nan
+    if pd.isna(resp) or resp == 0:
+        if resp == 0:
+            finding("fft_responses", "set missing", "zero FFT responses", raw_column="fft_total_responses_latest", old=0.0)
+        row["fft_responses"] = np.nan
+        return
+    if pd.isna(share):
+        finding("fft_positive", "set missing", "FFT share positive missing; responses kept but indicator unusable",
+                raw_column="fft_pct_positive_latest")
+        row["fft_responses"] = np.nan
+        return
+    if 1 < share <= 100:
+        finding("fft_positive", "repaired", "share positive given as a percentage; divided by 100",
+                raw_column="fft_pct_positive_latest", old=share, new=share / 100)
+        share = share / 100
+    elif not 0 <= share <= 1:
+        finding("fft_positive", "set missing", "share positive is not a proportion", raw_column="fft_pct_positive_latest",
+                old=share)
+        row["fft_responses"] = np.nan
+        return
+    row["fft_positive"] = float(np.round(resp * share))
+
+
+def _cost(row, r, finding) -> None:
+    a, e = row["ncc_actual_cost_total_gbp_m"], row["ncc_expected_cost_total_gbp_m"]
+    if pd.notna(e) and e <= 0:
+        finding("ncc_expected_cost_total_gbp_m", "set missing", "expected cost <= 0", old=e,
+                raw_column="rc_expected_cost_total_m_latest")
+        row["ncc_expected_cost_total_gbp_m"] = e = np.nan
+    gap = r["rc_cost_gap_pct_latest"]
+    if pd.notna(a) and pd.notna(e) and pd.notna(gap) and abs((a / e - 1) * 100 - gap) > 0.05:
+        finding("ncc_expected_cost_total_gbp_m", "flagged", "actual/expected disagrees with the published cost gap %",
+                raw_column="rc_cost_gap_pct_latest", old=gap, new=round((a / e - 1) * 100, 2))
+    for s, (actual_col, gap_col) in COST_SETTING_COLUMNS.items():
+        act, g = r[actual_col], r[gap_col]
+        row[f"ncc_actual_cost_{s}_gbp_m"] = act
+        row[f"ncc_expected_cost_{s}_gbp_m"] = np.nan
+        if pd.isna(act):
+            continue
+        if pd.isna(g) or g <= -100 or act <= 0:
+            finding(f"ncc_expected_cost_{s}_gbp_m", "set missing", "setting cost gap missing or invalid; "
+                    "expected cost for this setting cannot be derived", raw_column=gap_col, old=g)
+            continue
+        row[f"ncc_expected_cost_{s}_gbp_m"] = act / (1 + g / 100)
+    # the setting expected costs are derived, not published: say so once per trust only via the note
+
+
+# --------------------------------------------------------------------------------- need
+
+def _catchment_need(codes: list[str], raw: dict, report: QualityReport) -> pd.DataFrame:
+    w = raw["catchment_weights"].rename(columns={"nhs_trust22_code": "code", "ltla21_code": "ltla",
+                                                 "proportion_trust_came_from_ltla": "w"})
+    bad = w["w"].isna() | (w["w"] < 0)
+    for r in w[bad].to_dict("records"):
+        report.add(r["code"], "imd_score", "set missing", "catchment weight missing or negative; weight dropped",
+                   source=_src("catchment_weights"), line=r[LINE], raw_column="proportion_trust_came_from_ltla",
+                   old=r["w"])
+    w = w[~bad]
+    w = _merge_post_2022_weights(w, raw, report)
+
+    imd = raw["imd"].rename(columns={"ltla22_code": "ltla"})
+    pop = raw["population"].rename(columns={"ltla21_code": "ltla"})
+    pop["share_75"] = pop["pop_75_plus"] / pop["total_population"]
+    hi = raw["health_index"]
+    hi = hi[hi["year"] == hi["year"].max()].rename(columns={"ltla21_code": "ltla"})
+    report.notes.append(f"ONS Health Index year used: {int(hi['year'].max())}.")
+    area = (imd[["ltla", "Score", "Income_Score", "Health_Score"]]
+            .merge(pop[["ltla", "share_75"]], on="ltla", how="outer")
+            .merge(hi[["ltla", "overall_score"]], on="ltla", how="outer"))
+    x = w.merge(area, on="ltla", how="left")
+    known = set(w["code"])
+    out = []
+    for code in codes:
+        if code not in known:
+            report.add(code, "imd_score", "set missing", "no OHID catchment weights for this code",
+                       source=_src("catchment_weights"))
+            out.append({"org_code": code})
+            continue
+        g = x[x["code"] == code]
+        rec = {"org_code": code}
+        for col, src in (("imd_score", "Score"), ("imd_income_score", "Income_Score"), ("imd_health_score", "Health_Score"),
+                         ("share_aged_75_plus", "share_75"), ("health_index_score", "overall_score")):
+            ok = g[src].notna()
+            cov = g.loc[ok, "w"].sum() / g["w"].sum()
+            rec[col] = float(np.average(g.loc[ok, src], weights=g.loc[ok, "w"])) if ok.any() else np.nan
+            if col == "imd_score":
+                rec["catchment_weight_coverage"] = float(cov)
+            if cov < 0.9:
+                report.add(code, col, "flagged", f"only {cov:.0%} of the catchment weight joins to English areas "
+                           "with this measure (e.g. Welsh LTLAs); weighted mean over the rest",
+                           source=_src("catchment_weights"), new=round(cov, 3))
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def _merge_post_2022_weights(w: pd.DataFrame, raw: dict, report: QualityReport) -> pd.DataFrame:
+    """Fold catchments of trusts merged after April 2022 into their successor, weighted by admissions."""
+    adm = raw["catchment_population"].set_index("procode")["patients_admitted_cat"]
+    for old, new, date, note in POST_2022_MERGERS:
+        if old not in set(w["code"]) or new not in set(w["code"]):
+            continue
+        # admissions of the successor's acute predecessors (the successor code itself may have been non-acute)
+        preds_new = [o for o, n, d, _ in POST_2022_MERGERS if n == new and d < date and o in adm.index]
+        a_new = float(adm.get(new, np.nan)) if new in adm.index and pd.notna(adm.get(new)) else float(adm[preds_new].sum())
+        a_old = float(adm.get(old, np.nan))
+        if not (a_new > 0 and a_old > 0):
+            continue
+        keep = w[w["code"] == new].set_index("ltla")["w"] * a_new
+        add = w[w["code"] == old].set_index("ltla")["w"] * a_old
+        comb = keep.add(add, fill_value=0)
+        comb = (comb / comb.sum()).rename("w").reset_index()
+        comb["code"] = new
+        w = pd.concat([w[w["code"] != new], comb], ignore_index=True)
+        report.add(new, "imd_score", "repaired", f"catchment weights combined with {old} ({note}, {date}), "
+                   f"weighted by admissions {a_new:,.0f} : {a_old:,.0f}", source=_src("catchment_weights"))
+    return w
+
+
+def _catchment_population(panel: pd.DataFrame, raw: dict, report: QualityReport) -> dict:
+    thf = raw["catchment_population"].set_index("procode")
+    succ = raw["successions"]
+    pairs = [(o, n) for o, n in zip(succ["old_code"], succ["new_code"])]
+    pairs += [(o, n) for o, n, _, _ in POST_2022_MERGERS]
+    preds: dict[str, set[str]] = {}
+    for o, n in pairs:
+        preds.setdefault(n, set()).add(o)
+    n_succ: dict[str, int] = {}
+    for o, _ in pairs:
+        n_succ[o] = n_succ.get(o, 0) + 1
+
+    def ancestors(code, seen=None):
+        seen = seen or set()
+        for p in preds.get(code, ()):  # recursive predecessors
+            if p not in seen:
+                seen.add(p)
+                ancestors(p, seen)
+        return seen
+
+    out = {}
+    f = _src("catchment_population")
+    for code, size in zip(panel["org_code"], panel["size_class"]):
+        own = thf["catchment_cat"].get(code, np.nan)
+        total, parts = (float(own), [code]) if pd.notna(own) else (0.0, [])
+        for p in sorted(ancestors(code)):
+            v = thf["catchment_cat"].get(p, np.nan)
+            if pd.isna(v):
+                continue
+            share = SPLIT_SHARES.get((p, code), 1.0 if n_succ.get(p, 1) == 1 else np.nan)
+            if pd.isna(share):
+                report.add(code, "catchment_population", "flagged", f"predecessor {p} split between several successors "
+                           "with no documented share; its catchment not added", source=f)
+                continue
+            total += share * float(v)
+            parts.append(p if share == 1 else f"{share:.2f}x{p}")
+        if not parts:
+            why = ("specialist trusts have no geographic catchment in the PHE file" if size == "specialist"
+                   else "no catchment population for this code or its predecessors")
+            report.add(code, "catchment_population", "set missing", why, source=f)
+            out[code] = np.nan
+            continue
+        if parts != [code]:
+            report.add(code, "catchment_population", "derived", "sum of predecessor catchments: " + " + ".join(parts),
+                       source=f, new=round(total))
+        out[code] = total
+    return out

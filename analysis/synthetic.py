@@ -1,0 +1,183 @@
+"""The embedded default: a seeded synthetic panel with known true parameters.
+
+Same schema and trust structure as the real panel (129 acute trusts; size
+classes and regions in the real proportions), invented codes and names, drawn
+from the generative model that ``models/value_model.py`` fits, with the scale
+of every quantity calibrated to the real panel (``synthetic_calibration.json``).
+
+Generative model (k = quality indicator, j = cost outcome, g = peer group):
+
+* need covariates (IMD, income, health deprivation, share 75+, Health Index)
+  ~ multivariate normal with the real mean and covariance; the model's three
+  need covariates are IMD score, share aged 75+ and Health Index,
+  standardised with this panel's own mean and SD (``x``);
+* quality: ``theta[i,k] = mu[g,k] + beta[k] . x[i] + u[i,k]`` with
+  ``u[i] = sigma[g,:] * (L z[i])``, ``L`` the Cholesky factor of the true
+  correlation ``R`` and ``z ~ N(0, I)``; SHMI observed deaths ~
+  Poisson(E exp(theta)), RTT within 18 weeks, A&E within 4 hours and FFT
+  positive ~ Binomial(n, logistic(theta));
+* cost: ``log(actual/expected)[i,j] = mu_c[g,j] + beta_c[j] . x[i] +
+  sigma_c[g,j] * t_nu`` for j in total, APC, outpatients, A&E (Student-t).
+
+``truth.json`` beside the panel holds every parameter; ``truth_trusts.parquet``
+holds each trust's true effects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import schema
+from analysis.calibration import NEED_COLUMNS, load_calibration
+from analysis.quality import QualityReport
+
+PERIOD = "2025/26"
+INDICATORS = ("shmi", "rtt", "ae", "fft")
+COST_OUTCOMES = ("total", "apc", "op", "ae")
+MODEL_NEED = ("imd_score", "share_aged_75_plus", "health_index_score")
+PLACES = ("Northbrook", "St Aldhelm's", "Castlefield", "Riverside", "Kings Weston", "Harbourne", "Ashby & Vale",
+          "Moorgate", "Fernleigh", "Oakhampton", "Westmere", "Thornbury", "Lindell", "Bramwell", "Eastcombe",
+          "Highcross", "Portwood", "Silverdale", "Marlow & Fen", "Greystone", "Redcliffe", "Whitfield")
+
+
+def _names(n: int, size: np.ndarray, rng: np.random.Generator) -> list[str]:
+    names = []
+    for i in range(n):
+        place = PLACES[i % len(PLACES)]
+        suffix = "" if i < len(PLACES) else f" {chr(ord('A') + i // len(PLACES) - 1)}"
+        kind = {"teaching": "University Teaching Hospitals", "specialist": "Specialist Hospital",
+                "multi-service": "Health & Care"}.get(size[i], "Hospitals")
+        names.append(f"{place}{suffix} {kind} NHS {'Foundation ' if rng.random() < 0.6 else ''}Trust")
+    return names
+
+
+def true_parameters(rng: np.random.Generator, cal: dict) -> dict:
+    """Draw the true parameters, scaled to the real panel's spreads."""
+    G, K = len(schema.SIZE_CLASSES), len(INDICATORS)
+    centre = np.array([0.0, cal["rtt"]["logit_mean"], cal["ae"]["logit_mean"], cal["fft"]["logit_mean"]])
+    spread = np.array([cal["log_shmi_sd"], cal["rtt"]["logit_sd"], cal["ae"]["logit_sd"], cal["fft"]["logit_sd"]])
+    # spread of theta: ~30% from peer group means, ~35% from need, the rest from trust effects (variance shares)
+    mu = centre + rng.normal(0, 1, (G, K)) * spread * np.sqrt(0.10)
+    beta = rng.normal(0, 1, (K, len(MODEL_NEED))) * spread[:, None] * np.sqrt(0.30 / len(MODEL_NEED))
+    sigma0 = spread * np.sqrt(0.60)
+    sigma = sigma0 * np.exp(rng.normal(0, 0.15, (G, K)))
+    # a moderately correlated quality structure (one latent factor plus noise)
+    load = np.array([-0.5, 0.5, 0.4, 0.3])
+    R = np.outer(load, load)
+    np.fill_diagonal(R, 1.0)
+    Jc = len(COST_OUTCOMES)
+    cmean = np.array([cal["cost_index"][j]["mean"] for j in COST_OUTCOMES])
+    csd = np.array([cal["cost_index"][j]["sd"] for j in COST_OUTCOMES])
+    mu_c = cmean + rng.normal(0, 1, (G, Jc)) * csd * np.sqrt(0.15)
+    beta_c = rng.normal(0, 1, (Jc, len(MODEL_NEED))) * csd[:, None] * np.sqrt(0.25 / len(MODEL_NEED))
+    sigma_c = csd * np.sqrt(0.5) * np.exp(rng.normal(0, 0.15, (G, Jc)))
+    return {"mu": mu, "beta": beta, "sigma": sigma, "R": R, "mu_c": mu_c, "beta_c": beta_c, "sigma_c": sigma_c,
+            "nu_c": 5.0}
+
+
+def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, QualityReport]:
+    """Return (panel, truth, per-trust truth table, quality report)."""
+    cal = load_calibration()
+    rng = np.random.default_rng(seed)
+    sizes = np.repeat(list(cal["size_class_counts"]), list(cal["size_class_counts"].values()))
+    n = len(sizes)
+    rng.shuffle(sizes)
+    regions = np.repeat(list(cal["region_counts"]), list(cal["region_counts"].values()))
+    rng.shuffle(regions)
+    g = np.array([schema.SIZE_CLASSES.index(s) for s in sizes])
+
+    # need: real mean and covariance; clip to the plausible domain
+    need = rng.multivariate_normal(cal["need_mean"], cal["need_cov"], size=n)
+    need_df = pd.DataFrame(need, columns=NEED_COLUMNS)
+    need_df["imd_income_score"] = need_df["imd_income_score"].clip(0.01, 0.6)
+    need_df["share_aged_75_plus"] = need_df["share_aged_75_plus"].clip(0.01, 0.4)
+    need_df["imd_score"] = need_df["imd_score"].clip(1, 80)
+    X = need_df[list(MODEL_NEED)].to_numpy()
+    x = (X - X.mean(0)) / X.std(0, ddof=1)
+
+    tp = true_parameters(rng, cal)
+    L = np.linalg.cholesky(tp["R"])
+    z = rng.normal(size=(n, len(INDICATORS))) @ L.T
+    u = tp["sigma"][g] * z
+    theta = tp["mu"][g] + x @ tp["beta"].T + u
+
+    # size: expected cost by size class (log-normal), then volumes proportional to it
+    lc = np.array([rng.normal(*cal["log_expected_cost_by_size"][s]) for s in sizes])
+    exp_cost = np.exp(lc)
+    p = pd.DataFrame({"period": PERIOD, "org_code": [f"S{i + 1:03d}" for i in range(n)],
+                      "org_name": _names(n, sizes, rng), "region": regions,
+                      "trust_type": np.where(sizes == "specialist", "acute specialist", "acute non-specialist"),
+                      "size_class": sizes})
+    # SHMI (non-specialist only)
+    E = np.round(exp_cost * cal["shmi_expected_per_gbp_m"] * np.exp(rng.normal(0, 0.15, n)))
+    has_shmi = sizes != "specialist"
+    O = rng.poisson(E * np.exp(theta[:, 0])).astype(float)
+    p["shmi_expected_deaths"] = np.where(has_shmi, E, np.nan)
+    p["shmi_observed_deaths"] = np.where(has_shmi, O, np.nan)
+    p["shmi_spells"] = np.where(has_shmi, np.round(E * cal["shmi_spells_per_expected_death"]
+                                                   * np.exp(rng.normal(0, 0.1, n))), np.nan)
+    p["shmi_value"] = p.shmi_observed_deaths / p.shmi_expected_deaths
+    p["shmi_banding_published"] = np.nan
+
+    def binom(key, k, missing_share):
+        den = np.round(exp_cost * np.exp(cal[key]["log_den_per_gbp_m"] + rng.normal(0, 0.3, n)))
+        num = rng.binomial(den.astype(np.int64), 1 / (1 + np.exp(-theta[:, k]))).astype(float)
+        miss = rng.random(n) < missing_share
+        return np.where(miss, np.nan, num), np.where(miss, np.nan, den)
+
+    p["rtt_waiting_under_18w"], p["rtt_total_waiting"] = binom("rtt", 1, cal["rtt"]["share_missing"])
+    p["rtt_waiting_over_52w"] = np.round((p.rtt_total_waiting - p.rtt_waiting_under_18w) * 0.03)
+    within, att = binom("ae", 2, cal["ae"]["share_missing"])
+    specialist_no_ae = (sizes == "specialist") & (rng.random(n) < 0.5)
+    att = np.where(specialist_no_ae, np.nan, att)
+    within = np.where(specialist_no_ae, np.nan, within)
+    p["ae_attendances"], p["ae_over_4h"] = att, att - within
+    p["ae_type1_attendances"] = np.round(att * 0.7)
+    p["ae_type1_over_4h"] = np.minimum(np.round(p["ae_over_4h"] * 0.97), p["ae_type1_attendances"])
+    p["fft_positive"], p["fft_responses"] = binom("fft", 3, cal["fft"]["share_missing"])
+    p["cancer_fds_28d_pct"] = np.where(has_shmi, np.clip(rng.normal(77, 6, n), 0, 100), np.nan)
+    p["cancer_62d_pct"] = np.where(has_shmi, np.clip(rng.normal(71, 8.5, n), 0, 100), np.nan)
+
+    # cost: Student-t log cost indices per outcome
+    t = rng.standard_t(tp["nu_c"], size=(n, len(COST_OUTCOMES)))
+    v = tp["sigma_c"][g] * t
+    ci = tp["mu_c"][g] + x @ tp["beta_c"].T + v
+    for jj, j in enumerate(COST_OUTCOMES):
+        share = cal["cost_index"][j]["median_share_of_total_expected"]
+        e_j = exp_cost * share * (np.exp(rng.normal(0, 0.1, n)) if j != "total" else 1.0)
+        a_j = e_j * np.exp(ci[:, jj])
+        if j == "ae":
+            e_j = np.where(np.isnan(att), np.nan, e_j)
+            a_j = np.where(np.isnan(att), np.nan, a_j)
+        p[f"ncc_expected_cost_{j}_gbp_m"] = np.round(e_j, 2)
+        p[f"ncc_actual_cost_{j}_gbp_m"] = np.round(a_j, 2)
+
+    p["workforce_fte"] = np.round(exp_cost * cal["fte_per_gbp_m"] * np.exp(rng.normal(0, 0.1, n)), 1)
+    p["workforce_nursing_fte"] = np.round(exp_cost * cal["nursing_fte_per_gbp_m"] * np.exp(rng.normal(0, 0.1, n)), 1)
+    p["workforce_medical_fte"] = np.round(exp_cost * cal["medical_fte_per_gbp_m"] * np.exp(rng.normal(0, 0.1, n)), 1)
+    p["beds_ga_available"] = np.round(exp_cost * cal["beds_per_gbp_m"] * np.exp(rng.normal(0, 0.15, n)))
+    p["catchment_population"] = np.where(has_shmi, np.round(exp_cost * cal["catchment_per_gbp_m"]
+                                                            * np.exp(rng.normal(0, 0.2, n))), np.nan)
+    for c in NEED_COLUMNS:
+        p[c] = need_df[c].to_numpy()
+    p["catchment_weight_coverage"] = 1.0
+    panel = schema.validate_panel(p)
+
+    truth = {"seed": seed, "indicators": list(INDICATORS), "cost_outcomes": list(COST_OUTCOMES),
+             "peer_groups": list(schema.SIZE_CLASSES), "need_covariates": list(MODEL_NEED),
+             "need_standardisation": {"mean": X.mean(0).tolist(), "sd": X.std(0, ddof=1).tolist()},
+             **{k: (np.asarray(v).tolist() if not np.isscalar(v) else v) for k, v in tp.items()}}
+    trusts = pd.DataFrame({"org_code": p.org_code, "peer_group": sizes})
+    for kk, k in enumerate(INDICATORS):
+        trusts[f"u_{k}"] = u[:, kk]
+        trusts[f"theta_{k}"] = theta[:, kk]
+    for jj, j in enumerate(COST_OUTCOMES):
+        trusts[f"cost_effect_{j}"] = v[:, jj]
+    rep = QualityReport(kind="synthetic")
+    rep.notes.append(f"Synthetic panel, seed {seed}: invented trusts drawn from the documented generative model "
+                     "(analysis/synthetic.py), calibrated to the real panel's summary figures.")
+    rep.notes.append("Published SHMI banding is not simulated (column left empty).")
+    for r in panel.itertuples():
+        rep.include(r.org_code, r.org_name, size_class=r.size_class)
+    return panel, truth, trusts, rep

@@ -1,0 +1,46 @@
+import pandas as pd
+import pytest
+
+from analysis import io
+from analysis.panel import write, build
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    dest = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(dest) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_replaces_existing(tmp_path):
+    dest = tmp_path / "a.txt"
+    dest.write_text("old")
+    io.write_text(dest, "new")
+    assert dest.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_dir_keeps_previous_output_on_failure(tmp_path):
+    out = tmp_path / "panel"
+    write(build(seed=1), out)
+    before = sorted(p.name for p in out.iterdir())
+    original = (out / "panel.csv").read_text()
+
+    class Boom(Exception):
+        pass
+
+    res = build(seed=2)
+    res.report.write = lambda d: (_ for _ in ()).throw(Boom())  # fail half-way through writing
+    with pytest.raises(Boom):
+        write(res, out)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert (out / "panel.csv").read_text() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["panel"]  # no temp dirs left behind
+
+
+def test_write_table_formats(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y & z"]})
+    paths = io.write_table(df, tmp_path / "t")
+    assert {p.suffix for p in paths} == {".parquet", ".csv"}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), df)

@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """The real data directory: $SVI_SHARED_DATA, else ../shared/data beside the checkout."""
+    env = os.environ.get("SVI_SHARED_DATA")
+    cand = Path(env) if env else REPO.parent / "shared" / "data"
+    return cand if (cand / "raw").is_dir() else None
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False, help="run slow (long model fit) tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real data not found: set SVI_SHARED_DATA or place shared/ beside the checkout")
+    return d
