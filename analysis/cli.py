@@ -52,6 +52,32 @@ def data_fetch(
         typer.echo(str(p))
 
 
+@app.command("fit")
+def fit_cmd(
+    panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel", help="Panel directory written by `svi data build`."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory (fit/ and tables/ are written inside)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/default.toml."),
+    seed: Optional[int] = typer.Option(None, help="Sampler seed (default: the config's)."),
+):
+    """Fit the value model to a panel and write the posterior and result tables."""
+    from analysis.panel import read_panel
+    from analysis.pipeline import fit_and_summarise
+
+    fit_and_summarise(read_panel(panel), out=out, seed=seed, config=config, echo=typer.echo)
+
+
+@app.command("summarise")
+def summarise_cmd(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory holding panel/ and fit/ (tables/ is rewritten)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/default.toml."),
+):
+    """Recompute the result tables from a saved fit (checked against its panel and config), without sampling."""
+    from analysis.panel import read_panel
+    from analysis.pipeline import summarise_saved
+
+    summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, echo=typer.echo)
+
+
 @app.command("run")
 def run(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "

@@ -1,0 +1,182 @@
+"""Fitting, the convergence gate, and saving/loading fits with a model id.
+
+The model id hashes the model-relevant config, the panel's content hash, the
+package version and the source of ``models/value_model.py``; it is stored in
+the InferenceData attributes, and loading a fit against other inputs raises
+:class:`FitMismatchError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from analysis import io
+from analysis.errors import FitMismatchError
+from analysis.panel import panel_hash
+from models import value_model
+from models.config import model_relevant
+from models.value_model import GATE_VARS, ModelData, build_model, prepare
+
+
+def code_version() -> str:
+    try:
+        v = metadata.version("svi")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        v = "0+unknown"
+    src = Path(value_model.__file__).read_bytes()
+    return f"{v}+{hashlib.sha256(src).hexdigest()[:10]}"
+
+
+def model_id(panel: pd.DataFrame, cfg: dict) -> str:
+    payload = json.dumps({"config": model_relevant(cfg), "panel": panel_hash(panel), "code": code_version()},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def compile_model(model, cfg: dict):
+    """Compile once (nutpie: numba); the result can be sampled many times with different seeds."""
+    if cfg["sampler"]["name"] == "nutpie":
+        import nutpie
+
+        return nutpie.compile_pymc_model(model)
+    return model
+
+
+def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool = False) -> az.InferenceData:
+    """Draw from the posterior with the configured sampler; times are stored in the attributes."""
+    s = cfg["sampler"]
+    seed = s["seed"] if seed is None else seed
+    name = s["name"]
+    t0 = time.perf_counter()
+    if name == "nutpie":
+        import nutpie
+
+        import pymc as pm
+
+        compiled = model_or_compiled
+        if isinstance(compiled, pm.Model):
+            compiled = compile_model(compiled, cfg)
+        t1 = time.perf_counter()
+        idata = nutpie.sample(compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                              cores=min(s["chains"], 2), seed=seed, target_accept=s["target_accept"],
+                              progress_bar=progress, save_warmup=False)
+    else:
+        import pymc as pm
+
+        t1 = time.perf_counter()
+        with model_or_compiled:
+            kw = {"nuts_sampler": "numpyro"} if name == "numpyro" else {}
+            idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=min(s["chains"], 2),
+                              random_seed=seed, target_accept=s["target_accept"], progressbar=progress,
+                              compute_convergence_checks=False, **kw)
+    t2 = time.perf_counter()
+    idata.attrs["svi_compile_seconds"] = round(t1 - t0, 2)
+    idata.attrs["svi_sampling_seconds"] = round(t2 - t1, 2)
+    idata.attrs["svi_seed"] = int(seed)
+    return idata
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    failing: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        head = "PASSED" if self.passed else "FAILED: results are NOT publishable"
+        s = (f"convergence gate {head}: max R-hat {self.max_rhat:.4f}, min bulk ESS {self.min_ess_bulk:.0f}, "
+             f"min tail ESS {self.min_ess_tail:.0f}, divergences {self.divergences}")
+        if self.failing:
+            s += "\n  failing parameters: " + ", ".join(self.failing[:25]) + (" ..." if len(self.failing) > 25 else "")
+        return s
+
+
+def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
+    g = cfg["gate"]
+    post = idata.posterior
+    names = [v for v in GATE_VARS if v in post]
+    # marginalised cells (a trust's missing indicator) are NaN in u: fill them with a constant so ArviZ does not
+    # warn; constant elements are skipped below
+    post = post.assign({v: post[v].fillna(0.0) for v in names})
+    with warnings.catch_warnings():  # constant elements make ArviZ divide by zero; they are skipped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(post[names])  # rank-normalised split R-hat
+        ess_b = az.ess(post[names], method="bulk")
+        ess_t = az.ess(post[names], method="tail")
+    failing, mr, mb, mt = [], 0.0, np.inf, np.inf
+    for v in names:
+        r, b, t = (np.asarray(a[v]) for a in (rhat, ess_b, ess_t))
+        constant = np.asarray(post[v].std(("chain", "draw"))) == 0  # e.g. the unit diagonal of a correlation matrix
+        r, b, t = (np.where(constant, np.nan, a) for a in (r, b, t))
+        if np.all(constant):
+            continue
+        mr, mb, mt = max(mr, np.nanmax(r)), min(mb, np.nanmin(b)), min(mt, np.nanmin(t))
+        bad = (r > g["rhat_max"]) | (b < g["ess_bulk_min"]) | (t < g["ess_tail_min"])
+        if bad.any():
+            dims = [dname for dname in post[v].dims if dname not in ("chain", "draw")]
+            idx = np.argwhere(bad) if bad.ndim else [()]
+            for ix in idx[:5]:
+                labels = [str(post[v].coords[dn].values[i]) if dn in post[v].coords else str(i)
+                          for dn, i in zip(dims, ix)]
+                failing.append(v + (f"[{','.join(labels)}]" if labels else ""))
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    passed = not failing and div <= g["max_divergences"]
+    return GateResult(passed, float(mr), float(mb), float(mt), div, failing)
+
+
+def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool = False,
+        echo=print) -> tuple[az.InferenceData, ModelData, GateResult]:
+    data = prepare(panel, cfg)
+    model = build_model(data, cfg)
+    t0 = time.perf_counter()
+    idata = sample(model, cfg, seed=seed, progress=progress)
+    wall = time.perf_counter() - t0
+    gate = convergence_gate(idata, cfg)
+    idata.attrs.update({"svi_model_id": model_id(panel, cfg), "svi_config": json.dumps(cfg, sort_keys=True, default=str),
+                        "svi_panel_hash": panel_hash(panel), "svi_code_version": code_version(),
+                        "svi_sampler": cfg["sampler"]["name"], "svi_wall_seconds": round(wall, 2),
+                        "svi_gate_passed": int(gate.passed), "svi_gate": gate.text()})
+    echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
+         f"with {cfg['sampler']['name']} in {wall:.1f} s (compile {idata.attrs['svi_compile_seconds']:.1f} s, "
+         f"sampling {idata.attrs['svi_sampling_seconds']:.1f} s)")
+    echo(gate.text())
+    return idata, data, gate
+
+
+def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
+    path = Path(path)
+    with io.atomic_path(path, suffix=".nc") as tmp:
+        idata.to_netcdf(str(tmp), engine="h5netcdf")
+    return path
+
+
+def load_fit(path: str | Path, panel: pd.DataFrame | None = None, cfg: dict | None = None) -> az.InferenceData:
+    """Load a saved fit; with ``panel`` and ``cfg``, refuse one made from other inputs."""
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    if panel is not None and cfg is not None:
+        want, have = model_id(panel, cfg), idata.attrs.get("svi_model_id")
+        if want != have:
+            why = []
+            if idata.attrs.get("svi_panel_hash") != panel_hash(panel):
+                why.append("the panel differs")
+            if idata.attrs.get("svi_code_version") != code_version():
+                why.append(f"the model code differs ({idata.attrs.get('svi_code_version')} vs {code_version()})")
+            saved_cfg = json.loads(idata.attrs.get("svi_config", "{}"))
+            if saved_cfg and model_relevant(saved_cfg) != model_relevant(cfg):
+                why.append("the model config differs")
+            raise FitMismatchError(f"saved fit {path} has model id {have}, but these inputs give {want} "
+                                   f"({'; '.join(why) or 'unknown reason'}); refit with `svi fit`")
+    return idata

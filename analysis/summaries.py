@@ -1,0 +1,226 @@
+"""Posterior summaries: Health Alpha, value index, ranks, trapped value, avoidable deaths.
+
+Pure array functions on posterior draws (``(S, ...)`` arrays, S = chains x
+draws), wrapped by :func:`summarise`, which turns an InferenceData and the
+model data into tidy tables.  Nothing here samples, so all of it is tested
+against saved or constructed posteriors.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from models.value_model import INDICATOR_SIGN, ModelData
+
+Q = {"lo95": 0.025, "lo80": 0.10, "median": 0.5, "hi80": 0.90, "hi95": 0.975}
+
+
+# ----------------------------------------------------------------------------- pure array functions
+
+def interval_summary(draws: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and quantiles over axis 0 (NaN-aware; all-NaN columns give NaN, silently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = {"mean": np.nanmean(draws, axis=0)}
+        qs = np.nanquantile(draws, list(Q.values()), axis=0)
+    out.update({k: qs[i] for i, k in enumerate(Q)})
+    return out
+
+
+def rank_draws(score: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Rank trusts in every draw, 1 = best (highest score); within ``groups`` if given. NaN scores get NaN."""
+    S, N = score.shape
+    ranks = np.full((S, N), np.nan)
+    groups = np.zeros(N, dtype=int) if groups is None else np.asarray(groups)
+    for gval in np.unique(groups):
+        idx = np.nonzero((groups == gval) & ~np.isnan(score).any(axis=0))[0]
+        if len(idx) == 0:
+            continue
+        sub = score[:, idx]
+        order = np.argsort(-sub, axis=1, kind="stable")
+        r = np.empty_like(order)
+        np.put_along_axis(r, order, np.arange(1, len(idx) + 1)[None, :].repeat(S, 0), axis=1)
+        ranks[:, idx] = r
+    return ranks
+
+
+def rank_summary(ranks: np.ndarray, groups: np.ndarray | None = None) -> pd.DataFrame:
+    """Median rank, 95% interval, P(top / bottom quartile), SUCRA for each trust."""
+    N = ranks.shape[1]
+    groups = np.zeros(N, dtype=int) if groups is None else np.asarray(groups)
+    size = np.array([np.sum((groups == groups[i]) & ~np.isnan(ranks).all(axis=0)) for i in range(N)], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        top = np.nanmean(ranks <= np.ceil(size / 4), axis=0)
+        bottom = np.nanmean(ranks > size - np.ceil(size / 4), axis=0)
+        sucra = (size - np.nanmean(ranks, axis=0)) / (size - 1)
+        qs = np.nanquantile(ranks, [0.025, 0.5, 0.975], axis=0)
+    df = pd.DataFrame({"n_ranked": size, "rank_median": qs[1], "rank_lo95": qs[0], "rank_hi95": qs[2],
+                       "p_top_quartile": top, "p_bottom_quartile": bottom, "sucra": sucra})
+    df.loc[np.isnan(ranks).all(axis=0), ["p_top_quartile", "p_bottom_quartile", "sucra"]] = np.nan
+    return df
+
+
+def peer_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
+    """Per draw, the q-quantile of ``values`` over each trust's peer group (NaN trusts ignored)."""
+    S, N = values.shape
+    out = np.full((S, N), np.nan)
+    for gval in np.unique(groups):
+        idx = groups == gval
+        if np.isnan(values[:, idx]).all():  # e.g. SHMI in the specialist group: no benchmark
+            continue
+        out[:, idx] = np.nanquantile(values[:, idx], q, axis=1)[:, None]
+    return out
+
+
+def trapped_value(actual: np.ndarray, residual: np.ndarray, benchmark: np.ndarray) -> np.ndarray:
+    """GBP released if a trust's log cost residual fell to its peer benchmark (0 if already at or below it).
+
+    ``actual`` (N,), ``residual`` and ``benchmark`` (S, N) on the log(actual/expected) scale.
+    """
+    gap = residual - benchmark
+    return np.where(gap > 0, actual[None, :] * (1 - np.exp(-gap)), 0.0)
+
+
+def dirichlet_weights(base: np.ndarray, concentration: float, S: int, seed: int) -> np.ndarray:
+    """(S, len(base)) weights: fixed when concentration is 0, else Dirichlet(concentration * base) draws."""
+    base = np.asarray(base, float) / np.sum(base)
+    if concentration <= 0:
+        return np.broadcast_to(base, (S, len(base))).copy()
+    return np.random.default_rng(seed).dirichlet(concentration * base, size=S)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _stack(post, name) -> np.ndarray:
+    a = post[name].values
+    return a.reshape((-1,) + a.shape[2:])
+
+
+def _long(codes, measure, unit, draws, **extra) -> pd.DataFrame:
+    s = interval_summary(draws)
+    return pd.DataFrame({"org_code": codes, "measure": measure, "unit": unit, **extra, **s})
+
+
+def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
+    post = idata.posterior
+    u, theta = _stack(post, "u"), _stack(post, "theta")
+    sd0 = _stack(post, "sd0")
+    S, N, K = u.shape
+    codes = d.trusts.org_code.to_numpy()
+    obs = d.observed
+    peer = d.g
+    region = d.trusts.region.to_numpy()
+    tables: dict[str, pd.DataFrame] = {}
+
+    # -- trust x indicator effects (log / logit scale), only where the indicator is observed
+    rows = []
+    for k, ind in enumerate(d.indicators):
+        draws = np.where(obs[None, :, k], u[:, :, k], np.nan)
+        rows.append(_long(codes, f"u_{ind}", "log rate ratio" if ind == "shmi" else "log odds ratio", draws,
+                          indicator=ind, observed=obs[:, k]))
+    tables["trust_effects"] = pd.concat(rows, ignore_index=True)
+
+    # -- Health Alpha in board units
+    rows = []
+    for k, ind in enumerate(d.indicators):
+        m = obs[:, k]
+        th, uk = theta[:, :, k], u[:, :, k]
+        if ind == "shmi":
+            ratio = np.where(m, np.exp(uk), np.nan)
+            rows.append(_long(codes, "shmi_ratio_to_expected", "ratio (need-adjusted; <1 better)", ratio, indicator=ind))
+            E = d.n[:, k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                excess = E * (np.exp(th) - np.exp(th - uk)) / d.spells * 1000
+            rows.append(_long(codes, "excess_deaths_per_1000_spells", "deaths per 1,000 spells (<0 better)",
+                              np.where(m, excess, np.nan), indicator=ind))
+        else:
+            pp = 100 * (1 / (1 + np.exp(-th)) - 1 / (1 + np.exp(-(th - uk))))
+            rows.append(_long(codes, f"{ind}_pp_vs_expected", "percentage points (>0 better)",
+                              np.where(m, pp, np.nan), indicator=ind))
+    vcfg = cfg["value"]
+    w = np.array([vcfg["quality_weights"][k] for k in d.indicators], float)
+    base = np.concatenate([vcfg["quality_share"] * w / w.sum(), [1 - vcfg["quality_share"]]])
+    W = dirichlet_weights(base, vcfg["dirichlet_concentration"], S, cfg["sampler"]["seed"])
+    sign = np.array([INDICATOR_SIGN[k] for k in d.indicators])
+    z = sign * u / sd0[:, None, :]  # standardised, higher = better
+    wq = W[:, None, :K] * obs[None]
+    with np.errstate(invalid="ignore"):
+        Qi = np.where(obs[None], z, 0).__mul__(wq).sum(-1) / wq.sum(-1)
+    Qi[:, ~obs.any(axis=1)] = np.nan
+    rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
+    tables["health_alpha"] = pd.concat(rows, ignore_index=True)
+
+    # -- cost residuals, value index
+    m_c = _stack(post, "cost_expectation")  # (S, N, J)
+    resid = d.cost_y[None] - m_c
+    sd0_c = _stack(post, "sd0_c")
+    if "total" in d.cost_outcomes:
+        jt = d.cost_outcomes.index("total")
+        Ci = -resid[:, :, jt] / sd0_c[:, [jt]]
+    else:
+        Ci = np.full((S, N), np.nan)
+    Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
+    val = []
+    for name, arr, unit in (("quality_composite", Qi, "SD units (>0 better)"),
+                            ("cost_composite", Ci, "SD units (>0 = cheaper than need-adjusted expectation)"),
+                            ("value_index", Vi, "SD units (>0 better)")):
+        t = _long(codes, name, unit, arr)
+        t["p_positive"] = np.nanmean(arr > 0, axis=0)
+        t.loc[np.isnan(arr).all(axis=0), "p_positive"] = np.nan
+        val.append(t)
+    # national cost index in plain terms
+    for j, out in enumerate(d.cost_outcomes):
+        val.append(_long(codes, f"cost_residual_{out}", "log(actual/need-adjusted expected cost)", resid[:, :, j]))
+    tables["value_index"] = pd.concat(val, ignore_index=True)
+
+    # -- ranks of the value index
+    rk = []
+    for scope, groups in (("national", None), ("peer group", d.trusts.peer_group.to_numpy()), ("region", region)):
+        r = rank_summary(rank_draws(Vi, None if groups is None else pd.factorize(groups)[0]),
+                         None if groups is None else pd.factorize(groups)[0])
+        r.insert(0, "org_code", codes)
+        r.insert(1, "scope", scope)
+        r.insert(2, "group", "England" if groups is None else groups)
+        rk.append(r)
+    tables["ranks"] = pd.concat(rk, ignore_index=True)
+
+    # -- trapped value by setting
+    q_cost = 0.5 if cfg["benchmark"]["cost"] == "peer_median" else 0.25
+    tv = []
+    for j, out in enumerate(d.cost_outcomes):
+        r = resid[:, :, j]
+        bench = peer_quantile(r, peer, q_cost)
+        tv_draws = trapped_value(np.nan_to_num(d.cost_actual[:, j]), r, bench)
+        tv_draws[:, np.isnan(d.cost_y[:, j])] = np.nan
+        t = _long(codes, f"trapped_value_{out}", "GBP million", tv_draws, setting=out)
+        tv.append(t)
+        tot = np.nansum(tv_draws, axis=1)[:, None]
+        tv.append(_long(np.array(["ENGLAND"]), f"trapped_value_{out}", "GBP million", tot, setting=out))
+    tables["trapped_value"] = pd.concat(tv, ignore_index=True)
+    tables["trapped_value"]["benchmark"] = cfg["benchmark"]["cost"]
+
+    # -- avoidable deaths (SHMI)
+    if "shmi" in d.indicators:
+        k = d.indicators.index("shmi")
+        m = obs[:, k]
+        q_m = 0.5 if cfg["benchmark"]["mortality"] == "peer_median" else 0.25
+        uk = np.where(m[None], u[:, :, k], np.nan)
+        bench = peer_quantile(uk, peer, q_m)
+        E = np.nan_to_num(d.n[:, k])
+        th = theta[:, :, k]
+        lam, lam_b = E * np.exp(th), E * np.exp(th - u[:, :, k] + bench)
+        ad = np.where(m[None], np.maximum(lam - lam_b, 0.0), np.nan)
+        t = _long(codes, "avoidable_deaths", "deaths per year above peer benchmark", ad)
+        t = pd.concat([t, _long(np.array(["ENGLAND"]), "avoidable_deaths", "deaths per year above peer benchmark",
+                                np.nansum(ad, axis=1)[:, None])], ignore_index=True)
+        t["benchmark"] = cfg["benchmark"]["mortality"]
+        tables["avoidable_deaths"] = t
+
+    info = d.trusts.rename(columns={"peer_group": "peer_group"})
+    for name, t in tables.items():
+        tables[name] = info.merge(t, on="org_code", how="right")
+    return tables

@@ -1,0 +1,67 @@
+"""Benchmark the value-model fit for each sampler: wall time, compile and sampling time, min bulk ESS,
+ESS per second of sampling, divergences, peak memory.  Run on demand:
+
+    python benchmarks/bench_fit.py --data-dir ../shared/data            # real panel, every sampler
+    python benchmarks/bench_fit.py --samplers nutpie                    # synthetic default, one sampler
+
+Each sampler runs in its own subprocess so that peak memory (max RSS) is its own.  Target (issue 3): a
+converged real-panel fit in under 60 s of sampling on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+CHILD = r"""
+import json, resource, sys, time, warnings
+warnings.filterwarnings("ignore")
+from analysis.panel import build
+from analysis.fitting import fit
+from models.config import load_config
+args = json.loads(sys.argv[1])
+res = {"sampler": args["sampler"]}
+try:
+    panel = build(args["data_dir"]).panel
+    cfg = load_config(overrides={"sampler": {"name": args["sampler"]}})
+    t = time.perf_counter()
+    idata, data, gate = fit(panel, cfg, echo=lambda *a: None)
+    res.update(wall_s=round(time.perf_counter() - t, 1), compile_s=idata.attrs["svi_compile_seconds"],
+               sampling_s=idata.attrs["svi_sampling_seconds"], min_ess_bulk=round(gate.min_ess_bulk),
+               max_rhat=round(gate.max_rhat, 4), divergences=gate.divergences, gate_passed=gate.passed)
+    res["ess_per_s"] = round(gate.min_ess_bulk / max(res["sampling_s"], 1e-9), 1)
+except Exception as exc:  # report, do not crash the benchmark
+    res["error"] = f"{type(exc).__name__}: {exc}"[:300]
+res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print("RESULT " + json.dumps(res))
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=None, help="real data directory (default: synthetic panel)")
+    ap.add_argument("--samplers", nargs="+", default=["nutpie", "pymc", "numpyro"])
+    a = ap.parse_args(argv)
+    rows = []
+    for s in a.samplers:
+        t = time.perf_counter()
+        p = subprocess.run([sys.executable, "-c", CHILD, json.dumps({"sampler": s, "data_dir": a.data_dir})],
+                           capture_output=True, text=True)
+        line = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
+        r = json.loads(line[-1][7:]) if line else {"sampler": s, "error": p.stderr.strip().splitlines()[-1:]}
+        r.setdefault("process_s", round(time.perf_counter() - t, 1))
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    cols = ["sampler", "wall_s", "compile_s", "sampling_s", "min_ess_bulk", "ess_per_s", "max_rhat", "divergences",
+            "gate_passed", "peak_rss_mb"]
+    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(c, r.get("error", ""))) if c != "sampler" else r["sampler"] for c in cols) + " |")
+    print(f"\npanel: {'real, ' + a.data_dir if a.data_dir else 'synthetic default'}; target: < 60 s sampling, gate passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Model configuration: the TOML in ``models/default.toml`` plus user overrides."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+INDICATORS = ("shmi", "rtt", "ae", "fft")
+COST_OUTCOMES = ("total", "apc", "op", "ae")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    cfg = tomllib.loads(DEFAULT_CONFIG.read_text())
+    if path is not None:
+        try:
+            cfg = _merge(cfg, tomllib.loads(Path(path).read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    if overrides:
+        cfg = _merge(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: dict) -> None:
+    q = cfg["quality"]
+    bad = [k for k in q["indicators"] if k not in INDICATORS]
+    if bad:
+        raise ConfigError(f"quality.indicators: unknown {bad}; known {list(INDICATORS)}")
+    if q["correlation"] not in ("lkj", "factor"):
+        raise ConfigError("quality.correlation must be 'lkj' or 'factor'")
+    if q["shmi_likelihood"] not in ("poisson", "negbin"):
+        raise ConfigError("quality.shmi_likelihood must be 'poisson' or 'negbin'")
+    bad = [j for j in cfg["cost"]["outcomes"] if j not in COST_OUTCOMES]
+    if bad:
+        raise ConfigError(f"cost.outcomes: unknown {bad}; known {list(COST_OUTCOMES)}")
+    for key in ("cost", "mortality"):
+        if cfg["benchmark"][key] not in ("peer_median", "peer_best_quartile"):
+            raise ConfigError(f"benchmark.{key} must be 'peer_median' or 'peer_best_quartile'")
+    if cfg["sampler"]["name"] not in ("nutpie", "pymc", "numpyro"):
+        raise ConfigError("sampler.name must be 'nutpie', 'pymc' or 'numpyro'")
+    w = cfg["value"]["quality_weights"]
+    missing = [k for k in q["indicators"] if k not in w]
+    if missing:
+        raise ConfigError(f"value.quality_weights: no weight for {missing}")
+    if not 0 <= cfg["value"]["quality_share"] <= 1:
+        raise ConfigError("value.quality_share must be in [0, 1]")
+
+
+def config_hash(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def model_relevant(cfg: dict) -> dict[str, Any]:
+    """The parts of the config that change the posterior (not the summaries)."""
+    return {k: cfg[k] for k in ("peer_groups", "need", "quality", "cost", "sampler")}

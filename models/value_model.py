@@ -1,0 +1,268 @@
+"""The SVI value model: need-adjusted hierarchical Bayesian model of quality and cost.
+
+Model building only (fitting lives in ``analysis/fitting.py``).
+
+Quality block, for trust i, indicator k, peer group g = g(i) and standardised
+need covariates x[i]::
+
+    theta[i,k] = mu[g,k] + beta[k] . x[i] + u[i,k]
+    mu[g,k]    ~ Normal(national centre[k], 1)                  (peer means, one per group)
+    u[i,:]     ~ MvNormal(0, diag(s[g]) R diag(s[g])),  s[g,k] = sd0[k] m[g,k]   (trust effects)
+    R ~ LKJ(eta) ("lkj"),  or  R = lambda lambda' + diag(1 - lambda^2) (one latent quality factor, "factor")
+    m[g,k]     = exp(s[k] * eps[g,k])                           (peer-group-specific scale, non-centred)
+
+The trust effects are centred by default (config ``quality.trust_effects``): each trust's indicators have
+denominators of 10^3 to 10^5, so the likelihood pins u[i,k] far more tightly than its prior.  In that regime
+the non-centred form u = s * (L z) couples every z[i] to the scales and NUTS needs tree depth 9-10 with
+divergences (measured: 270 s, 18 divergences on the synthetic panel); the centred form is the efficient one
+(Betancourt & Girolami 2015).  The peer-specific scale multipliers m stay non-centred, because six peer
+groups carry little information about them.
+
+    SHMI observed deaths  ~ Poisson(E[i] exp(theta[i,shmi]))   (or negative binomial)
+    RTT within 18 weeks, A&E within 4 hours, FFT positive ~ Binomial(n[i,k], logistic(theta[i,k]))
+
+so a trust's effect u[i,k] shrinks toward its peer group's need-adjusted mean, with the amount of shrinkage
+set by its own data and its peer group's spread.  Trusts missing an indicator contribute no likelihood term
+for it, and (centred form) their effect for it is marginalised out of the model: it is NaN in the posterior.
+
+Cost block, for cost outcome j (total, APC, outpatients, A&E)::
+
+    y[i,j] = log(actual / expected cost) ~ StudentT(nu, mu_c[g,j] + beta_c[j] . x[i], sigma_c[g,j])
+
+with peer means mu_c[g,j] ~ Normal(centre[j], 0.5) and the same peer-specific scale hierarchy on sigma_c.  The cost residual y - (mu_c + beta_c x) is the
+trust's need-adjusted cost effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.config import COST_OUTCOMES, INDICATORS
+
+#: sign making "higher = better" for each indicator's trust effect
+INDICATOR_SIGN = {"shmi": -1.0, "rtt": 1.0, "ae": 1.0, "fft": 1.0}
+INDICATOR_LABEL = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A&E within 4 hours",
+                   "fft": "FFT positive"}
+
+
+@dataclass
+class ModelData:
+    """Arrays the model needs, derived from a panel and a config (no PyMC objects)."""
+
+    trusts: pd.DataFrame            # org_code, org_name, region, size_class, peer_group
+    peer_groups: list[str]
+    g: np.ndarray                   # (N,) peer index
+    need_names: list[str]
+    x: np.ndarray                   # (N, P) standardised need
+    need_mean: np.ndarray
+    need_sd: np.ndarray
+    indicators: list[str]
+    y: np.ndarray                   # (N, K) successes / observed deaths (nan where missing)
+    n: np.ndarray                   # (N, K) denominators; expected deaths for SHMI
+    spells: np.ndarray              # (N,) SHMI spells
+    cost_outcomes: list[str]
+    cost_y: np.ndarray              # (N, J) log(actual/expected), nan where missing
+    cost_actual: np.ndarray         # (N, J) GBP m
+    cost_expected: np.ndarray       # (N, J) GBP m
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def N(self) -> int:
+        return len(self.trusts)
+
+    @property
+    def observed(self) -> np.ndarray:
+        return ~np.isnan(self.y)
+
+    def coords(self) -> dict:
+        return {"trust": self.trusts.org_code.tolist(), "indicator": self.indicators, "indicator_": self.indicators,
+                "peer": self.peer_groups,
+                "need": self.need_names, "cost_outcome": self.cost_outcomes}
+
+
+def peer_assignment(panel: pd.DataFrame, cfg: dict) -> pd.Series:
+    col = cfg["peer_groups"]["column"]
+    if col not in panel.columns:
+        raise ValueError(f"peer_groups.column {col!r} is not a panel column")
+    peer = panel[col].astype(str).copy()
+    for code, grp in (cfg["peer_groups"].get("overrides") or {}).items():
+        if code not in set(panel.org_code):
+            raise ValueError(f"peer_groups.overrides: unknown trust code {code!r}")
+        peer[panel.org_code == code] = grp
+    return peer
+
+
+def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
+    p = panel.sort_values("org_code").reset_index(drop=True)
+    notes: list[str] = []
+    peer = peer_assignment(p, cfg)
+    groups = sorted(peer.unique())
+    g = np.array([groups.index(v) for v in peer])
+
+    need_names = list(cfg["need"]["covariates"])
+    X = p[need_names].to_numpy(float)
+    mean, sd = np.nanmean(X, 0), np.nanstd(X, 0, ddof=1)
+    x = (X - mean) / sd
+    miss = np.isnan(x)
+    if miss.any():
+        for i, j in zip(*np.nonzero(miss)):
+            notes.append(f"{p.org_code[i]}: {need_names[j]} missing; set to the panel mean (x = 0)")
+        x[miss] = 0.0
+
+    inds = list(cfg["quality"]["indicators"])
+    cols = {"shmi": ("shmi_observed_deaths", "shmi_expected_deaths"),
+            "rtt": ("rtt_waiting_under_18w", "rtt_total_waiting"),
+            "ae": (None, "ae_attendances"),
+            "fft": ("fft_positive", "fft_responses")}
+    y = np.full((len(p), len(inds)), np.nan)
+    n = np.full((len(p), len(inds)), np.nan)
+    for k, ind in enumerate(inds):
+        num, den = cols[ind]
+        n[:, k] = p[den].to_numpy(float)
+        y[:, k] = (p["ae_attendances"] - p["ae_over_4h"]).to_numpy(float) if ind == "ae" else p[num].to_numpy(float)
+    bad = np.isnan(y) | np.isnan(n) | (n <= 0)
+    y[bad] = np.nan
+    n[bad] = np.nan
+
+    outs = list(cfg["cost"]["outcomes"])
+    act = np.column_stack([p[f"ncc_actual_cost_{j}_gbp_m"].to_numpy(float) for j in outs])
+    exp_ = np.column_stack([p[f"ncc_expected_cost_{j}_gbp_m"].to_numpy(float) for j in outs])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cy = np.log(act / exp_)
+    cy[~np.isfinite(cy)] = np.nan
+    trusts = p[["org_code", "org_name", "region", "size_class"]].assign(peer_group=peer.to_numpy())
+    return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, p["shmi_spells"].to_numpy(float), outs,
+                     cy, act, exp_, notes)
+
+
+def _empirical_centre(d: ModelData, k: int) -> float:
+    ok = d.observed[:, k]
+    r = d.y[ok, k] / d.n[ok, k]
+    if d.indicators[k] == "shmi":
+        return float(np.log(np.sum(d.y[ok, k]) / np.sum(d.n[ok, k])))
+    r = np.clip(r, 1e-4, 1 - 1e-4)
+    return float(np.mean(np.log(r / (1 - r))))
+
+
+def build_model(d: ModelData, cfg: dict) -> pm.Model:
+    """Build the PyMC model from prepared data and config."""
+    K, J, G, P = len(d.indicators), len(d.cost_outcomes), len(d.peer_groups), len(d.need_names)
+    qcfg = cfg["quality"]
+    with pm.Model(coords=d.coords()) as model:
+        x = pm.Data("x", d.x, dims=("trust", "need"))
+        # ---------------------------------------------------------------- quality
+        centre = np.array([_empirical_centre(d, k) for k in range(K)])
+        # peer-group means: one per group and indicator, weakly informative around the national centre.  Six groups
+        # of 7-49 trusts identify them; a hierarchy over six means adds a barely identified variance and its
+        # funnel (measured: tau ESS < 400 at 6,000 draws), and trusts shrink toward these peer means either way.
+        mu = pm.Normal("mu", np.broadcast_to(centre, (G, K)), 1.0, dims=("peer", "indicator"))
+        beta = pm.Normal("beta", 0, 0.5, dims=("indicator", "need"))
+        s_scale = pm.HalfNormal("s_scale", 0.3, dims="indicator")
+        eps_scale = pm.Normal("eps_scale", 0, 1, dims=("peer", "indicator"))
+        mult = pt.exp(s_scale * eps_scale)  # (G, K) peer-specific scale multipliers
+        param = qcfg.get("trust_effects", "centred")
+        if qcfg["correlation"] == "lkj":
+            chol_r, corr, sd0 = pm.LKJCholeskyCov("chol", eta=qcfg["lkj_eta"], n=K,
+                                                  sd_dist=pm.HalfNormal.dist(0.5, shape=K), compute_corr=True)
+            pm.Deterministic("sd0", sd0, dims="indicator")
+            pm.Deterministic("corr", corr, dims=("indicator", "indicator_"))
+            L_R = chol_r / sd0[:, None]  # Cholesky factor of the correlation matrix
+        else:
+            sd0 = pm.HalfNormal("sd0", 0.5, dims="indicator")
+            lam = pm.Uniform("loading", -1, 1, dims="indicator")
+            R = pt.outer(lam, lam) + pt.diag(1 - lam**2)
+            pm.Deterministic("corr", R, dims=("indicator", "indicator_"))
+            L_R = pt.linalg.cholesky(R)
+        sig = sd0 * mult  # (G, K) trust-effect scale of each peer group
+        eta_lin = mu[d.g] + x @ beta.T  # (N, K) need-adjusted peer expectation
+        if param == "non_centred":
+            z = pm.Normal("z", 0, 1, dims=("trust", "indicator"))
+            u = pm.Deterministic("u", (z @ L_R.T) * sig[d.g], dims=("trust", "indicator"))
+            theta = pm.Deterministic("theta", eta_lin + u, dims=("trust", "indicator"))
+        else:
+            # centred: theta[i] itself is the random variable, theta[i] ~ MvNormal(mu[g] + beta x[i], Sigma[g]).
+            # Each trust's counts pin theta[i]; the peer-level parameters then see theta as near-data, which is
+            # the well-conditioned geometry when the data are strong (u centred at 0 would leave a ridge
+            # between u[i] and mu[g]).
+            # Only the cells a trust reports are parameters: a missing indicator is marginalised out (the marginal
+            # of a multivariate normal is the normal with the sub-covariance), so nothing is imputed and no
+            # prior-only cell forms a funnel with its group's scale.  theta_obs is Flat with its MvNormal
+            # log-density added as a Potential, one triangular solve per missingness pattern.
+            obs = d.observed
+            rows, cols = np.nonzero(obs)
+            theta_obs = pm.Flat("theta_obs", shape=len(rows))
+            theta = pt.zeros((d.N, K))
+            theta = pt.set_subtensor(theta[rows, cols], theta_obs)
+            R = L_R @ L_R.T
+            for pattern in np.unique(obs, axis=0):
+                if not pattern.any():
+                    continue
+                idx = np.nonzero((obs == pattern).all(axis=1))[0]
+                c = np.nonzero(pattern)[0]
+                L_sub = pt.linalg.cholesky(R[c][:, c])
+                pm.Potential(f"theta_prior_{''.join(map(str, pattern.astype(int)))}",
+                             pt.sum(_scaled_mvn_logp(theta[idx][:, c], eta_lin[idx][:, c], sig[d.g[idx]][:, c], L_sub)))
+            theta = pm.Deterministic("theta", pt.switch(obs, theta, np.nan), dims=("trust", "indicator"))
+            u = pm.Deterministic("u", theta - eta_lin, dims=("trust", "indicator"))
+        sigma = pm.Deterministic("sigma", sig, dims=("peer", "indicator"))
+        for k, ind in enumerate(d.indicators):
+            ok = np.nonzero(d.observed[:, k])[0]
+            if len(ok) == 0:
+                continue
+            th = theta[ok, k]
+            if ind == "shmi":
+                rate = d.n[ok, k] * pt.exp(th)
+                if qcfg["shmi_likelihood"] == "negbin":
+                    phi = pm.HalfNormal("shmi_inv_dispersion", 0.1)
+                    pm.NegativeBinomial(f"obs_{ind}", mu=rate, alpha=1 / phi**2, observed=d.y[ok, k])
+                else:
+                    pm.Poisson(f"obs_{ind}", mu=rate, observed=d.y[ok, k])
+            else:
+                pm.Binomial(f"obs_{ind}", n=d.n[ok, k].astype("int64"), logit_p=th, observed=d.y[ok, k])
+        # ---------------------------------------------------------------- cost
+        cobs = ~np.isnan(d.cost_y)
+        ccentre = np.array([np.nanmean(d.cost_y[:, j]) for j in range(J)])
+        mu_c = pm.Normal("mu_c", np.broadcast_to(ccentre, (G, J)), 0.5, dims=("peer", "cost_outcome"))
+        beta_c = pm.Normal("beta_c", 0, 0.2, dims=("cost_outcome", "need"))
+        sd0_c = pm.HalfNormal("sd0_c", 0.3, dims="cost_outcome")
+        s_c = pm.HalfNormal("s_scale_c", 0.3, dims="cost_outcome")
+        eps_c = pm.Normal("eps_scale_c", 0, 1, dims=("peer", "cost_outcome"))
+        sigma_c = pm.Deterministic("sigma_c", sd0_c * pt.exp(s_c * eps_c), dims=("peer", "cost_outcome"))
+        nu_c = pm.Gamma("nu_c", 2.0, 0.1)
+        m_c = pm.Deterministic("cost_expectation", mu_c[d.g] + x @ beta_c.T, dims=("trust", "cost_outcome"))
+        for j, out in enumerate(d.cost_outcomes):
+            ok = np.nonzero(cobs[:, j])[0]
+            pm.StudentT(f"obs_cost_{out}", nu=nu_c, mu=m_c[ok, j], sigma=sigma_c[d.g[ok], j],
+                        observed=d.cost_y[ok, j])
+    return model
+
+
+def _scaled_mvn_logp(value, mean, scale, L):
+    """log N(value | mean, diag(scale) L L' diag(scale)) for a batch of rows sharing one correlation factor L.
+
+    One triangular solve for all trusts (cheap to compile and evaluate), instead of one MvNormal per peer group.
+    """
+    import pytensor.tensor.slinalg as sla
+
+    w = (value - mean) / scale
+    z = sla.solve_triangular(L, w.T, lower=True).T
+    K = value.shape[-1]
+    return (-0.5 * pt.sum(z**2, axis=-1) - pt.sum(pt.log(pt.diag(L))) - pt.sum(pt.log(scale), axis=-1)
+            - 0.5 * K * np.log(2 * np.pi))
+
+
+def _scaled_mvn_random(mean, scale, L, rng=None, size=None):
+    mean, scale, L = np.asarray(mean), np.asarray(scale), np.asarray(L)
+    shape = np.broadcast_shapes(mean.shape, scale.shape) if size is None else tuple(np.atleast_1d(size)) + mean.shape[-1:]
+    z = rng.standard_normal(shape)
+    return mean + scale * (z @ L.T)
+
+
+#: parameters whose convergence the gate checks (derived quantities follow from these)
+GATE_VARS = ("mu", "beta", "sd0", "s_scale", "sigma", "corr", "loading", "u", "mu_c", "beta_c", "sd0_c", "s_scale_c",
+             "sigma_c", "nu_c")
