@@ -132,9 +132,22 @@ def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
                 labels = [str(post[v].coords[dn].values[i]) if dn in post[v].coords else str(i)
                           for dn, i in zip(dims, ix)]
                 failing.append(v + (f"[{','.join(labels)}]" if labels else ""))
-    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None or "diverging" not in stats:
+        failing.append("divergence information missing (no sample_stats.diverging): cannot certify the fit")
+        div = -1
+    else:
+        div = int(stats["diverging"].sum())
     passed = not failing and div <= g["max_divergences"]
     return GateResult(passed, float(mr), float(mb), float(mt), div, failing)
+
+
+def stamp(idata: az.InferenceData, panel: pd.DataFrame, cfg: dict) -> az.InferenceData:
+    """Record what a fit was made from: model id, config, panel hash, code version, sampler."""
+    idata.attrs.update({"svi_model_id": model_id(panel, cfg), "svi_config": json.dumps(cfg, sort_keys=True, default=str),
+                        "svi_panel_hash": panel_hash(panel), "svi_code_version": code_version(),
+                        "svi_sampler": cfg["sampler"]["name"]})
+    return idata
 
 
 def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool = False,
@@ -145,10 +158,8 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     idata = sample(model, cfg, seed=seed, progress=progress)
     wall = time.perf_counter() - t0
     gate = convergence_gate(idata, cfg)
-    idata.attrs.update({"svi_model_id": model_id(panel, cfg), "svi_config": json.dumps(cfg, sort_keys=True, default=str),
-                        "svi_panel_hash": panel_hash(panel), "svi_code_version": code_version(),
-                        "svi_sampler": cfg["sampler"]["name"], "svi_wall_seconds": round(wall, 2),
-                        "svi_gate_passed": int(gate.passed), "svi_gate": gate.text()})
+    stamp(idata, panel, cfg)
+    idata.attrs.update({"svi_wall_seconds": round(wall, 2), "svi_gate_passed": int(gate.passed), "svi_gate": gate.text()})
     echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
          f"with {cfg['sampler']['name']} in {wall:.1f} s (compile {idata.attrs['svi_compile_seconds']:.1f} s, "
          f"sampling {idata.attrs['svi_sampling_seconds']:.1f} s)")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from analysis.errors import FitMismatchError
-from analysis.fitting import compile_model, convergence_gate, load_fit, model_id, sample, save_fit
+from analysis.fitting import compile_model, convergence_gate, load_fit, model_id, sample, save_fit, stamp
 from analysis.synthetic import generate
 from models.config import load_config
 from models.value_model import build_model, prepare
@@ -28,8 +28,14 @@ def test_gate_names_a_stuck_chain():
     rng = np.random.default_rng(0)
     mu = rng.normal(size=(4, 1000, 3))
     mu[0, :, 1] += 3  # one chain elsewhere for one element
-    g = convergence_gate(_idata({"mu": mu}), load_config())
+    g = convergence_gate(_idata({"mu": mu}, np.zeros((4, 1000), bool)), load_config())
     assert not g.passed and g.failing == ["mu[1]"] and "NOT publishable" in g.text()
+
+
+def test_gate_refuses_fit_without_divergence_information():
+    rng = np.random.default_rng(0)
+    g = convergence_gate(_idata({"mu": rng.normal(size=(4, 1000, 3))}), load_config())
+    assert not g.passed and "divergence information missing" in g.failing[-1]
 
 
 def test_gate_fails_on_divergences_and_low_ess():
@@ -46,7 +52,7 @@ def test_gate_ignores_constant_elements():
     corr = np.ones((4, 500, 2, 2))
     corr[..., 0, 1] = corr[..., 1, 0] = np.tanh(rng.normal(size=(4, 500)))
     cfg = load_config(overrides={"gate": {"ess_bulk_min": 100, "ess_tail_min": 100}})
-    g = convergence_gate(_idata({"corr": corr}), cfg)
+    g = convergence_gate(_idata({"corr": corr}, np.zeros((4, 500), bool)), cfg)
     assert g.passed and np.isfinite(g.max_rhat)
 
 
@@ -70,7 +76,7 @@ def small_fit():
     compiled = compile_model(build_model(data, cfg), cfg)
     a, b = sample(compiled, cfg, seed=11), sample(compiled, cfg, seed=11)
     c = sample(compiled, cfg, seed=12)
-    a.attrs["svi_model_id"] = model_id(panel, cfg)
+    stamp(a, panel, cfg)
     return panel, cfg, a, b, c
 
 
