@@ -7,6 +7,7 @@ peer and need coefficients fall inside their intervals.
 """
 
 import pytest
+from scipy.stats import binom
 
 from analysis.fitting import fit
 from analysis.recovery import recovery_report
@@ -23,10 +24,14 @@ def _recover(seed, draws, tune, chains):
 
 def _check(rep):
     assert 0.85 <= rep["trust_effect_coverage"] <= 0.95, rep
-    # need and peer coefficients: at most one of each block outside its 95% interval (multiplicity)
+    # Peer and need coefficients "fall inside their intervals": with n parameters in a block and 95% intervals, a
+    # calibrated posterior leaves Binomial(n, 0.05) of them outside.  Fail only when more miss than the 99.5%
+    # quantile of that distribution (a rule like "at most 10% may miss" would fail a correct model 11% of the
+    # time for n = 23).
     for name in ("mu", "beta", "mu_c", "beta_c"):
-        n_out = round((1 - rep[f"{name}_coverage_95"]) * rep[f"{name}_n"])
-        assert n_out <= max(1, round(0.1 * rep[f"{name}_n"])), (name, rep)
+        n = rep[f"{name}_n"]
+        n_out = round((1 - rep[f"{name}_coverage_95"]) * n)
+        assert n_out <= binom.ppf(0.995, n, 0.05), (name, n_out, rep)
 
 
 def test_recovery_fast():
