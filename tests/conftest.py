@@ -32,3 +32,22 @@ def real_data_dir() -> Path:
     if d is None:
         pytest.skip("real data not found: set SVI_SHARED_DATA or place shared/ beside the checkout")
     return d
+
+
+@pytest.fixture(scope="session")
+def synthetic_compiled():
+    """The default synthetic panel and its value model, compiled once for every test that samples.
+
+    Compiling (nutpie: numba) takes minutes and sampler settings are read at sampling time, so one compiled
+    model serves the reproducibility and recovery tests.
+    """
+    from analysis.fitting import compile_model
+    from analysis.synthetic import generate
+    from models.config import load_config
+    from models.value_model import build_model, prepare
+
+    panel, truth, trusts, _ = generate(20260401)
+    cfg = load_config()
+    data = prepare(panel, cfg)
+    return {"panel": panel, "truth": truth, "trusts": trusts, "cfg": cfg, "data": data,
+            "compiled": compile_model(build_model(data, cfg), cfg)}

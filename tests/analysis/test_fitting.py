@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from analysis.errors import FitMismatchError
-from analysis.fitting import compile_model, convergence_gate, load_fit, model_id, sample, save_fit, stamp
+from analysis.fitting import convergence_gate, load_fit, model_id, sample, save_fit, stamp
 from analysis.synthetic import generate
 from models.config import load_config
-from models.value_model import build_model, prepare
 
 
 def _idata(post, diverging=None):
@@ -68,12 +67,10 @@ def test_model_id_tracks_config_and_data():
 
 
 @pytest.fixture(scope="module")
-def small_fit():
+def small_fit(synthetic_compiled):
     """One compiled model sampled briefly, twice with one seed and once with another."""
-    panel, *_ = generate(3)
+    panel, compiled = synthetic_compiled["panel"], synthetic_compiled["compiled"]
     cfg = load_config(overrides={"sampler": {"draws": 60, "tune": 60, "chains": 2}})
-    data = prepare(panel, cfg)
-    compiled = compile_model(build_model(data, cfg), cfg)
     a, b = sample(compiled, cfg, seed=11), sample(compiled, cfg, seed=11)
     c = sample(compiled, cfg, seed=12)
     stamp(a, panel, cfg)

@@ -9,7 +9,7 @@ peer and need coefficients fall inside their intervals.
 import pytest
 from scipy.stats import binom
 
-from analysis.fitting import fit
+from analysis.fitting import fit, sample
 from analysis.recovery import recovery_report
 from analysis.synthetic import generate
 from models.config import load_config
@@ -34,9 +34,12 @@ def _check(rep):
         assert n_out <= binom.ppf(0.995, n, 0.05), (name, n_out, rep)
 
 
-def test_recovery_fast():
-    rep, gate = _recover(seed=20260401, draws=400, tune=600, chains=2)
-    _check(rep)
+def test_recovery_fast(synthetic_compiled):
+    """Short chains (the gate is not asserted here); reuses the session's compiled model of seed 20260401."""
+    s = synthetic_compiled
+    cfg = load_config(overrides={"sampler": {"draws": 400, "tune": 600, "chains": 2}})
+    idata = sample(s["compiled"], cfg)
+    _check(recovery_report(idata, s["data"], s["truth"], s["trusts"]))
 
 
 @pytest.mark.slow
