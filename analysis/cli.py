@@ -85,8 +85,10 @@ def run(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory."),
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel and of the sampler."),
     fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the value model after building the panel."),
+    reports: bool = typer.Option(True, "--reports/--no-reports", help="Render the paper and every appendix "
+                                 "after the fit (only when the convergence gate passed)."),
 ):
-    """End to end: data -> panel -> fit -> tables."""
+    """End to end: data -> panel -> fit -> tables -> methodology paper and every trust's board appendix."""
     from analysis.panel import build_and_write
 
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
@@ -94,7 +96,39 @@ def run(
     if fit:
         from analysis.pipeline import fit_and_summarise
 
-        fit_and_summarise(result.panel, out=Path(out), seed=seed, echo=typer.echo)
+        res = fit_and_summarise(result.panel, out=Path(out), seed=seed, echo=typer.echo)
+        if reports and res["gate"].passed:
+            report_cmd(out=Path(out), trust=None, all_trusts=True, paper=True)
+        elif reports:
+            typer.echo("reports not rendered: the convergence gate failed (see tables/UNPUBLISHABLE)")
+
+
+@app.command("report")
+def report_cmd(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory (panel/, fit/, tables/); reports/ is "
+                             "written inside."),
+    trust: Optional[list[str]] = typer.Option(None, "--trust", help="Render this trust's board appendix (ODS code; "
+                                              "repeatable)."),
+    all_trusts: bool = typer.Option(False, "--all", help="Render the board appendix of every trust."),
+    paper: bool = typer.Option(True, "--paper/--no-paper", help="Render the methodology paper (HTML and PDF)."),
+):
+    """Render the methodology paper and trust board appendices (PDF) from the result tables."""
+    from analysis.report import report
+
+    written = report(out, trusts=trust or None, all_trusts=all_trusts, paper=paper, progress=all_trusts,
+                     echo=typer.echo)
+    for p in written["paper"]:
+        typer.echo(str(p))
+    apps = written["appendices"]
+    if len(apps) <= 5:
+        for p in apps:
+            typer.echo(str(p))
+    elif apps:
+        typer.echo(f"{len(apps)} appendices in {apps[0].parent}")
+    parts = [f"paper {written['paper_seconds']:.1f} s" if "paper_seconds" in written else "",
+             f"{len(apps)} appendices {written['appendix_seconds']:.1f} s" if apps else ""]
+    typer.echo(f"rendered with {written['engine']}: " + ", ".join(p for p in parts if p)
+               + f" (total {written['seconds']:.1f} s)")
 
 
 def main(argv: list[str] | None = None) -> int:
