@@ -152,6 +152,24 @@ def _style(ax) -> None:
         ax.spines[side].set_visible(False)
 
 
+
+def _peer_colours(fd) -> dict:
+    """One colour per peer group, in sorted group order."""
+    groups = sorted(fd.trusts.peer_group.unique())
+    return {g: PEER_COLOURS[j % len(PEER_COLOURS)] for j, g in enumerate(groups)}
+
+
+def _strip_axis(fig, i: int, top: float, h: float, gap: float, left: float, width: float, label: str):
+    """Row ``i`` of a stack of one-dimensional strip plots, labelled on the left; returns (axis, bottom)."""
+    y0 = top - (i + 1) * h - i * gap
+    ax = fig.add_axes([left, y0, width, h])
+    _style(ax)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.set_ylim(-0.6, 0.6)
+    fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
+    return ax, y0
+
 def _plain_log(axis) -> None:
     """Log axis with plain-number labels and unlabelled minor ticks (mathtext labels cost 10x the drawing)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -291,17 +309,10 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
     bottom = _IND_BOTTOM if group is not None else 0.22  # national: room for the peer-group legend
     h = (_IND_TOP - bottom - _IND_GAP * (n - 1)) / n
     axes = []
-    groups = sorted(fd.trusts.peer_group.unique())
-    colour_of = {g: PEER_COLOURS[j % len(PEER_COLOURS)] for j, g in enumerate(groups)}
+    colour_of = _peer_colours(fd)
     for i, (measure, label, ref, higher_better) in enumerate(INDICATORS):
-        y0 = _IND_TOP - (i + 1) * h - i * _IND_GAP
-        ax = fig.add_axes([0.25, y0, 0.63, h])
+        ax, y0 = _strip_axis(fig, i, _IND_TOP, h, _IND_GAP, 0.25, 0.63, label)
         axes.append(ax)
-        _style(ax)
-        ax.set_yticks([])
-        ax.spines["left"].set_visible(False)
-        ax.set_ylim(-0.6, 0.6)
-        fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
         fig.text(0.995, y0 + h / 2, "better →" if higher_better else "← better", va="center", ha="right",
                  fontsize=7, color=MUTED)
         t = fd.alpha.get(measure)
@@ -444,18 +455,11 @@ def _need_frame(fd: FigureData, group: str | None, height: float):
     n = max(len(cols), 1)
     bottom = _NEED_BOTTOM if group is not None else 0.26
     h = (_NEED_TOP - bottom - _NEED_GAP * (n - 1)) / n
-    groups = sorted(fd.trusts.peer_group.unique())
-    colour_of = {g: PEER_COLOURS[j % len(PEER_COLOURS)] for j, g in enumerate(groups)}
+    colour_of = _peer_colours(fd)
     axes = []
     for i, (col, label, scale, log) in enumerate(cols):
-        y0 = _NEED_TOP - (i + 1) * h - i * _NEED_GAP
-        ax = fig.add_axes([0.24, y0, 0.72, h])
+        ax, y0 = _strip_axis(fig, i, _NEED_TOP, h, _NEED_GAP, 0.24, 0.72, label)
         axes.append(ax)
-        _style(ax)
-        ax.set_yticks([])
-        ax.spines["left"].set_visible(False)
-        ax.set_ylim(-0.6, 0.6)
-        fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
         vals = pd.to_numeric(fd.panel[col], errors="coerce").reindex(fd.trusts.index) * scale
         ok = vals.notna().to_numpy() & ((vals > 0).to_numpy() if log else True)
         if not ok.any():
