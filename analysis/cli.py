@@ -70,12 +70,13 @@ def fit_cmd(
 def summarise_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory holding panel/ and fit/ (tables/ is rewritten)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/default.toml."),
+    seed: Optional[int] = typer.Option(None, help="The sampler seed the fit was made with (default: the config's)."),
 ):
     """Recompute the result tables from a saved fit (checked against its panel and config), without sampling."""
     from analysis.panel import read_panel
     from analysis.pipeline import summarise_saved
 
-    summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, echo=typer.echo)
+    summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, seed=seed, echo=typer.echo)
 
 
 @app.command("run")

@@ -10,7 +10,6 @@ Layout under ``out``::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -38,9 +37,12 @@ def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = N
     return {"idata": idata, "data": data, "gate": gate, "tables": tables, "config": cfg}
 
 
-def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | None = None, echo=print) -> dict:
-    """Tables from a saved fit; refuses a fit made from another panel, config or model code."""
+def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | None = None, seed: int | None = None,
+                    echo=print) -> dict:
+    """Tables from a saved fit; refuses a fit made from another panel, config (seed included) or model code."""
     cfg = load_config(config)
+    if seed is not None:
+        cfg["sampler"]["seed"] = seed
     out = Path(out)
     idata = load_fit(out / "fit" / "posterior.nc", panel, cfg)
     data = prepare(panel, cfg)
