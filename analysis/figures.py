@@ -170,6 +170,16 @@ def _strip_axis(fig, i: int, top: float, h: float, gap: float, left: float, widt
     fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
     return ax, y0
 
+
+def _interval_cross(ax, s, colour, *, lw, alpha, ms, zorder, label):
+    """Trusts' medians on the quality-vs-cost plane with their 80% intervals as a cross (lines under the point)."""
+    ax.hlines(s.quality_composite_median, s.cost_composite_lo80, s.cost_composite_hi80, color=colour, lw=lw,
+              alpha=alpha, zorder=zorder)
+    ax.vlines(s.cost_composite_median, s.quality_composite_lo80, s.quality_composite_hi80, color=colour, lw=lw,
+              alpha=alpha, zorder=zorder)
+    ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=ms, color=colour, mec="white", mew=0.3,
+            zorder=zorder + 1, label=label)
+
 def _plain_log(axis) -> None:
     """Log axis with plain-number labels and unlabelled minor ticks (mathtext labels cost 10x the drawing)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -247,12 +257,7 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
             sel = (fd.trusts.peer_group == g).to_numpy() & ok
             s = v[sel]
             c = PEER_COLOURS[i % len(PEER_COLOURS)]
-            ax.hlines(s.quality_composite_median, s.cost_composite_lo80, s.cost_composite_hi80, color=c, lw=0.6,
-                      alpha=0.35, zorder=2)
-            ax.vlines(s.cost_composite_median, s.quality_composite_lo80, s.quality_composite_hi80, color=c, lw=0.6,
-                      alpha=0.35, zorder=2)
-            ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=3.6, color=c, mec="white", mew=0.3,
-                    zorder=3, label=f"{g} ({int(sel.sum())})")
+            _interval_cross(ax, s, c, lw=0.6, alpha=0.35, ms=3.6, zorder=2, label=f"{g} ({int(sel.sum())})")
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=len(groups), borderaxespad=0,
                   handletextpad=0.2, columnspacing=1.0, title="peer group (trusts); lines: 80% intervals",
                   title_fontsize=7, alignment="left")
@@ -262,12 +267,7 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
         ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=2.8, color=OTHER, mew=0, zorder=2,
                 label="other trusts")
         s = v[peer & ok]
-        ax.hlines(s.quality_composite_median, s.cost_composite_lo80, s.cost_composite_hi80, color=PEER, lw=0.7,
-                  alpha=0.3, zorder=3)
-        ax.vlines(s.cost_composite_median, s.quality_composite_lo80, s.quality_composite_hi80, color=PEER, lw=0.7,
-                  alpha=0.3, zorder=3)
-        ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=3.8, color=PEER, mec="white", mew=0.3,
-                zorder=4, label=f"{group} peers (80% intervals)")
+        _interval_cross(ax, s, PEER, lw=0.7, alpha=0.3, ms=3.8, zorder=3, label=f"{group} peers (80% intervals)")
         proxy = Line2D([], [], color=TRUST, marker="o", ms=6, lw=3, mec="white", mew=0.8)
         h, lab = ax.get_legend_handles_labels()
         ax.legend(h + [proxy], lab + ["this trust (thick: 80%, thin: 95% interval)"], loc="lower left",
