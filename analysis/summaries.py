@@ -149,7 +149,7 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     z = sign * u / sd0[:, None, :]  # standardised, higher = better
     wq = W[:, None, :K] * obs[None]
     with np.errstate(invalid="ignore"):
-        Qi = np.where(obs[None], z, 0).__mul__(wq).sum(-1) / wq.sum(-1)
+        Qi = (np.where(obs[None], z, 0) * wq).sum(-1) / wq.sum(-1)
     Qi[:, ~obs.any(axis=1)] = np.nan
     rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
     tables["health_alpha"] = pd.concat(rows, ignore_index=True)
@@ -220,7 +220,6 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
         t["benchmark"] = cfg["benchmark"]["mortality"]
         tables["avoidable_deaths"] = t
 
-    info = d.trusts.rename(columns={"peer_group": "peer_group"})
     for name, t in tables.items():
-        tables[name] = info.merge(t, on="org_code", how="right")
+        tables[name] = d.trusts.merge(t, on="org_code", how="right")
     return tables

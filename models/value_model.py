@@ -256,13 +256,6 @@ def _scaled_mvn_logp(value, mean, scale, L):
             - 0.5 * K * np.log(2 * np.pi))
 
 
-def _scaled_mvn_random(mean, scale, L, rng=None, size=None):
-    mean, scale, L = np.asarray(mean), np.asarray(scale), np.asarray(L)
-    shape = np.broadcast_shapes(mean.shape, scale.shape) if size is None else tuple(np.atleast_1d(size)) + mean.shape[-1:]
-    z = rng.standard_normal(shape)
-    return mean + scale * (z @ L.T)
-
-
 #: parameters whose convergence the gate checks (derived quantities follow from these)
 GATE_VARS = ("mu", "beta", "sd0", "s_scale", "sigma", "corr", "loading", "u", "mu_c", "beta_c", "sd0_c", "s_scale_c",
              "sigma_c", "nu_c")
