@@ -132,6 +132,39 @@ def report_cmd(
                + f" (total {written['seconds']:.1f} s)")
 
 
+@app.command("validate")
+def validate_cmd(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
+                                            "Omit to validate on the embedded synthetic default."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory; validation/ and variants/ are written inside."),
+    sbc_reps: int = typer.Option(100, "--sbc-reps", help="Simulation-based-calibration replications."),
+    quick: bool = typer.Option(False, "--quick", help="Short chains and few replications: a smoke test, not evidence."),
+    seed: int = typer.Option(20260401, help="Seed of the synthetic panel, the sampler and the simulations."),
+):
+    """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
+    from analysis.panel import build_and_write
+    from analysis.validation.runner import run_validate
+
+    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, echo=typer.echo)
+
+
+@app.command("claims")
+def claims_cmd(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
+                                            "Omit to run on the embedded synthetic default."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory; claims/ and variants/ are written inside."),
+    quick: bool = typer.Option(False, "--quick", help="Short chains: a smoke test, not evidence."),
+    seed: int = typer.Option(20260401, help="Seed of the synthetic panel and of the sampler."),
+):
+    """Re-test the published claims about English acute trusts as posterior probabilities and intervals."""
+    from analysis.claims import run_claims
+    from analysis.panel import build_and_write
+
+    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)

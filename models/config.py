@@ -18,11 +18,11 @@ class ConfigError(ValueError):
     pass
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = merge(out[k], v)
         else:
             out[k] = v
     return out
@@ -32,11 +32,11 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     cfg = tomllib.loads(DEFAULT_CONFIG.read_text())
     if path is not None:
         try:
-            cfg = _merge(cfg, tomllib.loads(Path(path).read_text()))
+            cfg = merge(cfg, tomllib.loads(Path(path).read_text()))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     if overrides:
-        cfg = _merge(cfg, overrides)
+        cfg = merge(cfg, overrides)
     validate(cfg)
     return cfg
 

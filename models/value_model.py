@@ -85,8 +85,20 @@ class ModelData:
                 "need": self.need_names, "cost_outcome": self.cost_outcomes}
 
 
+#: peer_groups.column value that puts every trust in one group: shrinkage toward the national need-adjusted mean
+NATIONAL = "national"
+
+#: need covariates computed from panel columns rather than read from one
+DERIVED_COVARIATES = {
+    # trust size: National Cost Collection expected cost, i.e. the trust's activity at national average prices
+    "log_size": lambda p: np.log(p["ncc_expected_cost_total_gbp_m"].astype(float)),
+}
+
+
 def peer_assignment(panel: pd.DataFrame, cfg: dict) -> pd.Series:
     col = cfg["peer_groups"]["column"]
+    if col == NATIONAL:
+        return pd.Series(NATIONAL, index=panel.index)
     if col not in panel.columns:
         raise ValueError(f"peer_groups.column {col!r} is not a panel column")
     peer = panel[col].astype(str).copy()
@@ -105,7 +117,12 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
     g = np.array([groups.index(v) for v in peer])
 
     need_names = list(cfg["need"]["covariates"])
-    X = p[need_names].to_numpy(float)
+    unknown = [c for c in need_names if c not in p.columns and c not in DERIVED_COVARIATES]
+    if unknown:
+        raise ValueError(f"need.covariates: {unknown} are neither panel columns nor derived covariates "
+                         f"({sorted(DERIVED_COVARIATES)})")
+    X = np.column_stack([DERIVED_COVARIATES[c](p) if c in DERIVED_COVARIATES else p[c].astype(float)
+                         for c in need_names]) if need_names else np.zeros((len(p), 0))
     mean, sd = np.nanmean(X, 0), np.nanstd(X, 0, ddof=1)
     x = (X - mean) / sd
     miss = np.isnan(x)
@@ -161,7 +178,8 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         # of 7-49 trusts identify them; a hierarchy over six means adds a barely identified variance and its
         # funnel (measured: tau ESS < 400 at 6,000 draws), and trusts shrink toward these peer means either way.
         mu = pm.Normal("mu", np.broadcast_to(centre, (G, K)), 1.0, dims=("peer", "indicator"))
-        beta = pm.Normal("beta", 0, 0.5, dims=("indicator", "need"))
+        # no need covariates (a validation variant): the peer mean alone is the expectation
+        beta = pm.Normal("beta", 0, 0.5, dims=("indicator", "need")) if P else pt.zeros((K, 0))
         s_scale = pm.HalfNormal("s_scale", 0.3, dims="indicator")
         eps_scale = pm.Normal("eps_scale", 0, 1, dims=("peer", "indicator"))
         mult = pt.exp(s_scale * eps_scale)  # (G, K) peer-specific scale multipliers
@@ -215,20 +233,23 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
             if len(ok) == 0:
                 continue
             th = theta[ok, k]
+            # observed counts are Data, so a compiled model can be refitted to simulated data (SBC) without
+            # recompiling: nutpie's ``compiled.with_data(y_shmi=...)``
+            y_obs = pm.Data(f"y_{ind}", d.y[ok, k])
             if ind == "shmi":
                 rate = d.n[ok, k] * pt.exp(th)
                 if qcfg["shmi_likelihood"] == "negbin":
                     phi = pm.HalfNormal("shmi_inv_dispersion", 0.1)
-                    pm.NegativeBinomial(f"obs_{ind}", mu=rate, alpha=1 / phi**2, observed=d.y[ok, k])
+                    pm.NegativeBinomial(f"obs_{ind}", mu=rate, alpha=1 / phi**2, observed=y_obs)
                 else:
-                    pm.Poisson(f"obs_{ind}", mu=rate, observed=d.y[ok, k])
+                    pm.Poisson(f"obs_{ind}", mu=rate, observed=y_obs)
             else:
-                pm.Binomial(f"obs_{ind}", n=d.n[ok, k].astype("int64"), logit_p=th, observed=d.y[ok, k])
+                pm.Binomial(f"obs_{ind}", n=d.n[ok, k].astype("int64"), logit_p=th, observed=y_obs)
         # ---------------------------------------------------------------- cost
         cobs = ~np.isnan(d.cost_y)
         ccentre = np.array([np.nanmean(d.cost_y[:, j]) for j in range(J)])
         mu_c = pm.Normal("mu_c", np.broadcast_to(ccentre, (G, J)), 0.5, dims=("peer", "cost_outcome"))
-        beta_c = pm.Normal("beta_c", 0, 0.2, dims=("cost_outcome", "need"))
+        beta_c = pm.Normal("beta_c", 0, 0.2, dims=("cost_outcome", "need")) if P else pt.zeros((J, 0))
         sd0_c = pm.HalfNormal("sd0_c", 0.3, dims="cost_outcome")
         s_c = pm.HalfNormal("s_scale_c", 0.3, dims="cost_outcome")
         eps_c = pm.Normal("eps_scale_c", 0, 1, dims=("peer", "cost_outcome"))
@@ -238,7 +259,7 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         for j, out in enumerate(d.cost_outcomes):
             ok = np.nonzero(cobs[:, j])[0]
             pm.StudentT(f"obs_cost_{out}", nu=nu_c, mu=m_c[ok, j], sigma=sigma_c[d.g[ok], j],
-                        observed=d.cost_y[ok, j])
+                        observed=pm.Data(f"y_cost_{out}", d.cost_y[ok, j]))
     return model
 
 

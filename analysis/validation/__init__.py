@@ -1,0 +1,1 @@
+"""Validation for methodologists: ``svi validate`` (see ``runner.py``)."""

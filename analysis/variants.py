@@ -1,0 +1,95 @@
+"""Model variants used by validation (``svi validate``) and the claims re-test (``svi claims``).
+
+Each variant is the default config with a few overrides; fits are cached on disk under a directory per variant
+and reused only when their model id (config, panel, code) matches, so a changed input always refits.
+
+Refit variants change the posterior; summary variants (benchmark, composite weights) reuse the base fit and
+only change how it is summarised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import io
+from analysis.errors import FitMismatchError
+from analysis.fitting import convergence_gate, fit, load_fit, save_fit
+from models.config import load_config, merge
+from models.value_model import prepare
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    overrides: dict = field(default_factory=dict)
+
+
+def _default_need() -> list[str]:
+    return list(load_config()["need"]["covariates"])
+
+
+#: variants that need their own fit
+REFIT_VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("base", "Default: peer-group shrinkage (size class), Poisson SHMI, need covariates, LKJ correlation"),
+    Variant("national", "Shrinkage toward the national need-adjusted mean (one group; no size-class peer groups)",
+            {"peer_groups": {"column": "national"}}),
+    Variant("negbin", "Negative binomial SHMI likelihood instead of Poisson", {"quality": {"shmi_likelihood": "negbin"}}),
+    Variant("no_need", "No need covariates (deprivation, age and health not adjusted for)", {"need": {"covariates": []}}),
+    Variant("size", "Trust size (log National Cost Collection expected cost) added to the covariates",
+            {"need": {"covariates": _default_need() + ["log_size"]}}),
+    Variant("factor", "One latent quality factor instead of LKJ-correlated trust effects",
+            {"quality": {"correlation": "factor"}}),
+)}
+
+#: variants that only change the summaries of the base fit
+SUMMARY_VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("benchmark_best_quartile", "Trapped value and avoidable deaths against the peer best quartile",
+            {"benchmark": {"cost": "peer_best_quartile", "mortality": "peer_best_quartile"}}),
+    Variant("weights_equal", "Equal quality indicator weights (0.25 each); quality and cost half each",
+            {"value": {"quality_weights": {"shmi": 0.25, "rtt": 0.25, "ae": 0.25, "fft": 0.25}}}),
+    Variant("weights_quality_led", "Default indicator weights; quality 75%, cost 25%", {"value": {"quality_share": 0.75}}),
+    Variant("weights_cost_led", "Default indicator weights; quality 25%, cost 75%", {"value": {"quality_share": 0.25}}),
+    Variant("weights_dirichlet", "Default weights drawn from Dirichlet(20 x weights) in every posterior draw",
+            {"value": {"dirichlet_concentration": 20.0}}),
+)}
+
+
+def variant_config(name: str, base_overrides: dict | None = None, config: str | Path | None = None) -> dict:
+    """Config of a named variant: the default (or ``config``), then ``base_overrides``, then the variant's own."""
+    v = REFIT_VARIANTS.get(name) or SUMMARY_VARIANTS.get(name)
+    if v is None:
+        raise KeyError(f"unknown variant {name!r}; known: {sorted(REFIT_VARIANTS) + sorted(SUMMARY_VARIANTS)}")
+    return load_config(config, merge(base_overrides or {}, v.overrides))
+
+
+def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print, compiled=None):
+    """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate).
+
+    ``compiled``: an already compiled model of the same structure (nutpie), sampled instead of compiling again.
+    """
+    directory = Path(directory)
+    path = directory / "posterior.nc"
+    data = prepare(panel, cfg)
+    if path.exists():
+        try:
+            idata = load_fit(path, panel, cfg)
+            gate = convergence_gate(idata, cfg)
+            echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
+            return idata, data, gate
+        except FitMismatchError as exc:
+            echo(f"saved fit {path} does not match ({exc}); refitting")
+    idata, data, gate = fit(panel, cfg, echo=echo, compiled=compiled)
+    save_fit(idata, path)
+    io.write_json(directory / "gate.json", {"passed": gate.passed, "max_rhat": gate.max_rhat,
+                                            "min_ess_bulk": gate.min_ess_bulk, "min_ess_tail": gate.min_ess_tail,
+                                            "divergences": gate.divergences, "failing": gate.failing,
+                                            "model_id": idata.attrs["svi_model_id"]})
+    return idata, data, gate
+
+
+#: sampler settings of ``--quick`` runs: enough to exercise the code, not to certify a fit
+QUICK_SAMPLER = {"chains": 2, "tune": 300, "draws": 300}
