@@ -44,3 +44,20 @@ def test_write_table_formats(tmp_path):
     paths = io.write_table(df, tmp_path / "t")
     assert {p.suffix for p in paths} == {".parquet", ".csv"}
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), df)
+
+
+def test_outputs_are_readable_by_others_like_any_written_file(tmp_path):
+    import os
+    import stat
+
+    from analysis import io
+
+    mask = os.umask(0o022)
+    try:
+        f = io.write_text(tmp_path / "a.txt", "x")
+        with io.atomic_dir(tmp_path / "d") as d:
+            (d / "b.txt").write_text("y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
