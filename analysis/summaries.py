@@ -172,6 +172,18 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
         t["p_positive"] = np.nanmean(arr > 0, axis=0)
         t.loc[np.isnan(arr).all(axis=0), "p_positive"] = np.nan
         val.append(t)
+    # quality per GBP 1,000 spent: activity valued at need-adjusted expected cost per GBP 1,000 actually spent,
+    # scaled by the weighted geometric mean of the trust's need-adjusted quality ratios (1/SHMI ratio, odds ratios);
+    # 1,000 = a trust that delivers its need-adjusted expectation of quality at its need-adjusted expected cost
+    if "total" in d.cost_outcomes:
+        with np.errstate(invalid="ignore"):
+            log_q = (np.where(obs[None], sign * u, 0) * wq).sum(-1) / wq.sum(-1)
+        q1000 = 1000 * np.exp(log_q - resid[:, :, jt])
+        q1000[:, ~obs.any(axis=1)] = np.nan
+        t = _long(codes, "quality_per_1000", "GBP of quality-adjusted activity at need-adjusted expected cost per "
+                  "GBP 1,000 spent (1,000 = expectation)", q1000)
+        t["p_positive"] = np.nanmean(q1000 > 1000, axis=0)
+        val.append(t)
     # national cost index in plain terms
     for j, out in enumerate(d.cost_outcomes):
         val.append(_long(codes, f"cost_residual_{out}", "log(actual/need-adjusted expected cost)", resid[:, :, j]))
