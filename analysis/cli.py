@@ -125,9 +125,10 @@ def report_cmd(
         for p in apps:
             typer.echo(str(p))
     elif apps:
-        typer.echo(f"{len(apps)} appendices in {apps[0].parent}")
+        typer.echo(f"{len(apps)} files for {len(written.get('trusts', []))} trusts in {apps[0].parent}")
     parts = [f"paper {written['paper_seconds']:.1f} s" if "paper_seconds" in written else "",
-             f"{len(apps)} appendices {written['appendix_seconds']:.1f} s" if apps else ""]
+             f"{len(written.get('trusts', []))} trusts' board documents {written['appendix_seconds']:.1f} s"
+             if apps else ""]
     typer.echo(f"rendered with {written['engine']}: " + ", ".join(p for p in parts if p)
                + f" (total {written['seconds']:.1f} s)")
 

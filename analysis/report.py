@@ -1,30 +1,38 @@
-"""``svi report``: the methodology paper (HTML and PDF) and one board appendix (PDF) per trust.
+"""``svi report``: the methodology paper (HTML and PDF) and three board documents (PDF) per trust.
 
 Sources
-    ``papers/methodology.qmd`` and ``papers/appendix.qmd`` are Quarto documents with no executable cells.  Every
-    number in them is a ``{{< meta svi.KEY >}}`` shortcode, and every table whose length depends on the results is
-    a ``{{< include _generated/NAME.md >}}`` shortcode.  For each document this module writes, into a build
-    directory beside a copy of the ``.qmd``:
+    ``papers/methodology.qmd`` (the paper) and, per trust, ``papers/slide.qmd`` (one landscape opening slide),
+    ``papers/appendix.qmd`` (the full appendix) and ``papers/handout.qmd`` (a one-page pre-read handout) are Quarto
+    documents with no executable cells.  Every number in them is a ``{{< meta svi.KEY >}}`` shortcode, and every
+    table whose length depends on the results is a ``{{< include _generated/NAME.md >}}`` shortcode.  For each
+    document this module writes, into a build directory beside a copy of the ``.qmd``:
 
     * ``_data.yml``  the values (named in the front matter's ``metadata-files``), already formatted as Markdown
-      text (so ``Ashby & Vale`` arrives escaped and both renderers parse it the same way);
-    * ``_generated/*.md``  the generated tables;
+      text (so ``Ashby & Vale`` arrives escaped and both renderers parse it the same way); a trust's three board
+      documents share one ``_data.yml`` and one ``figures/``;
+    * ``_generated/*.md``  the generated tables, including the paper's validation and claims sections, rendered
+      from ``<results>/validation/manifest.json`` and ``<results>/claims/manifest.json`` (:mod:`analysis.manifest`),
+      whose figures are copied to ``validation/`` and ``claims/`` beside the paper;
     * ``figures/*.svg``  the figures (:mod:`analysis.figures`), from the result tables only.
 
 Renderers
-    * ``quarto`` on ``PATH``: ``quarto render`` of the build copy (Quarto reads ``_data.yml`` itself).
+    * ``quarto`` on ``PATH``: ``quarto render <file>.qmd --to html|typst`` in the build directory (Quarto reads
+      ``_data.yml`` itself; the values are also inlined into the build copy's front matter).
     * otherwise, in this process: the shortcodes are resolved from the same files, pandoc (``pypandoc``) turns
       the Markdown into Typst (and into self-contained HTML for the paper), and the ``typst`` package compiles
-      the PDF.  All appendices go through one pandoc call (documents separated by a marker and split after),
-      and figures and Typst compilation run in two worker processes.
+      the PDF.  The board documents of all trusts go through two pandoc calls in all (templates and values
+      converted separately, see :func:`_board_typst`), and figures and Typst compilation run in two worker
+      processes.
 
 Outputs (each written atomically; a failure never leaves a half-written file)::
 
     <results>/reports/methodology.html, methodology.pdf
-    <results>/reports/appendices/appendix-<CODE>.pdf
+    <results>/reports/appendices/<CODE>_slide.pdf      one page, 16:9 landscape
+    <results>/reports/appendices/<CODE>_appendix.pdf   the full appendix, A4 portrait
+    <results>/reports/appendices/<CODE>_handout.pdf    one page, A4 portrait
 
-Results marked ``tables/UNPUBLISHABLE`` (failed convergence gate): appendices are refused with an error; the paper
-still renders, with the failure stated at the top, on every page and in the diagnostics section.
+Results marked ``tables/UNPUBLISHABLE`` (failed convergence gate): board documents are refused with an error; the
+paper still renders, with the failure stated at the top, on every page and in the diagnostics section.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ REPO = Path(__file__).resolve().parents[1]
 PAPERS = REPO / "papers"
 PAPER_QMD = PAPERS / "methodology.qmd"
 APPENDIX_QMD = PAPERS / "appendix.qmd"
+SLIDE_QMD = PAPERS / "slide.qmd"
+HANDOUT_QMD = PAPERS / "handout.qmd"
+BOARD_DOCS = (("slide", SLIDE_QMD), ("appendix", APPENDIX_QMD), ("handout", HANDOUT_QMD))  # in reading order
 SPLIT = "// SVI-APPENDIX-SPLIT"
 TABLE_NAMES = ("trust_effects", "health_alpha", "value_index", "ranks", "trapped_value", "avoidable_deaths")
 MINUS = "\u2212"
@@ -58,6 +69,11 @@ MINUS = "\u2212"
 
 class UnpublishableError(SVIError):
     """The results failed the convergence gate: trust appendices must not be rendered from them."""
+
+
+def board_pdf(reports: Path, code: str, kind: str) -> Path:
+    """Where a trust's board document goes: ``reports/appendices/<CODE>_<kind>.pdf`` (slide, appendix, handout)."""
+    return Path(reports) / "appendices" / f"{code}_{kind}.pdf"
 
 
 # ============================================================================ results
@@ -77,7 +93,7 @@ class Results:
     dictionary: pd.DataFrame | None
     unpublishable: str | None
     model_notes: str | None
-    validation: Path | None
+    manifests: dict  # "validation" / "claims" -> (directory, manifest or None), see analysis.manifest
     sample_stats: dict = field(default_factory=dict)
     _fig: object = None
 
@@ -133,6 +149,20 @@ def _read_sample_stats(path: Path) -> dict:
         return {}
 
 
+def _read_manifest(directory: Path) -> dict | None:
+    """The manifest of a validation or claims run, None when there is none; a malformed one is an error (the paper
+    must not quietly drop a section its reviewers expect)."""
+    from analysis.manifest import read_manifest
+
+    try:
+        doc = read_manifest(directory)
+    except (ValueError, OSError) as exc:
+        raise SVIError(f"{directory / 'manifest.json'} cannot be read ({exc}); run the step again") from exc
+    if doc is not None and (not isinstance(doc, dict) or not isinstance(doc.get("items"), list)):
+        raise SVIError(f"{directory / 'manifest.json'} has no list of items; run the step again")
+    return doc
+
+
 def load_results(out: str | Path) -> Results:
     out = Path(out)
     tdir = out / "tables"
@@ -157,13 +187,12 @@ def load_results(out: str | Path) -> Results:
     dpath = out / "panel" / "panel_dictionary.csv"
     unpub = tdir / "UNPUBLISHABLE"
     notes = tdir / "model_notes.txt"
-    vdir = out / "validation"
     return Results(out=out, tables=tables, panel=panel, gate=gate, attrs=attrs, config=config,
                    manifest=rd(out / "panel" / "manifest.json"), quality=rd(out / "panel" / "quality_summary.json"),
                    dictionary=pd.read_csv(dpath) if dpath.exists() else None,
                    unpublishable=unpub.read_text().strip() if unpub.exists() else None,
                    model_notes=notes.read_text() if notes.exists() else None,
-                   validation=vdir if vdir.is_dir() and any(vdir.iterdir()) else None,
+                   manifests={kind: (out / kind, _read_manifest(out / kind)) for kind in MANIFESTS},
                    sample_stats=_read_sample_stats(out / "fit" / "posterior.nc"))
 
 
@@ -628,12 +657,7 @@ def paper_values(res: Results) -> dict:
                        "lower": count(bands.get(3, 0)), "as_expected": count(bands.get(2, 0))}
     else:
         v["funnel"] = {k: "n/a" for k in ("n", "phi", "tau2", "kept", "higher", "lower", "as_expected")}
-    v["validation_status"] = ("Validation results for this run, as found in its `validation/` directory:"
-                              if res.validation is not None else
-                              "**Validation has not been run for these results.** There is no `validation/` "
-                              "directory beside them, so nothing in this paper has been checked against known "
-                              "truth or held-out data for this run. Run the validation step and render the paper "
-                              "again to include it.")
+    v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
     return {"svi": v}
 
@@ -696,73 +720,192 @@ def paper_tables(res: Results) -> dict[str, str]:
     if "step_size" in ss:
         rows.append(["Mean step size", num(ss["step_size"], 3), "", ""])
     out["diagnostics"] = md_table(["Check", "Value", "Threshold", "Met"], rows, [46, 18, 18, 18], "lrrr")
-    out["validation"] = validation_markdown(res)
+    for kind in MANIFESTS:
+        out[kind] = manifest_markdown(res, kind)
     return out
 
 
-def validation_markdown(res: Results) -> str:
-    """Whatever ``<results>/validation/`` holds: Markdown notes verbatim, JSON figures and CSV tables as tables,
-    images as figures (copied into the build by :func:`_copy_validation_figures`)."""
-    vdir = res.validation
-    if vdir is None:  # the paper's validation status says so plainly
-        return "\n"
-    parts = []
-    for p in sorted(vdir.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
-            continue
-        rel = p.relative_to(vdir).as_posix()
-        if p.suffix == ".md":
-            text = p.read_text(encoding="utf-8")
-            text = re.sub(r"^(#+)", r"###\1", text, flags=re.M)  # nest its headings under this section
-            parts.append(f"**{md(rel)}**\n\n{text}\n")
-        elif p.suffix == ".json":
-            try:
-                obj = json.loads(p.read_text())
-            except ValueError:
-                continue
-            flat = _flatten(obj)
-            rows = [[md(k), md(_fmt_any(val))] for k, val in list(flat.items())[:60]]
-            parts.append(f"**{md(rel)}**\n\n" + md_table(["Quantity", "Value"], rows, [60, 40], "lr") +
-                         ("\n*(first 60 of " + str(len(flat)) + " entries)*\n" if len(flat) > 60 else ""))
-        elif p.suffix == ".csv":
-            try:
-                df = pd.read_csv(p)
-            except Exception:
-                continue
-            cols = list(df.columns[:8])
-            rows = [[md(_fmt_any(x)) for x in r] for r in df[cols].head(30).itertuples(index=False)]
-            parts.append(f"**{md(rel)}**\n\n" + md_table([md(c) for c in cols], rows, align="l" * len(cols)) +
-                         (f"\n*(first 30 of {len(df)} rows)*\n" if len(df) > 30 else ""))
-        elif p.suffix in (".png", ".svg"):
-            parts.append(f"![Validation: {md(rel)}](validation/{rel}){{width=90%}}\n")
-    return "\n".join(parts) if parts else "The `validation/` directory is empty.\n"
+# -- validation and claims: rendered item by item from their manifests (analysis.manifest)
+
+MANIFESTS = {  # kind (= directory in the results): what it is, and the command that writes it
+    "validation": {"command": "svi validate", "absent": (
+        "**Validation has not been run for these results.** There is no validation manifest "
+        "(`validation/manifest.json`) beside them, so nothing in this paper has been checked for this run: "
+        "simulation-based calibration, posterior predictive checks, LOO cross-validation, agreement with NHS "
+        "Digital's SHMI banding and with a frequentist GLMM, and prior sensitivity are all missing. Run "
+        "`svi validate` (with `--out` set to this results directory), then `svi report`, to include them."),
+        "short_absent": "Validation has not been run for these results (`svi validate`).",
+        "noun": "check"},
+    "claims": {"command": "svi claims", "absent": (
+        "**Public claims have not been re-tested for these results.** There is no claims manifest "
+        "(`claims/manifest.json`) beside them. Run `svi claims` (with `--out` set to this results directory), "
+        "then `svi report`, to include the re-tests."),
+        "short_absent": "Public claims have not been re-tested for these results (`svi claims`).",
+        "noun": "claim"},
+}
+TABLE_MAX_ROWS = 25
+TABLE_MAX_COLS = 8
+_PASS_COLOUR = {True: ("PASS", "#007F3B"), False: ("FAIL", "#D5281B")}
 
 
-def _flatten(obj, prefix: str = "") -> dict:
-    """Nested JSON as ``a.b.c -> value`` (short lists of scalars joined, long lists cut at 20 items)."""
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(obj, list):
-        if len(obj) <= 12 and all(not isinstance(x, (dict, list)) for x in obj):
-            return {prefix: ", ".join(_fmt_any(x) for x in obj)}
-        out = {}
-        for i, v in enumerate(obj[:20]):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: obj}
+def _manifest_file(directory: Path, name) -> Path | None:
+    """A file named by a manifest item: a relative path inside the manifest's directory that exists, else None."""
+    if not isinstance(name, str) or not name.strip() or Path(name).is_absolute():
+        return None
+    p = directory / name
+    try:
+        p.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return None
+    return p if p.is_file() else None
 
 
-def _fmt_any(x) -> str:
-    if isinstance(x, bool) or x is None:
-        return str(x)
+def _items(doc: dict) -> list[dict]:
+    return [it for it in doc.get("items", []) if isinstance(it, dict)]
+
+
+def _count_text(items: list[dict], noun: str) -> str:
+    """``7 checks (5 passed, **1 failed**, 1 without a pass/fail verdict)``."""
+    p = sum(it.get("passed") is True for it in items)
+    f = sum(it.get("passed") is False for it in items)
+    n = len(items) - p - f
+    verdicts = [f"{p} passed" if p else "", f"**{f} failed**" if f else "",
+                f"{n} without a pass/fail verdict" if n else ""]
+    return (f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
+            + (" (" + ", ".join(x for x in verdicts if x) + ")" if items else ""))
+
+
+def _code(s) -> str:
+    """Inline code (file names, commands): literal inside backticks, so no Markdown escaping."""
+    return "`" + " ".join(str(s).replace("`", "'").split()) + "`"
+
+
+def _created(doc: dict) -> str:
+    return md(str(doc.get("created", ""))[:16].replace("T", " ")) or "an unrecorded date"
+
+
+def manifest_status(res: Results, kind: str) -> str:
+    """One sentence for the paper's status paragraph: whether the step ran, and how many of its checks passed."""
+    spec = MANIFESTS[kind]
+    directory, doc = res.manifests.get(kind, (None, None))
+    if doc is None:
+        return spec["short_absent"]
+    what = "Validation" if kind == "validation" else "Public claims re-tested"
+    return (f"{what} ({_code(doc.get('producer') or spec['command'])}, {_created(doc)}): "
+            f"{_count_text(_items(doc), spec['noun'])}.")
+
+
+def _badge(passed: bool) -> str:
+    """A coloured PASS / FAIL marker, as raw Typst for the PDF and raw HTML for the web page (both renderers)."""
+    label, colour = _PASS_COLOUR[passed]
+    return (f'`#box(fill: rgb("{colour}"), inset: (x: 5pt, y: 2.5pt), radius: 2pt, text(fill: white, weight: '
+            f'"bold")[{label}])`{{=typst}}`<span style="background:{colour};color:#fff;font-weight:bold;'
+            f'padding:0.1em 0.45em;border-radius:3px">{label}</span>`{{=html}}')
+
+
+def table_cell(x) -> str:
+    """One cell of a manifest's CSV table, as Markdown: numbers to 4 significant figures (thousands separated)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
     if isinstance(x, (int, np.integer)):
-        return f"{x:,}"
+        return f"{int(x):,}".replace("-", MINUS)
     if isinstance(x, (float, np.floating)):
-        return "n/a" if math.isnan(x) else f"{x:.4g}"
-    return str(x)
+        x = float(x)
+        if math.isinf(x):
+            return ("" if x > 0 else MINUS) + "∞"
+        if x == int(x) and abs(x) < 1e15:
+            s = f"{int(x):,}"
+        elif abs(x) >= 1000:
+            s = f"{x:,.0f}"
+        else:
+            s = f"{x:.4g}"
+        return s.replace("-", MINUS) if s.startswith("-") else s
+    s = str(x)
+    return md(s if len(s) <= 60 else s[:59] + "…")
+
+
+def _csv_markdown(path: Path, rel: str) -> str:
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # an unreadable table is shown as such, not silently dropped
+        return f"*The table {_code(rel)} could not be read ({md(type(exc).__name__)}).*\n"
+    n_rows, n_cols = df.shape
+    shown = df.iloc[:TABLE_MAX_ROWS, :TABLE_MAX_COLS]
+    cols = list(shown.columns)
+    rows = [[table_cell(x) for x in r] for r in shown.itertuples(index=False)]
+    header = [md(c) for c in cols]
+    align = "".join("r" if pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
+                    else "l" for c in cols)
+    widths = [min(30, max(5, len(str(c)), *(len(r[i]) for r in rows))) for i, c in enumerate(cols)]
+    table = md_table(header, rows, widths, align)
+    if len(cols) > 5:  # a wide table: a smaller type in the PDF keeps its columns readable
+        table = f"```{{=typst}}\n#block[\n#set text(size: 0.82em)\n```\n\n{table}\n```{{=typst}}\n]\n```\n"
+    cut = []
+    if n_rows > TABLE_MAX_ROWS:
+        cut.append(f"first {TABLE_MAX_ROWS} of {n_rows} rows")
+    if n_cols > TABLE_MAX_COLS:
+        cut.append(f"first {TABLE_MAX_COLS} of {n_cols} columns")
+    if cut:
+        table += f"\n*Shown: {' and '.join(cut)}; full table in {_code(rel)}.*\n"
+    return table
+
+
+def _image_target(rel: str) -> str:
+    return f"<{rel}>" if re.search(r"[\s()<>]", rel) else rel
+
+
+def manifest_markdown(res: Results, kind: str) -> str:
+    """The paper's section for one manifest: every item in order, as a subsection with its PASS / FAIL marker, its
+    text, its table (cut to a readable size) and its figure.  Figures are staged into ``<build>/<kind>/`` by
+    :func:`_stage_paper`; image paths are relative to the paper (so Quarto's include finds them too)."""
+    spec = MANIFESTS[kind]
+    directory, doc = res.manifests.get(kind, (res.out / kind, None))
+    if doc is None:
+        extra = ""
+        if directory is not None and directory.is_dir() and any(directory.iterdir()):
+            extra = (f" (The `{kind}/` directory exists but holds no `manifest.json`: the step did not finish, or was "
+                     "run by a version that wrote no manifest.)")
+        return spec["absent"] + extra + "\n"
+    items = _items(doc)
+    model = doc.get("model_id")
+    ours = res.attrs.get("svi_model_id") or res.gate.get("model_id")
+    parts = [f"*Written by {_code(doc.get('producer') or spec['command'])} on {_created(doc)}"
+             + (f" for model {md(model)}" + (f" (this paper's results are from model {md(ours)})"
+                                             if ours and str(ours) != str(model) else "") if model else "")
+             + f"; {_count_text(items, spec['noun'])}. Full tables and figures are in the results' `{kind}/` "
+             "directory.*\n"]
+    if len(items) > 1:
+        rows = [[md(it.get("title") or it.get("id") or "untitled"),
+                 "**PASS**" if it.get("passed") is True else "**FAIL**" if it.get("passed") is False else
+                 "no verdict"] for it in items]
+        parts.append(md_table([spec["noun"].capitalize(), "Result"], rows, [80, 20], "ll"))
+    for it in items:
+        title = md(it.get("title") or it.get("id") or "untitled")
+        block = [f"## {title}\n"]
+        if isinstance(it.get("passed"), bool):
+            block.append(_badge(it["passed"]) + "\n")
+        text = str(it.get("text") or "").strip()
+        if text:
+            text = text.replace("{{<", "{{\\<")  # producer text is Markdown, never a shortcode
+            text = re.sub(r"(?m)^(#{1,4})(?=\s)", r"##\1", text)  # its headings nest under the item's
+            block.append(text + "\n")
+        for field_name in ("table", "figure"):
+            name = it.get(field_name)
+            if not name:
+                continue
+            path = _manifest_file(directory, name)
+            rel = f"{kind}/{name}"
+            if path is None:
+                block.append(f"*The {field_name} {_code(rel)} named by the manifest is missing.*\n")
+            elif field_name == "table":
+                block.append(_csv_markdown(path, rel))
+            else:
+                caption = " ".join(str(it.get("caption") or it.get("title") or "").split())
+                block.append(f"![{caption}]({_image_target(rel)}){{width=85%}}\n")
+        parts.append("\n".join(block))
+    return "\n".join(parts)
 
 
 # ============================================================================ Quarto documents: front matter, shortcodes
@@ -990,29 +1133,35 @@ def _stage_paper(res: Results, build: Path, quarto: bool) -> Path:
     for name, text in paper_tables(res).items():
         io.write_text(build / "_generated" / f"{name}.md", text)
     paper_figures(res.figdata, build / "figures")
-    if res.validation is not None:
-        for p in res.validation.rglob("*"):
-            if p.is_file() and p.suffix in (".png", ".svg"):
-                dest = build / "validation" / p.relative_to(res.validation)
+    for kind, (directory, doc) in res.manifests.items():  # the figures the validation and claims sections show
+        for it in _items(doc or {}):
+            src = _manifest_file(directory, it.get("figure"))
+            if src is not None:
+                dest = build / kind / it["figure"]
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(p, dest)
+                shutil.copyfile(src, dest)
     return qmd
 
 
-def _stage_appendix(res: Results, code: str, build: Path, ix: _Index, quarto: bool) -> Path:
+def _stage_board(res: Results, code: str, build: Path, ix: _Index, quarto: bool,
+                 sources: dict[str, str] | None = None) -> dict[str, Path]:
+    """Copy the slide, appendix and handout sources into ``build/<CODE>/`` with their shared ``_data.yml``."""
     d = build / code
     d.mkdir(parents=True, exist_ok=True)
-    qmd = d / APPENDIX_QMD.name
-    text = APPENDIX_QMD.read_text(encoding="utf-8")
-    # the document's parameter: this trust (the values themselves come from _data.yml)
-    text = re.sub(r"(?m)^(\s+trust:\s*).*$", lambda m: m.group(1) + json.dumps(code), text, count=1)
-    io.write_text(qmd, text)
     data = trust_values(res, code, ix)
     if quarto:
         data["font-paths"] = [_font_dir()]
-        _inline_for_quarto(qmd, data)
+    staged = {}
+    for kind, src in BOARD_DOCS:
+        text = sources[kind] if sources else src.read_text(encoding="utf-8")
+        # the document's parameter: this trust (the values themselves come from _data.yml)
+        text = re.sub(r"(?m)^(\s+trust:\s*).*$", lambda m: m.group(1) + json.dumps(code), text, count=1)
+        qmd = staged[kind] = d / src.name
+        io.write_text(qmd, text)
+        if quarto:
+            _inline_for_quarto(qmd, data)
     _write_yaml(d / "_data.yml", data)
-    return qmd
+    return staged
 
 
 def _inline_for_quarto(qmd: Path, data: dict) -> None:
@@ -1046,6 +1195,8 @@ def quarto_path() -> str | None:
 
 
 def _quarto_render(qmd: Path, to: str) -> Path:
+    """``quarto render <name>.qmd --to <to>`` in the build directory; returns the file it wrote beside the source
+    (``<name>.pdf`` for ``typst``, ``<name>.html`` for ``html``), for the caller to move into place atomically."""
     q = quarto_path()
     cmd = [q, "render", qmd.name, "--to", to]
     r = subprocess.run(cmd, cwd=qmd.parent, capture_output=True, text=True)
@@ -1102,16 +1253,19 @@ def render_paper(res: Results, reports: Path, build: Path, echo=print) -> list[P
 _STATE: dict = {}
 
 
-def _typeset(code: str) -> str:
-    """Typeset one staged appendix (its figures drawn) into reports/appendices; returns the PDF path."""
+def _typeset(code: str) -> list[str]:
+    """Typeset one trust's staged board documents (figures drawn) into reports/appendices; returns the PDF paths."""
     st = _STATE
     d = st["build"] / code
-    dest = st["reports"] / "appendices" / f"appendix-{code}.pdf"
-    if st["quarto"]:
-        _copy_atomic(_quarto_render(d / APPENDIX_QMD.name, "typst"), dest)
-    else:
-        _write_bytes(dest, compile_typst(d / "appendix.typ", d))
-    return str(dest)
+    out = []
+    for kind, src in BOARD_DOCS:
+        dest = board_pdf(st["reports"], code, kind)
+        if st["quarto"]:
+            _copy_atomic(_quarto_render(d / src.name, "typst"), dest)
+        else:
+            _write_bytes(dest, compile_typst((d / src.name).with_suffix(".typ"), d))
+        out.append(str(dest))
+    return out
 
 
 def _draw(code: str) -> None:
@@ -1161,63 +1315,77 @@ _TOKEN = "SVIQ{:05d}Z"
 _VALSEP = "SVIVALUESEPARATORZ"
 
 
-def _appendix_typst(qmds: list[Path]) -> None:
-    """Write ``appendix.typ`` beside every staged appendix with two pandoc calls in all.
+def _board_typst(staged: list[dict[str, Path]]) -> None:
+    """Write the Typst of every staged board document (``slide.typ``, ``appendix.typ``, ``handout.typ`` beside each
+    trust's sources) with two pandoc calls in all.
 
-    Resolving the shortcodes first and converting each trust's Markdown costs a pandoc run per trust (and pandoc's
+    Resolving the shortcodes first and converting each trust's Markdown costs pandoc runs per trust (and pandoc's
     Markdown reader slows down quadratically with the number of tables in one document, so documents cannot simply
-    be concatenated).  Instead the template is converted once with every ``{{< meta KEY >}}`` replaced by an inert
-    token, every distinct Markdown value of every trust is converted once (as paragraphs of one document), and each
-    trust's Typst is the template's with the tokens replaced by its values: the same result as resolving first.
+    be concatenated).  Instead the three templates are converted once with every ``{{< meta KEY >}}`` replaced by an
+    inert token, every distinct Markdown value of every trust is converted once (as paragraphs of one document), and
+    each trust's Typst is the template's with the tokens replaced by its values: the same result as resolving first.
     """
-    front, body = read_qmd(qmds[0])
-    if "{{< include" in body:  # general case (not used by appendix.qmd): resolve and convert trust by trust
-        for q in qmds:
-            f, meta, md_body = _resolved_markdown(q)
-            io.write_text(q.with_suffix(".typ"), typst_preamble(f, meta, title_block=False) +
+    kinds = list(staged[0])
+    fronts, bodies = {}, {}
+    for kind in kinds:
+        fronts[kind], bodies[kind] = read_qmd(staged[0][kind])
+    general = [k for k in kinds if "{{< include" in bodies[k]]
+    for kind in general:  # general case (not used by the board documents): resolve and convert trust by trust
+        for docs in staged:
+            f, meta, md_body = _resolved_markdown(docs[kind])
+            io.write_text(docs[kind].with_suffix(".typ"), typst_preamble(f, meta, title_block=False) +
                           md_to_typst(md_body, identifiers=False))
+    kinds = [k for k in kinds if k not in general]
+    if not kinds:
         return
     keys: dict[str, str] = {}
 
     def tok(m: re.Match) -> str:
         if m.group(1) != "meta":
-            raise SVIError(f"{APPENDIX_QMD.name}: shortcode {m.group(1)!r} is not supported (use meta)")
+            raise SVIError(f"board documents: shortcode {m.group(1)!r} is not supported (use meta)")
         key = m.group(2).strip().strip("\"'")
         return keys.setdefault(key, _TOKEN.format(len(keys)))
 
-    template = md_to_typst(_SHORTCODE.sub(tok, body), identifiers=False)
-    missing = [k for k, t in keys.items() if t not in template]
+    converted = md_to_typst(f"\n\n{_VALSEP}\n\n".join(_SHORTCODE.sub(tok, bodies[k]) for k in kinds),
+                            identifiers=False).split(_VALSEP)
+    if len(converted) != len(kinds):
+        raise SVIError("internal error: a document separator was not preserved by pandoc")
+    templates = dict(zip(kinds, converted))
+    missing = [k for k, t in keys.items() if not any(t in x for x in converted)]
     if missing:
         raise SVIError(f"internal error: pandoc altered the placeholders of {', '.join(missing[:5])}")
     metas = []
     values: dict[str, None] = {}
-    for q in qmds:
+    for docs in staged:
+        q = docs[kinds[0]]  # one _data.yml per trust, shared by its documents
         meta = load_metadata(q, read_qmd(q)[0])
         row = {}
         for key in keys:
             val = meta
             for part in key.split("."):
                 if not isinstance(val, dict) or part not in val:
-                    raise SVIError(f"{q.parent.name}/{q.name}: {{{{< meta {key} >}}}} has no value in the generated data")
+                    raise SVIError(f"{q.parent.name}: {{{{< meta {key} >}}}} has no value in the generated data")
                 val = val[part]
             row[key] = str(val)
             values.setdefault(row[key])
         metas.append((meta, row))
     distinct = list(values)
-    converted = md_to_typst(f"\n\n{_VALSEP}\n\n".join(distinct), identifiers=False).split(_VALSEP)
-    if len(converted) != len(distinct):
+    conv = md_to_typst(f"\n\n{_VALSEP}\n\n".join(distinct), identifiers=False).split(_VALSEP)
+    if len(conv) != len(distinct):
         raise SVIError("internal error: a value separator was not preserved by pandoc")
-    typ_of = {v: c.strip() for v, c in zip(distinct, converted)}
+    typ_of = {v: c.strip() for v, c in zip(distinct, conv)}
     pattern = re.compile("|".join(re.escape(t) for t in sorted(keys.values(), reverse=True)))
     key_of = {t: k for k, t in keys.items()}
-    for q, (meta, row) in zip(qmds, metas):
-        text = pattern.sub(lambda m: typ_of[row[key_of[m.group(0)]]], template)
-        io.write_text(q.with_suffix(".typ"), typst_preamble(front, meta, title_block=False) + text)
+    for docs, (meta, row) in zip(staged, metas):
+        for kind in kinds:
+            text = pattern.sub(lambda m: typ_of[row[key_of[m.group(0)]]], templates[kind])
+            io.write_text(docs[kind].with_suffix(".typ"),
+                          typst_preamble(fronts[kind], meta, title_block=False) + text.strip() + "\n")
 
 
 def render_appendices(res: Results, codes: list[str], reports: Path, build: Path, progress: bool = False,
                       workers: int | None = None, echo=print) -> list[Path]:
-    """Stage, draw and typeset the appendices of ``codes``.
+    """Stage, draw and typeset the board documents (slide, appendix, handout) of ``codes``; returns their paths.
 
     With two or more workers (spawned processes, each given whole peer groups), the workers start drawing figures
     at once while this process writes the data files and converts the Markdown (two pandoc runs in all); each
@@ -1232,6 +1400,8 @@ def render_appendices(res: Results, codes: list[str], reports: Path, build: Path
     fd = res.figdata
     _STATE.update(build=build, reports=reports, figures=AppendixFigures(fd), quarto=quarto)
     (reports / "appendices").mkdir(parents=True, exist_ok=True)
+    for c in codes:  # the single combined PDF of earlier versions would be stale beside the new three
+        (reports / "appendices" / f"appendix-{c}.pdf").unlink(missing_ok=True)
     workers = min(workers or min(2, os.cpu_count() or 1), len(codes))
     bar = None
     if progress:
@@ -1241,9 +1411,10 @@ def render_appendices(res: Results, codes: list[str], reports: Path, build: Path
 
     def stage() -> None:
         ix = _Index(res)
-        qmds = [_stage_appendix(res, c, build, ix, quarto) for c in codes]
+        sources = {kind: src.read_text(encoding="utf-8") for kind, src in BOARD_DOCS}
+        staged = [_stage_board(res, c, build, ix, quarto, sources) for c in codes]
         if not quarto:
-            _appendix_typst(qmds)
+            _board_typst(staged)
 
     out: list[Path] = []
     procs = []
@@ -1268,7 +1439,7 @@ def render_appendices(res: Results, codes: list[str], reports: Path, build: Path
                         raise SVIError(f"an appendix worker died (exit code {dead[0].exitcode})")
                     continue
                 if kind == "pdf":
-                    out.append(Path(b))
+                    out.extend(Path(x) for x in b)
                     if bar is not None:
                         bar.update()
                 elif kind == "done":
@@ -1279,7 +1450,7 @@ def render_appendices(res: Results, codes: list[str], reports: Path, build: Path
             stage()
             for c in codes:
                 _draw(c)
-                out.append(Path(_typeset(c)))
+                out.extend(Path(x) for x in _typeset(c))
                 if bar is not None:
                     bar.update()
     finally:
@@ -1324,7 +1495,8 @@ def report(out: str | Path = "results", trusts: Iterable[str] | None = None, all
     if not paper and not codes:
         raise SVIError("nothing to render: give --trust CODE or --all, or drop --no-paper")
     reports = res.out / "reports"
-    written: dict = {"paper": [], "appendices": [], "engine": "quarto" if quarto_path() else "pandoc+typst"}
+    written: dict = {"paper": [], "appendices": [], "trusts": codes,
+                     "engine": "quarto" if quarto_path() else "pandoc+typst"}
     shm = Path("/dev/shm")  # many small files, written once and read once: keep them in memory where possible
     tmp_base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="svi-report-", dir=tmp_base) as tmp:

@@ -1,17 +1,22 @@
-"""`svi report`: the paper and trust appendices rendered from a constructed results directory (nothing samples).
+"""`svi report`: the paper and each trust's board documents (opening slide, full appendix, one-page handout)
+rendered from a constructed results directory (nothing samples).
 
 The results directory is built here: the synthetic panel, a constructed posterior (known effects, small jitter) put
 through ``analysis.summaries.summarise``, a passing gate.  The PDFs are read back with ``pdftotext`` and the numbers
-printed are compared with the result tables.
+printed are compared with the result tables.  The validation and claims sections are rendered from fake manifests
+(a small CSV and a matplotlib PNG), and the Quarto path is exercised with a fake ``quarto`` executable on PATH.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import arviz as az
@@ -23,6 +28,7 @@ from analysis import io
 from analysis.cli import main
 from analysis.errors import SVIError
 from analysis.fitting import save_fit
+from analysis.manifest import Item, write_manifest
 from analysis.panel import build, write
 from analysis.summaries import summarise
 from models.config import load_config
@@ -132,7 +138,7 @@ def money(x: float) -> str:
 # ----------------------------------------------------------------------------- sources
 
 def test_qmd_sources_are_plain_quarto():
-    for name in ("methodology.qmd", "appendix.qmd"):
+    for name in ("methodology.qmd", "slide.qmd", "appendix.qmd", "handout.qmd"):
         text = (REPO / "papers" / name).read_text()
         front, body = rep.read_qmd(REPO / "papers" / name)
         assert "params" in front and front["metadata-files"] == ["_data.yml"]
@@ -182,7 +188,9 @@ def test_paper(results, rendered, tables):
     assert 5 <= pages(pdf) <= 12
     assert "convergence gate passed" in text and "synthetic" in text
     assert "1.0031" in text and "912" in text  # the gate's figures, from fit/gate.json
-    assert "Validation has not been run for these results" in text
+    # no manifests in these results: both sections say so plainly, and name the command that fills them
+    assert "Validation has not been run for these results" in text and "svi validate" in text
+    assert "Public claims have not been re-tested for these results" in text and "svi claims" in text
     tv = tables["trapped_value"]
     eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")].iloc[0]
     assert f"£{eng['median']:,.0f}m a year (95% interval £{eng.lo95:,.0f}m to £{eng.hi95:,.0f}m)" in text
@@ -190,54 +198,64 @@ def test_paper(results, rendered, tables):
     e = ad[ad.org_code == "ENGLAND"].iloc[0]
     assert f"{e['median']:,.0f} a year (95% interval {e.lo95:,.0f} to {e.hi95:,.0f})" in text
     for section in ("Data", "The model", "Health Alpha", "Value index", "Ranks", "Trapped value", "Diagnostics",
-                    "Validation", "Limitations", "SHMI is not adjusted for deprivation"):
+                    "Validation", "Re-testing public claims", "Limitations", "SHMI is not adjusted for deprivation"):
         assert section in text
     h = page.read_text()
     assert "<math" in h and "data:image/svg+xml" in h or "<svg" in h  # MathML, figures embedded
-    assert "Validation has not been run" in h
+    assert "Validation has not been run" in h and "Public claims have not been re-tested" in h
 
 
-def test_appendices(results, rendered, chosen, tables):
+RANK_CAVEAT = ("not the single", "Ranks move by chance")
+
+
+def test_board_documents(results, rendered, chosen, tables):
+    """Three files per trust: a one-page 16:9 slide, the A4 appendix and a one-page A4 handout."""
     rk = tables["ranks"].set_index(["scope", "org_code"])
     tv = tables["trapped_value"]
+    adir = results / "reports" / "appendices"
+    assert sorted(rendered["appendices"]) == sorted(adir / f"{c}_{k}.pdf" for c in chosen
+                                                    for k in ("slide", "appendix", "handout"))
     for code, name in chosen.items():
-        pdf = results / "reports" / "appendices" / f"appendix-{code}.pdf"
-        assert pdf in rendered["appendices"]
-        n = pages(pdf)
-        assert n == 6, f"{code}: {n} pages"
-        w, h = page_size(pdf, 1)
-        assert w / h == pytest.approx(16 / 9, rel=0.01)  # the opening slide
-        assert page_size(pdf, 2)[1] > page_size(pdf, 2)[0]  # the appendix: A4 portrait
-        slide, full, handout = pdf_text(pdf, 1, 1), pdf_text(pdf, 2, n - 1), pdf_text(pdf, n, n)
-        for part in (slide, full, handout):
+        slide, full, handout = (adir / f"{code}_{k}.pdf" for k in ("slide", "appendix", "handout"))
+        assert pages(slide) == 1 and pages(handout) == 1
+        n = pages(full)
+        assert n == 4, f"{code}: {n} pages"
+        w, h = page_size(slide, 1)
+        assert w / h == pytest.approx(16 / 9, rel=0.01)  # the opening slide: landscape 16:9
+        for doc in (full, handout):  # A4 portrait
+            assert page_size(doc, 1) == pytest.approx((595.3, 841.9), abs=0.5)
+        st, ft, ht = pdf_text(slide), pdf_text(full), pdf_text(handout)
+        for part in (st, ft, ht):
             assert name in part  # '&' and the apostrophe intact
-        assert "Handout:" in handout and "Handout:" not in full
+        assert "board appendix" in ft and "Board pre-read" in ht
         # ranks: printed as in the table, with a plain-English caveat on every page that shows one
         r = rk.loc[("national", code)]
         rank_text = f"{r.rank_median:.0f} of {r.n_ranked:.0f} (95% interval {r.rank_lo95:.0f} to {r.rank_hi95:.0f})"
-        assert rank_text in slide
+        assert rank_text in st
         assert f"{r.rank_median:.0f} of {r.n_ranked:.0f} {r.rank_lo95:.0f} to {r.rank_hi95:.0f}" in \
-            pdf_text(pdf, n, n, layout=True)
-        for p in range(1, n + 1):
-            t = pdf_text(pdf, p, p)
-            if re.search(r"\brank\b", t, re.I):
-                assert "interval" in t and ("not the single" in t or "Ranks move by chance" in t), (code, p)
-        # trapped value: the slide's sentence and every setting's row in the appendix
+            pdf_text(handout, layout=True)
+        for doc in (slide, full, handout):
+            for p in range(1, pages(doc) + 1):
+                pt = pdf_text(doc, p, p)
+                if re.search(r"\brank\b", pt, re.I):
+                    assert "interval" in pt and any(c in pt for c in RANK_CAVEAT), (doc.name, p)
+        # trapped value: the slide's sentence, the handout's row and every setting's row in the appendix
         t = tv[(tv.org_code == code)].set_index("setting")
         tot = t.loc["total"]
-        full = pdf_text(pdf, 2, n - 1, layout=True)
-        assert (f"{money(tot['median'])} a year (95% interval {money(tot.lo95)} to {money(tot.hi95)})") in slide
+        assert (f"{money(tot['median'])} a year (95% interval {money(tot.lo95)} to {money(tot.hi95)})") in st
+        assert f"{money(tot['median'])} {money(tot.lo95)} to {money(tot.hi95)}" in pdf_text(handout, layout=True)
+        fl = pdf_text(full, layout=True)
         for s in ("total", "apc", "op", "ae"):
             row = t.loc[s]
             assert (f"{money(row['median'])} {money(row.lo80)} to {money(row.hi80)} "
-                    f"{money(row.lo95)} to {money(row.hi95)}") in full, (code, s)
+                    f"{money(row.lo95)} to {money(row.hi95)}") in fl, (code, s)
 
 
 def test_specialist_has_no_shmi(results, rendered, chosen, tables):
     vi = tables["value_index"]
     spec = [c for c in chosen if vi[vi.org_code == c].size_class.iloc[0] == "specialist"][0]
-    text = pdf_text(results / "reports" / "appendices" / f"appendix-{spec}.pdf")
-    assert "has no published SHMI" in text
+    assert "has no published SHMI" in pdf_text(results / "reports" / "appendices" / f"{spec}_appendix.pdf")
+    assert "has no published SHMI" in pdf_text(results / "reports" / "appendices" / f"{spec}_slide.pdf")
 
 
 def test_outputs_are_atomic_and_readable(results, rendered):
@@ -250,7 +268,9 @@ def test_cli_report(results, chosen, capsys):
     code = next(iter(chosen))
     assert main(["report", "--out", str(results), "--trust", code.lower(), "--no-paper"]) == 0
     out = capsys.readouterr().out
-    assert f"appendix-{code}.pdf" in out and "rendered with pandoc+typst" in out
+    for kind in ("slide", "appendix", "handout"):
+        assert f"{code}_{kind}.pdf" in out
+    assert "rendered with pandoc+typst" in out
     assert main(["report", "--out", str(results), "--trust", "NOPE"]) == 2
     assert "not in the results" in capsys.readouterr().err
 
@@ -264,7 +284,7 @@ def test_unpublishable_results(results, chosen, tmp_path, capsys):
     code = next(iter(chosen))
     with pytest.raises(rep.UnpublishableError, match="failed the convergence gate"):
         rep.report(out, trusts=[code])
-    assert not (out / "reports" / "appendices" / f"appendix-{code}.pdf").exists()
+    assert not (out / "reports" / "appendices").exists() or not any((out / "reports" / "appendices").iterdir())
     assert main(["report", "--out", str(out), "--all"]) == 2
     err = capsys.readouterr().err
     assert "failed the convergence gate" in err and "Traceback" not in err
@@ -274,3 +294,294 @@ def test_unpublishable_results(results, chosen, tmp_path, capsys):
     assert "NOT PUBLISHABLE" in text and "FAILED THE CONVERGENCE GATE" in text
     assert "mu[large,shmi]" in text
     assert "NOT PUBLISHABLE" in written["paper"][0].read_text()
+
+
+# ----------------------------------------------------------------------------- validation and claims manifests
+
+WIDE_ROWS, WIDE_COLS = 30, 10
+
+
+def _png(path: Path, colour: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 1.5))
+    ax.bar([1, 2, 3], [3, 1, 2], color=colour)
+    fig.savefig(path, dpi=60)
+    plt.close(fig)
+
+
+def fake_manifests(out: Path) -> pd.DataFrame:
+    """A validation manifest of three items (PASS with a wide table and a figure; FAIL; no verdict) and a claims
+    manifest of one; returns the wide table."""
+    v = out / "validation"
+    v.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    wide = pd.DataFrame({"parameter": [f"mu[g{i}]" for i in range(WIDE_ROWS)],
+                         **{f"col_{j}": np.round(rng.normal(0, 1, WIDE_ROWS) * 10.0 ** (j - 3), 6)
+                            for j in range(1, WIDE_COLS)}})
+    wide.loc[WIDE_ROWS - 1, "col_4"] = 987654.0  # a row past the cut: must not be printed
+    wide.to_csv(v / "sbc_ranks.csv", index=False)
+    _png(v / "sbc_ranks.png", "tab:blue")
+    pd.DataFrame({"band": ["higher", "as expected"], "trusts": [7, 101]}).to_csv(v / "banding.csv", index=False)
+    write_manifest(v, "svi validate", [
+        Item("sbc", "Simulation-based calibration", "Rank statistics of **40** replications are uniform "
+             "(p = 0.42).\n\n# Method\n\nRanks of each parameter among its posterior draws.", "sbc_ranks.csv",
+             "sbc_ranks.png", "SBC rank histogram: trust effects & peers' means", True),
+        Item("banding", "Agreement with NHS Digital's SHMI banding", "Cohen's kappa 0.61 (criterion 0.7).",
+             "banding.csv", None, None, False),
+        Item("loo", "LOO cross-validation", "ELPD difference 12.3 (SE 4.1); no Pareto k above 0.7.")],
+        model_id=GATE["model_id"])
+    c = out / "claims"
+    c.mkdir(parents=True, exist_ok=True)
+    _png(c / "claim_fig.png", "tab:red")
+    write_manifest(c, "svi claims", [
+        Item("best", "\u201cAshby & Vale is England's best-value trust\u201d", "Its 95% rank interval is 1 to 31.",
+             None, "claim_fig.png", "Rank interval of the claimed trust", None)], model_id=GATE["model_id"])
+    return wide
+
+
+@pytest.fixture(scope="module")
+def with_manifests(results, tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    out = tmp_path_factory.mktemp("manifests")
+    for part in ("panel", "fit", "tables"):
+        shutil.copytree(results / part, out / part)
+    return out, fake_manifests(out)
+
+
+def test_paper_renders_manifests(with_manifests):
+    out, wide = with_manifests
+    written = rep.report(out)
+    pdf, page = out / "reports" / "methodology.pdf", out / "reports" / "methodology.html"
+    text = pdf_text(pdf)
+    val = text[text.index("Validation asks"):text.index("Re-testing public claims Published")]
+    start = text.index("Re-testing public claims Published")
+    claims = text[start:text.index("Limitations", start)]
+    # every item, in order, with its marker; the status paragraph counts them
+    titles = ["Simulation-based calibration", "Agreement with NHS Digital's SHMI banding", "LOO cross-validation"]
+    pos = [val.rindex(t) for t in titles]
+    assert pos == sorted(pos)
+    sbc, banding, loo = val[pos[0]:pos[1]], val[pos[1]:pos[2]], val[pos[2]:]
+    assert "PASS" in sbc and "FAIL" in banding and "PASS" not in loo and "FAIL" not in loo
+    assert "Rank statistics of 40 replications" in sbc and "Method" in sbc  # text, its heading nested
+    assert "3 checks (1 passed, 1 failed, 1 without a pass/fail verdict)" in text
+    assert "Validation has not been run" not in text and "have not been re-tested" not in text
+    # the wide table: cut to 25 rows and 8 columns, said so, numbers as in the CSV
+    assert (f"first 25 of {WIDE_ROWS} rows and first 8 of {WIDE_COLS} columns; full table in "
+            "validation/sbc_ranks.csv") in sbc
+    assert "col_7" in sbc and "col_8" not in sbc and "col_9" not in sbc
+    assert "987,654" not in text
+    lay = pdf_text(pdf, layout=True)
+    for i in (0, 12, 24):
+        cells = " ".join(rep.table_cell(x).replace("\u2212", "-") for x in wide.iloc[i, :8])
+        assert cells.replace("\\", "") in lay, i
+    assert "band" in banding and "higher 7" in lay and "as expected 101" in lay
+    assert "SBC rank histogram: trust effects & peers' means" in sbc
+    # claims: the same rendering
+    assert "Ashby & Vale is England's best-value trust" in claims and "1 to 31" in claims
+    assert "Rank interval of the claimed trust" in claims
+    # the figures are in both outputs
+    imgs = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout
+    assert len([ln for ln in imgs.splitlines()[2:] if ln.strip()]) >= 2
+    h = page.read_text()
+    assert h.count("data:image/png;base64") >= 2
+    assert ">PASS</span>" in h and ">FAIL</span>" in h
+    assert written["paper"] == [page, pdf]
+
+
+def test_manifest_markdown_edge_cases(with_manifests, tmp_path):
+    out, _ = with_manifests
+    res = rep.load_results(out)
+    # an item naming a file outside its directory, or one that is missing, is reported, never read
+    d = tmp_path / "validation"
+    d.mkdir()
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    (d / "manifest.json").write_text(json.dumps({"producer": "svi validate", "items": [
+        {"id": "x", "title": "Escape", "text": "t {{< meta svi.period >}}", "table": "../secret.csv",
+         "figure": "gone.png", "passed": None}]}))
+    res.manifests["validation"] = (d, rep._read_manifest(d))
+    m = rep.manifest_markdown(res, "validation")
+    assert "`validation/../secret.csv` named by the manifest is missing" in m
+    assert "`validation/gone.png` named by the manifest is missing" in m
+    assert "{{<" not in m  # producer text cannot smuggle in a shortcode
+    # a directory without a manifest: not run, and why
+    (d / "manifest.json").unlink()
+    (d / "sbc_partial.csv").write_text("a\n1\n")
+    res.manifests["validation"] = (d, None)
+    m = rep.manifest_markdown(res, "validation")
+    assert "has not been run" in m and "holds no `manifest.json`" in m
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(SVIError, match="cannot be read"):
+        rep._read_manifest(d)
+
+
+# ----------------------------------------------------------------------------- the Quarto path (a fake quarto)
+
+FAKE_QUARTO = r"""#!{python}
+# A stand-in for Quarto: records its arguments and working directory, snapshots the directory it was run in (the
+# staged sources Quarto would read), and writes the output file Quarto would write beside the source.
+import json, os, shutil, sys, uuid
+from pathlib import Path
+
+log = Path(os.environ["FAKE_QUARTO_LOG"])
+args = sys.argv[1:]
+call = log / uuid.uuid4().hex
+shutil.copytree(Path.cwd(), call / "tree")
+(call / "call.json").write_text(json.dumps({{"args": args, "cwd": os.getcwd()}}))
+if os.environ.get("FAKE_QUARTO_FAIL"):
+    print("ERROR: fake quarto was told to fail", file=sys.stderr)
+    sys.exit(1)
+if len(args) != 4 or args[0] != "render" or args[2] != "--to" or not Path(args[1]).is_file():
+    print("usage: quarto render FILE --to FORMAT", file=sys.stderr)
+    sys.exit(2)
+src, to = Path(args[1]), args[3]
+out = src.with_suffix(".pdf" if to == "typst" else ".html")
+out.write_text(("%PDF-1.4\n% " if to == "typst" else "<html>") + f"fake quarto: {{src.name}} --to {{to}}\n")
+"""
+
+
+@pytest.fixture
+def fake_quarto(tmp_path, monkeypatch) -> Path:
+    """A fake ``quarto`` first on PATH; returns the directory its calls are logged in."""
+    bindir, log = tmp_path / "bin", tmp_path / "quarto-calls"
+    bindir.mkdir()
+    log.mkdir()
+    exe = bindir / "quarto"
+    exe.write_text(FAKE_QUARTO.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("SVI_REPORT_ENGINE", "auto")
+    monkeypatch.setenv("FAKE_QUARTO_LOG", str(log))
+    monkeypatch.delenv("FAKE_QUARTO_FAIL", raising=False)
+    return log
+
+
+def _calls(log: Path) -> list[dict]:
+    calls = []
+    for d in log.iterdir():
+        c = json.loads((d / "call.json").read_text())
+        c["tree"] = d / "tree"
+        calls.append(c)
+    return calls
+
+
+@pytest.fixture
+def quarto_run(with_manifests, chosen, fake_quarto, tmp_path) -> tuple[Path, str, dict, list[dict]]:
+    """`svi report --trust CODE` through the fake Quarto, on results holding validation and claims manifests."""
+    out = tmp_path / "res"
+    for part in ("panel", "fit", "tables", "validation", "claims"):
+        shutil.copytree(with_manifests[0] / part, out / part)
+    code = next(iter(chosen))
+    stale = out / "reports" / "appendices" / f"appendix-{code}.pdf"  # the combined PDF of earlier versions
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    assert rep.quarto_path() == str(fake_quarto.parent / "bin" / "quarto")
+    written = rep.report(out, trusts=[code])
+    return out, code, written, _calls(fake_quarto)
+
+
+def test_quarto_path_renders_through_quarto(quarto_run):
+    out, code, written, calls = quarto_run
+    assert written["engine"] == "quarto"
+    got = sorted((Path(c["cwd"]).name, *c["args"]) for c in calls)
+    assert got == sorted([
+        ("paper", "render", "methodology.qmd", "--to", "html"),
+        ("paper", "render", "methodology.qmd", "--to", "typst"),
+        (code, "render", "slide.qmd", "--to", "typst"),
+        (code, "render", "appendix.qmd", "--to", "typst"),
+        (code, "render", "handout.qmd", "--to", "typst"),
+    ])
+    for c in calls:  # run where the staged source is, on that source
+        assert (c["tree"] / c["args"][1]).is_file()
+        assert Path(c["cwd"]).name == ("paper" if c["args"][1] == "methodology.qmd" else code)
+    # each output collected from Quarto's output file and moved into place
+    reports = out / "reports"
+    assert (reports / "methodology.html").read_text() == "<html>fake quarto: methodology.qmd --to html\n"
+    assert (reports / "methodology.pdf").read_text() == "%PDF-1.4\n% fake quarto: methodology.qmd --to typst\n"
+    for kind in ("slide", "appendix", "handout"):
+        f = reports / "appendices" / f"{code}_{kind}.pdf"
+        assert f in written["appendices"]
+        assert f.read_text() == f"%PDF-1.4\n% fake quarto: {kind}.qmd --to typst\n"
+        assert f.stat().st_mode & 0o044
+    assert not (reports / "appendices" / f"appendix-{code}.pdf").exists()
+    assert [p for p in reports.rglob("*") if p.name.startswith(".")] == []
+
+
+def _lookup(meta: dict, key: str):
+    val = meta
+    for part in key.split("."):
+        assert isinstance(val, dict) and part in val, key
+        val = val[part]
+    return val
+
+
+def test_staged_quarto_sources_are_self_contained(quarto_run):
+    """What Quarto receives: front matter that parses as YAML, and every include, meta key, image and metadata file
+    present in the directory it runs in (with the values also inlined into the front matter)."""
+    import yaml
+
+    out, code, _, calls = quarto_run
+    seen = set()
+    for c in calls:
+        tree, name = c["tree"], c["args"][1]
+        seen.add(name)
+        text = (tree / name).read_text(encoding="utf-8")
+        m = re.match(r"\A---\n(.*?)\n---\n", text, re.S)
+        assert m, name
+        front = yaml.safe_load(m.group(1))
+        assert isinstance(front, dict) and "typst" in front["format"]
+        from_files: dict = {}
+        for f in front.get("metadata-files", []):
+            assert (tree / f).is_file(), (name, f)
+            from_files.update(yaml.safe_load((tree / f).read_text(encoding="utf-8")))
+        for d in front.get("font-paths", []):
+            assert Path(d).is_dir()
+        if name != "methodology.qmd":
+            assert front["params"]["trust"] == code
+        n_meta = 0
+
+        def walk(body: str, depth: int = 0) -> None:
+            nonlocal n_meta
+            assert depth < 5
+            for kind, arg in re.findall(r"\{\{<\s*(\w+)\s+([^>]*?)\s*>\}\}", body):
+                arg = arg.strip("\"'")
+                if kind == "include":
+                    assert (tree / arg).is_file(), (name, arg)
+                    walk((tree / arg).read_text(encoding="utf-8"), depth + 1)
+                else:
+                    assert kind == "meta", (name, kind)
+                    for meta in (front, from_files):  # inlined, and in _data.yml
+                        assert not isinstance(_lookup(meta, arg), (dict, list)), (name, arg)
+                    n_meta += 1
+            # images resolve from the document's directory (an include is pasted into the document)
+            for target in re.findall(r"!\[[^\]]*\]\(<?([^)>\s]+)>?\)", body):
+                assert (tree / target).is_file(), (name, target)
+
+        walk(text[m.end():])
+        assert n_meta > 10, name
+    assert seen == {"methodology.qmd", "slide.qmd", "appendix.qmd", "handout.qmd"}
+    paper = next(c["tree"] for c in calls if c["args"][1] == "methodology.qmd")
+    assert (paper / "validation" / "sbc_ranks.png").is_file() and (paper / "claims" / "claim_fig.png").is_file()
+    assert "validation/sbc_ranks.png" in (paper / "_generated" / "validation.md").read_text()
+
+
+def test_quarto_failure_leaves_outputs_alone(with_manifests, chosen, fake_quarto, tmp_path, monkeypatch):
+    out = tmp_path / "res"
+    for part in ("panel", "fit", "tables"):
+        shutil.copytree(with_manifests[0] / part, out / part)
+    code = next(iter(chosen))
+    slide = out / "reports" / "appendices" / f"{code}_slide.pdf"
+    slide.parent.mkdir(parents=True)
+    slide.write_text("previous")
+    monkeypatch.setenv("FAKE_QUARTO_FAIL", "1")
+    with pytest.raises(SVIError, match=r"quarto render slide\.qmd --to typst failed:[\s\S]*told to fail"):
+        rep.report(out, trusts=[code], paper=False)
+    assert slide.read_text() == "previous"
+    assert [p for p in (out / "reports").rglob("*") if p.name.startswith(".")] == []
+    # SVI_REPORT_ENGINE=quarto without Quarto on PATH is an error, not a silent fallback
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("SVI_REPORT_ENGINE", "quarto")
+    with pytest.raises(SVIError, match="not on PATH"):
+        rep.quarto_path()
