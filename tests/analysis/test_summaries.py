@@ -143,3 +143,15 @@ def test_ranks_follow_the_composite(tables):
     from scipy.stats import spearmanr
     assert spearmanr(v, nat.loc[v.index, "rank_median"]).statistic < -0.95
     assert set(rk.scope) == {"national", "peer group", "region"}
+
+
+def test_quality_per_1000_spent(tables):
+    """Every trust 5% above its need-adjusted expected cost, quality log-ratio 0.1 i/N on every indicator."""
+    t, d, _ = tables
+    vi = t["value_index"]
+    q = vi[vi.measure == "quality_per_1000"].set_index("org_code").loc[d.trusts.org_code]
+    i = np.arange(d.N)
+    expected = 1000 * np.exp(0.1 * i / d.N - 0.05)
+    has = d.observed.any(axis=1)
+    assert np.allclose(q["median"].to_numpy()[has], expected[has], rtol=1e-3)
+    assert q["median"].iloc[0] < 1000 < q["median"].iloc[-1]
