@@ -141,13 +141,16 @@ def validate_cmd(
     sbc_reps: int = typer.Option(100, "--sbc-reps", help="Simulation-based-calibration replications."),
     quick: bool = typer.Option(False, "--quick", help="Short chains and few replications: a smoke test, not evidence."),
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel, the sampler and the simulations."),
+    variant: Optional[list[str]] = typer.Option(None, "--variant", help="Refit variant to compare (repeatable; "
+                                                "default: all of analysis/variants.py REFIT_VARIANTS)."),
 ):
     """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
 
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
-    run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, echo=typer.echo)
+    run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
+                 echo=typer.echo)
 
 
 @app.command("claims")

@@ -51,3 +51,19 @@ def synthetic_compiled():
     data = prepare(panel, cfg)
     return {"panel": panel, "truth": truth, "trusts": trusts, "cfg": cfg, "data": data,
             "compiled": compile_model(build_model(data, cfg), cfg)}
+
+
+@pytest.fixture(scope="session")
+def synthetic_posterior(synthetic_compiled):
+    """A short fit of the compiled synthetic model (QUICK_SAMPLER: 2 chains x 300 draws), stamped like a saved fit.
+
+    For checks that need a posterior of the real model but not a converged one (validation plumbing, LOO, PPC).
+    """
+    from analysis.fitting import sample, stamp
+    from analysis.variants import QUICK_SAMPLER
+    from models.config import load_config
+
+    s = synthetic_compiled
+    cfg = load_config(overrides={"sampler": {**QUICK_SAMPLER, "seed": 20260401}})
+    idata = stamp(sample(s["compiled"], cfg), s["panel"], cfg)
+    return {**s, "idata": idata, "cfg": cfg}
