@@ -856,6 +856,17 @@ def _image_target(rel: str) -> str:
     return f"<{rel}>" if re.search(r"[\s()<>]", rel) else rel
 
 
+def _result(item: dict) -> str:
+    """Overview cell of a manifest item: PASS/FAIL for a check; a claim's own verdict (and evidence) when it has one."""
+    if item.get("passed") is False:
+        return "**FAIL**"
+    extra = item.get("extra") or {}
+    if isinstance(extra, dict) and extra.get("verdict"):
+        ev = extra.get("evidence")
+        return md(str(extra["verdict"])) + (f" ({md(str(ev))})" if ev and ev != extra["verdict"] else "")
+    return "**PASS**" if item.get("passed") is True else "no verdict"
+
+
 def manifest_markdown(res: Results, kind: str) -> str:
     """The paper's section for one manifest: every item in order, as a subsection with its PASS / FAIL marker, its
     text, its table (cut to a readable size) and its figure.  Figures are staged into ``<build>/<kind>/`` by
@@ -877,9 +888,7 @@ def manifest_markdown(res: Results, kind: str) -> str:
              + f"; {_count_text(items, spec['noun'])}. Full tables and figures are in the results' `{kind}/` "
              "directory.*\n"]
     if len(items) > 1:
-        rows = [[md(it.get("title") or it.get("id") or "untitled"),
-                 "**PASS**" if it.get("passed") is True else "**FAIL**" if it.get("passed") is False else
-                 "no verdict"] for it in items]
+        rows = [[md(it.get("title") or it.get("id") or "untitled"), _result(it)] for it in items]
         parts.append(md_table([spec["noun"].capitalize(), "Result"], rows, [80, 20], "ll"))
     for it in items:
         title = md(it.get("title") or it.get("id") or "untitled")

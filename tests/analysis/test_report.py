@@ -585,3 +585,13 @@ def test_quarto_failure_leaves_outputs_alone(with_manifests, chosen, fake_quarto
     monkeypatch.setenv("SVI_REPORT_ENGINE", "quarto")
     with pytest.raises(SVIError, match="not on PATH"):
         rep.quarto_path()
+
+
+def test_manifest_overview_shows_a_claims_verdict_and_a_checks_result():
+    from analysis.report import _result
+
+    assert _result({"passed": None, "extra": {"verdict": "supported", "evidence": "strong evidence for"}}) == \
+        "supported (strong evidence for)"
+    assert _result({"passed": False, "extra": {"verdict": "supported"}}) == "**FAIL**"
+    assert _result({"passed": True, "extra": {}}) == "**PASS**"
+    assert _result({"passed": None}) == "no verdict"
