@@ -31,6 +31,8 @@ from models.value_model import build_model
 #: SBC sampler: 2 chains in parallel (one per core); L = 99 thinned draws per replication
 SBC_SAMPLER = {"chains": 2, "tune": 300, "draws": 300}
 SBC_QUICK_SAMPLER = {"chains": 2, "tune": 200, "draws": 200}
+#: fewer replications than this give no SBC verdict (the issue's minimum; the uniformity test has little power)
+MIN_SBC_REPS = 100
 
 
 def _csv(df: pd.DataFrame, d: Path, name: str, index: bool = False) -> str:
@@ -308,7 +310,10 @@ def _sbc_items(panel, out, base, vd, reps, seed, quick, results, echo, compiled=
             + (f"; failing: {', '.join(v['failing'])}." if v["failing"] else ": ranks are consistent with uniform.")
             + f" {results['sbc']['divergent_reps']} replications had divergent transitions; median "
             f"{results['sbc']['median_seconds']:.1f} s per replication."
-            + (" Quick mode: too few replications to be evidence." if quick else ""))
+            + (" Quick mode: short chains and too few replications to be evidence." if quick else
+               f" Fewer than {MIN_SBC_REPS} replications: the test has little power, so no verdict is given."
+               if reps < MIN_SBC_REPS else ""))
+    verdict = False if quick else (v["passed"] if reps >= MIN_SBC_REPS else None)
     return [Item("sbc", "Simulation-based calibration", text, table=_csv(par.round(4), vd, "sbc_summary"),
                  figure="sbc_ranks.png", caption="SBC rank histograms per parameter, with the 99% band of a uniform "
-                 "histogram.", passed=v["passed"] and not quick, extra=results["sbc"])]
+                 "histogram.", passed=verdict, extra=results["sbc"])]
