@@ -151,10 +151,9 @@ def stamp(idata: az.InferenceData, panel: pd.DataFrame, cfg: dict) -> az.Inferen
 
 
 def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool = False,
-        echo=print, compiled=None) -> tuple[az.InferenceData, ModelData, GateResult]:
-    """Build, sample, gate and stamp.  ``compiled``: a compiled model of this panel and config to reuse."""
+        echo=print) -> tuple[az.InferenceData, ModelData, GateResult]:
     data = prepare(panel, cfg)
-    model = build_model(data, cfg) if compiled is None else compiled
+    model = build_model(data, cfg)
     t0 = time.perf_counter()
     idata = sample(model, cfg, seed=seed, progress=progress)
     wall = time.perf_counter() - t0

@@ -66,11 +66,8 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
     return load_config(config, merge(base_overrides or {}, v.overrides))
 
 
-def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print, compiled=None):
-    """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate).
-
-    ``compiled``: an already compiled model of the same structure (nutpie), sampled instead of compiling again.
-    """
+def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
+    """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate)."""
     directory = Path(directory)
     path = directory / "posterior.nc"
     data = prepare(panel, cfg)
@@ -82,7 +79,7 @@ def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print
             return idata, data, gate
         except FitMismatchError as exc:
             echo(f"saved fit {path} does not match ({exc}); refitting")
-    idata, data, gate = fit(panel, cfg, echo=echo, compiled=compiled)
+    idata, data, gate = fit(panel, cfg, echo=echo)
     save_fit(idata, path)
     io.write_json(directory / "gate.json", {"passed": gate.passed, "max_rhat": gate.max_rhat,
                                             "min_ess_bulk": gate.min_ess_bulk, "min_ess_tail": gate.min_ess_tail,
