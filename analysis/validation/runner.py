@@ -191,6 +191,12 @@ def _variant_items(fits, cmp, vd, results) -> list[Item]:
     df = df.merge(cmp[["variant", "elpd_loo", "elpd_diff", "dse"]], on="variant", how="left")
     results["variants"] = df.to_dict("records")
     best = cmp.iloc[0]
+    gate_ok = {name: f["gate"].passed for name, f in fits.items()}
+    converged = cmp[cmp.variant.map(gate_ok).fillna(False).astype(bool)]
+    best_text = (f"The integrated LOO ranks {best.variant} first"
+                 + ("." if gate_ok.get(best.variant) else
+                    f", but its fit failed the convergence gate, so its LOO is not trustworthy; among converged fits "
+                    f"{converged.iloc[0].variant if len(converged) else 'none'} ranks first."))
     lkj, fac = cmp.set_index("variant").reindex(["base", "factor"]).elpd_loo
     choice = ""
     if np.isfinite(fac):
@@ -199,9 +205,11 @@ def _variant_items(fits, cmp, vd, results) -> list[Item]:
         choice = (f" LKJ-correlated effects against one latent factor: elpd difference {_fmt(d, 1)} (SE {_fmt(dse, 1)}) "
                   f"in favour of {'LKJ' if d > 0 else 'the factor'}"
                   + (", within two standard errors, so the data do not choose between them and the default stays LKJ, "
-                     "which does not force one pattern of correlation." if abs(d) < 2 * dse else "."))
-    text = (f"Each refit variant changes one modelling choice; summary variants re-summarise the default fit. The "
-            f"integrated LOO ranks {best.variant} first.{choice} Columns `value_changed` and `mortality_changed` count "
+                     "which does not force one pattern of correlation." if abs(d) < 2 * dse else
+                     ", more than two standard errors: the data prefer "
+                     + ("LKJ, the default." if d > 0 else "the latent factor over the default LKJ structure.")))
+    text = (f"Each refit variant changes one modelling choice; summary variants re-summarise the default fit. "
+            f"{best_text}{choice} Columns `value_changed` and `mortality_changed` count "
             f"the trusts whose board category changes against the default (of {int(df.n_trusts.max())}).")
     return [Item("variants", "Variants: LOO and category changes", text,
                  table=_csv(df.drop(columns=["description"]).round(2), vd, "variants"),
