@@ -70,7 +70,7 @@ import pandas as pd
 from analysis import io
 from analysis.errors import DataError, SVIError
 from analysis.manifest import Item, write_manifest
-from analysis.summaries import dirichlet_weights, peer_quantile, rank_draws, trapped_value
+from analysis.summaries import dirichlet_weights, peer_quantile, rank_draws, stack_draws, trapped_value
 from models.value_model import INDICATOR_SIGN, ModelData
 
 # ============================================================================= the claims and the verdict rule
@@ -284,14 +284,9 @@ def rank_of(score: np.ndarray, i: int, eligible: np.ndarray | None = None) -> np
     return rank_draws(score)[:, i]
 
 
-def _stack(post, name) -> np.ndarray:
-    a = post[name].values
-    return a.reshape((-1,) + a.shape[2:])
-
-
 def value_index_draws(post, d: ModelData, cfg: dict) -> np.ndarray:
     """(S, N) value index draws, computed exactly as :func:`analysis.summaries.summarise` does (tested to agree)."""
-    u, sd0 = _stack(post, "u"), _stack(post, "sd0")
+    u, sd0 = stack_draws(post, "u"), stack_draws(post, "sd0")
     S, N, K = u.shape
     obs = d.observed
     vcfg = cfg["value"]
@@ -306,8 +301,8 @@ def value_index_draws(post, d: ModelData, cfg: dict) -> np.ndarray:
     Qi[:, ~obs.any(axis=1)] = np.nan
     if "total" in d.cost_outcomes:
         jt = d.cost_outcomes.index("total")
-        resid = d.cost_y[None, :, jt] - _stack(post, "cost_expectation")[:, :, jt]
-        Ci = -resid / _stack(post, "sd0_c")[:, [jt]]
+        resid = d.cost_y[None, :, jt] - stack_draws(post, "cost_expectation")[:, :, jt]
+        Ci = -resid / stack_draws(post, "sd0_c")[:, [jt]]
     else:
         Ci = np.full((S, N), np.nan)
     return (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
@@ -342,15 +337,15 @@ def draws_from_idata(idata, d: ModelData, cfg: dict, variant: str, gate=None, ma
     S, N = vi.shape
     jt = d.cost_outcomes.index("total")
     if d.x.shape[1] and "beta_c" in post:
-        need_cost = _stack(post, "beta_c")[:, jt, :] @ d.x.T
+        need_cost = stack_draws(post, "beta_c")[:, jt, :] @ d.x.T
     else:
         need_cost = np.zeros((S, N))
-    full_cost = _stack(post, "cost_expectation")[:, :, jt]
+    full_cost = stack_draws(post, "cost_expectation")[:, :, jt]
     if "shmi" in d.indicators:
         k = d.indicators.index("shmi")
-        theta = _stack(post, "theta")[:, :, k]
-        full = theta - _stack(post, "u")[:, :, k]
-        need = _stack(post, "beta")[:, k, :] @ d.x.T if d.x.shape[1] and "beta" in post else np.zeros((S, N))
+        theta = stack_draws(post, "theta")[:, :, k]
+        full = theta - stack_draws(post, "u")[:, :, k]
+        need = stack_draws(post, "beta")[:, k, :] @ d.x.T if d.x.shape[1] and "beta" in post else np.zeros((S, N))
     else:
         theta = full = np.full((S, N), np.nan)
         need = np.zeros((S, N))

@@ -95,7 +95,8 @@ def dirichlet_weights(base: np.ndarray, concentration: float, S: int, seed: int)
 
 # ----------------------------------------------------------------------------- tables
 
-def _stack(post, name) -> np.ndarray:
+def stack_draws(post, name) -> np.ndarray:
+    """A posterior variable with chains and draws merged into one leading axis."""
     a = post[name].values
     return a.reshape((-1,) + a.shape[2:])
 
@@ -107,8 +108,8 @@ def _long(codes, measure, unit, draws, **extra) -> pd.DataFrame:
 
 def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     post = idata.posterior
-    u, theta = _stack(post, "u"), _stack(post, "theta")
-    sd0 = _stack(post, "sd0")
+    u, theta = stack_draws(post, "u"), stack_draws(post, "theta")
+    sd0 = stack_draws(post, "sd0")
     S, N, K = u.shape
     codes = d.trusts.org_code.to_numpy()
     obs = d.observed
@@ -155,9 +156,9 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     tables["health_alpha"] = pd.concat(rows, ignore_index=True)
 
     # -- cost residuals, value index
-    m_c = _stack(post, "cost_expectation")  # (S, N, J)
+    m_c = stack_draws(post, "cost_expectation")  # (S, N, J)
     resid = d.cost_y[None] - m_c
-    sd0_c = _stack(post, "sd0_c")
+    sd0_c = stack_draws(post, "sd0_c")
     if "total" in d.cost_outcomes:
         jt = d.cost_outcomes.index("total")
         Ci = -resid[:, :, jt] / sd0_c[:, [jt]]

@@ -27,14 +27,10 @@ from scipy import special, stats
 
 import arviz as az
 
+from analysis.summaries import stack_draws
 from models.value_model import ModelData
 
 N_NODES = 24
-
-
-def _stack(post, v):
-    a = post[v].values
-    return a.reshape((-1,) + a.shape[2:])
 
 
 # --------------------------------------------------------------------------------------------- likelihood pieces
@@ -137,14 +133,14 @@ def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
     """
     post = idata.posterior
     nchain = post.sizes["chain"]
-    theta = _stack(post, "theta")
+    theta = stack_draws(post, "theta")
     S, N, K = theta.shape
-    mu = _stack(post, "mu")
-    beta = _stack(post, "beta") if "beta" in post else np.zeros((S, K, 0))
+    mu = stack_draws(post, "mu")
+    beta = stack_draws(post, "beta") if "beta" in post else np.zeros((S, K, 0))
     eta = mu[:, d.g] + np.einsum("np,skp->snk", d.x, beta)
-    sig = _stack(post, "sigma")[:, d.g]
-    R = _stack(post, "corr")
-    alpha = 1 / _stack(post, "shmi_inv_dispersion") ** 2 if "shmi_inv_dispersion" in post else None
+    sig = stack_draws(post, "sigma")[:, d.g]
+    R = stack_draws(post, "corr")
+    alpha = 1 / stack_draws(post, "shmi_inv_dispersion") ** 2 if "shmi_inv_dispersion" in post else None
     obs = d.observed
     m, v = conditional_moments(np.nan_to_num(theta), eta, sig, R, obs)
     cells, cond, integ = [], [], []
@@ -157,9 +153,9 @@ def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
         integ.append(integrated_loglik(kind, d.y[ok, k][None], d.n[ok, k][None], m[:, ok, k], v[:, ok, k], a))
         cells.append(pd.DataFrame({"org_code": d.trusts.org_code.to_numpy()[ok], "block": "quality",
                                    "outcome": ind, "i": ok, "k": k}))
-    mc = _stack(post, "cost_expectation")
-    sc = _stack(post, "sigma_c")[:, d.g]
-    nu = _stack(post, "nu_c")
+    mc = stack_draws(post, "cost_expectation")
+    sc = stack_draws(post, "sigma_c")[:, d.g]
+    nu = stack_draws(post, "nu_c")
     cost, ccells = [], []
     for j, out in enumerate(d.cost_outcomes):
         ok = np.nonzero(~np.isnan(d.cost_y[:, j]))[0]
@@ -245,7 +241,7 @@ def loo_pit(pw: dict, d: ModelData, cfg: dict, idata, seed: int = 0) -> np.ndarr
         u = (yrep < y) + rng.random(len(th)) * (yrep == y)
         pit[c] = float(np.sum(np.exp(lw_q[c]) * u))
     post = idata.posterior
-    mc, sc, nu = _stack(post, "cost_expectation"), _stack(post, "sigma_c"), _stack(post, "nu_c")
+    mc, sc, nu = stack_draws(post, "cost_expectation"), stack_draws(post, "sigma_c"), stack_draws(post, "nu_c")
     for c, row in enumerate(cells[~qual].itertuples()):
         i, j = row.i, row.k
         cdf = stats.t.cdf(d.cost_y[i, j], nu, mc[:, i, j], sc[:, d.g[i], j])

@@ -15,12 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from analysis.summaries import stack_draws
 from models.value_model import ModelData
-
-
-def _stack(post, v):
-    a = post[v].values
-    return a.reshape((-1,) + a.shape[2:])
 
 
 def _scale(ind: str, y, n):
@@ -48,11 +44,11 @@ def replicate(idata, d: ModelData, cfg: dict, n_draws: int = 1000, seed: int = 0
     post = idata.posterior
     S = post.sizes["chain"] * post.sizes["draw"]
     idx = np.linspace(0, S - 1, min(n_draws, S)).round().astype(int)
-    mu = _stack(post, "mu")[idx]
+    mu = stack_draws(post, "mu")[idx]
     K = mu.shape[-1]
-    beta = _stack(post, "beta")[idx] if "beta" in post else np.zeros((len(idx), K, 0))
-    sig = _stack(post, "sigma")[idx][:, d.g]
-    R = _stack(post, "corr")[idx]
+    beta = stack_draws(post, "beta")[idx] if "beta" in post else np.zeros((len(idx), K, 0))
+    sig = stack_draws(post, "sigma")[idx][:, d.g]
+    R = stack_draws(post, "corr")[idx]
     L = np.linalg.cholesky(R)
     D, N = len(idx), d.N
     eta = mu[:, d.g] + np.einsum("np,dkp->dnk", d.x, beta)
@@ -65,16 +61,16 @@ def replicate(idata, d: ModelData, cfg: dict, n_draws: int = 1000, seed: int = 0
         if ind == "shmi":
             lam = n * np.exp(th)
             if "shmi_inv_dispersion" in post:
-                a = 1 / _stack(post, "shmi_inv_dispersion")[idx][:, None] ** 2
+                a = 1 / stack_draws(post, "shmi_inv_dispersion")[idx][:, None] ** 2
                 lam = rng.gamma(a, lam / a)
             yr = rng.poisson(lam).astype(float)
         else:
             yr = rng.binomial(n.astype(np.int64), special.expit(th)).astype(float)
         out[ind] = {"rep": _scale(ind, yr, n), "obs": _scale(ind, d.y[ok, k], n), "y_rep": yr, "y": d.y[ok, k],
                     "n": n}
-    mc = _stack(post, "cost_expectation")[idx]
-    sc = _stack(post, "sigma_c")[idx][:, d.g]
-    nu = _stack(post, "nu_c")[idx]
+    mc = stack_draws(post, "cost_expectation")[idx]
+    sc = stack_draws(post, "sigma_c")[idx][:, d.g]
+    nu = stack_draws(post, "nu_c")[idx]
     for j, o in enumerate(d.cost_outcomes):
         ok = ~np.isnan(d.cost_y[:, j])
         yr = mc[:, ok, j] + sc[:, ok, j] * rng.standard_t(nu[:, None], size=(D, ok.sum()))
