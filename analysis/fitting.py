@@ -104,6 +104,13 @@ class GateResult:
         return s
 
 
+def gate_record(gate: GateResult, idata: az.InferenceData) -> dict:
+    """The gate's verdict and figures as written to ``gate.json`` beside a saved fit."""
+    return {"passed": gate.passed, "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
+            "min_ess_tail": gate.min_ess_tail, "divergences": gate.divergences, "failing": gate.failing,
+            "model_id": idata.attrs["svi_model_id"]}
+
+
 def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
     g = cfg["gate"]
     post = idata.posterior

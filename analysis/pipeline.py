@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import io
-from analysis.fitting import convergence_gate, fit, load_fit, save_fit
+from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
 from analysis.summaries import summarise
 from models.config import load_config
 from models.value_model import prepare
@@ -29,10 +29,7 @@ def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = N
     out = Path(out)
     idata, data, gate = fit(panel, cfg, echo=echo)
     save_fit(idata, out / "fit" / "posterior.nc")
-    io.write_json(out / "fit" / "gate.json", {"passed": gate.passed, "max_rhat": gate.max_rhat,
-                                              "min_ess_bulk": gate.min_ess_bulk, "min_ess_tail": gate.min_ess_tail,
-                                              "divergences": gate.divergences, "failing": gate.failing,
-                                              "model_id": idata.attrs["svi_model_id"]})
+    io.write_json(out / "fit" / "gate.json", gate_record(gate, idata))
     tables = write_tables(idata, data, cfg, gate, out, echo)
     return {"idata": idata, "data": data, "gate": gate, "tables": tables, "config": cfg}
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import io
 from analysis.errors import FitMismatchError
-from analysis.fitting import convergence_gate, fit, load_fit, save_fit
+from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
 from models.config import load_config, merge
 from models.value_model import prepare
 
@@ -81,10 +81,7 @@ def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print
             echo(f"saved fit {path} does not match ({exc}); refitting")
     idata, data, gate = fit(panel, cfg, echo=echo)
     save_fit(idata, path)
-    io.write_json(directory / "gate.json", {"passed": gate.passed, "max_rhat": gate.max_rhat,
-                                            "min_ess_bulk": gate.min_ess_bulk, "min_ess_tail": gate.min_ess_tail,
-                                            "divergences": gate.divergences, "failing": gate.failing,
-                                            "model_id": idata.attrs["svi_model_id"]})
+    io.write_json(directory / "gate.json", gate_record(gate, idata))
     return idata, data, gate
 
 

@@ -71,14 +71,18 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     results: dict = {}
     with io.atomic_dir(out / "validation") as vd:
         items += _diagnostics_items(fits, vd, quick)
-        loo_items, loo_cmp = _loo_items(fits, vd, results)
+        # pointwise log-likelihoods of every fit, computed once: LOO, LOO-PIT and likelihood power-scaling use them
+        pws = {name: loo.pointwise_loglik(f["idata"], f["data"], f["cfg"]) for name, f in fits.items()}
+        # the base model graph (sampler settings do not enter it): prior draws, log priors and SBC share it
+        base_model = build_model(base["data"], base["cfg"])
+        loo_items, loo_cmp = _loo_items(fits, pws, vd, results)
         items += loo_items
         items += _ppc_items(base, vd, seed, results)
         items += _variant_items(fits, loo_cmp, vd, results)
         items += _shmi_items(panel, base, vd, results)
         items += _glmm_items(base, vd, results)
-        items += _prior_items(base, vd, seed, results)
-        items += _sbc_items(panel, out, base, vd, sbc_reps, seed, quick, results, echo, compiled)
+        items += _prior_items(base, base_model, pws["base"], vd, seed, results)
+        items += _sbc_items(panel, out, base, base_model, vd, sbc_reps, seed, quick, results, echo, compiled)
         write_manifest(vd, "svi validate", items, model_id=base["idata"].attrs.get("svi_model_id"),
                        quick=quick, seconds=round(time.perf_counter() - t_start, 1))
         io.write_json(vd / "validation.json", results)
@@ -108,9 +112,8 @@ def _diagnostics_items(fits, vd, quick) -> list[Item]:
                  passed=n_fail == 0, extra={"n_variants": len(df), "n_failed": n_fail})]
 
 
-def _loo_items(fits, vd, results) -> tuple[list[Item], pd.DataFrame]:
+def _loo_items(fits, pws, vd, results) -> tuple[list[Item], pd.DataFrame]:
     base = fits["base"]
-    pws = {name: loo.pointwise_loglik(f["idata"], f["data"], f["cfg"]) for name, f in fits.items()}
     summ, point, res = loo.loo_summary(pws["base"])
     _csv(point, vd, "loo_pointwise")
     cond, integ = summ.set_index("likelihood").loc["quality_conditional"], summ.set_index("likelihood").loc["quality_integrated"]
@@ -257,8 +260,7 @@ def _glmm_items(base, vd, results) -> list[Item]:
     return items
 
 
-def _prior_items(base, vd, seed, results) -> list[Item]:
-    model = build_model(base["data"], base["cfg"])
+def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
     pp = prior.prior_predictive(model, base["data"], n=200, seed=seed)
     n_out = int((~pp.inside_99).sum())
     items = [Item("prior_predictive", "Prior predictive check", (
@@ -267,7 +269,6 @@ def _prior_items(base, vd, seed, results) -> list[Item]:
         + (": the priors allow the data." if n_out == 0 else
            f"; outside: {', '.join(f'{r.outcome} {r.statistic}' for r in pp[~pp.inside_99].itertuples())}.")),
         table=_csv(pp.round(4), vd, "prior_predictive"), passed=n_out == 0)]
-    pw = loo.pointwise_loglik(base["idata"], base["data"], base["cfg"])
     ld = prior.with_log_densities(base["idata"], model, np.concatenate([pw["conditional"], pw["cost"]], axis=1))
     ps = prior.power_scaling(ld)
     flagged = ps[ps.prior_sensitivity >= 0.05]
@@ -285,13 +286,12 @@ def _prior_items(base, vd, seed, results) -> list[Item]:
     return items
 
 
-def _sbc_items(panel, out, base, vd, reps, seed, quick, results, echo, compiled=None) -> list[Item]:
+def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo, compiled=None) -> list[Item]:
     from analysis.fitting import compile_model
 
     if reps <= 0:
         return []
     cfg = merge(base["cfg"], {"sampler": SBC_QUICK_SAMPLER if quick else SBC_SAMPLER})
-    model = build_model(base["data"], cfg)
     if compiled is None:
         echo(f"SBC: compiling the model once, then {reps} replications")
         compiled = compile_model(model, cfg)
