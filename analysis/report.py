@@ -662,6 +662,34 @@ def paper_values(res: Results) -> dict:
     return {"svi": v}
 
 
+def priors_table(cfg: dict | None) -> str:
+    """The priors of the fitted config, one row per parameter, with each indicator's scale filled in."""
+    pr, q = (cfg or {}).get("priors"), (cfg or {}).get("quality", {})
+    if not pr:
+        return "*The configuration of these results records no priors.*\n"
+    inds = list(q.get("indicators", pr["quality_scale"]))
+    sc = {k: float(pr["quality_scale"][k]) for k in inds}
+    per = lambda f: "; ".join(f"{k.upper()} {num(f(v), 3)}" for k, v in sc.items())
+    outs = list((cfg or {}).get("cost", {}).get("outcomes", pr["cost_scale"]))
+    csc = {j: float(pr["cost_scale"][j]) for j in outs}
+    cper = lambda f: "; ".join(f"{j} {num(f(v), 3)}" for j, v in csc.items())
+    sv = float(pr["scale_variation"])
+    corr = (f"LKJ(eta = {num(q.get('lkj_eta'), 1)})" if q.get("correlation") == "lkj" else
+            f"loadings ~ Uniform(-1, 1), {md(str(q.get('factor_anchor', '')).upper())} loading Uniform(0, 1)")
+    rows = [["Peer mean $\\mu_{gk}$", "Normal(national centre, $s_k/2$)", per(lambda v: v / 2)],
+            ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $s_k/4$)", per(lambda v: v / 4)],
+            ["Trust-effect SD $\\sigma_{0k}$", "HalfNormal($s_k$)", per(lambda v: v)],
+            ["Peer scale variation $s_k$", "HalfNormal", num(sv, 2)],
+            ["Correlation $R$", md(corr), ""],
+            ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $s_j/2$)", cper(lambda v: v / 2)],
+            ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $s_j/4$)", cper(lambda v: v / 4)],
+            ["Cost SD $\\sigma^c_{0j}$", "HalfNormal($s_j$)", cper(lambda v: v)],
+            ["Cost peer scale variation", "HalfNormal", num(sv, 2)],
+            ["Student-$t$ degrees of freedom $\\nu$",
+             f"Gamma({num(pr['cost_nu_shape'], 1)}, {num(pr['cost_nu_rate'], 2)})", ""]]
+    return md_table(["Parameter", "Prior", "Scale"], rows, [30, 34, 36], "lll")
+
+
 def paper_tables(res: Results) -> dict[str, str]:
     """Markdown of the generated tables the paper includes (their length depends on the results)."""
     out: dict[str, str] = {}
@@ -692,6 +720,7 @@ def paper_tables(res: Results) -> dict[str, str]:
                      num(med("health_index_score"), 1), money(med("ncc_expected_cost_total_gbp_m"), 0)])
     out["peer_groups"] = md_table(["Peer group", "Trusts", "IMD score", "Aged 75+", "Health Index",
                                    "Expected cost"], rows, [24, 12, 14, 14, 16, 20])
+    out["priors"] = priors_table(res.config)
     # trapped value by setting
     tv = res.tables["trapped_value"]
     eng = tv[tv.org_code == "ENGLAND"].set_index("setting")

@@ -48,6 +48,20 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"quality.indicators: unknown {bad}; known {list(INDICATORS)}")
     if q["correlation"] not in ("lkj", "factor"):
         raise ConfigError("quality.correlation must be 'lkj' or 'factor'")
+    if q["correlation"] == "factor" and q.get("factor_anchor") not in q["indicators"]:
+        raise ConfigError(f"quality.factor_anchor must be one of quality.indicators {list(q['indicators'])}")
+    pr = cfg["priors"]
+    bad = [k for k in q["indicators"] if not (isinstance(pr["quality_scale"].get(k), (int, float))
+                                              and pr["quality_scale"][k] > 0)]
+    if bad:
+        raise ConfigError(f"priors.quality_scale: need a positive scale for {bad}")
+    bad = [j for j in cfg["cost"]["outcomes"] if not (isinstance(pr["cost_scale"].get(j), (int, float))
+                                                      and pr["cost_scale"][j] > 0)]
+    if bad:
+        raise ConfigError(f"priors.cost_scale: need a positive scale for {bad}")
+    for key in ("scale_variation", "cost_nu_shape", "cost_nu_rate"):
+        if not (isinstance(pr.get(key), (int, float)) and pr[key] > 0):
+            raise ConfigError(f"priors.{key} must be a positive number")
     if q["shmi_likelihood"] not in ("poisson", "negbin"):
         raise ConfigError("quality.shmi_likelihood must be 'poisson' or 'negbin'")
     bad = [j for j in cfg["cost"]["outcomes"] if j not in COST_OUTCOMES]
@@ -72,4 +86,4 @@ def config_hash(cfg: dict) -> str:
 
 def model_relevant(cfg: dict) -> dict[str, Any]:
     """The parts of the config that change the posterior (not the summaries)."""
-    return {k: cfg[k] for k in ("peer_groups", "need", "quality", "cost", "sampler")}
+    return {k: cfg[k] for k in ("peer_groups", "need", "quality", "priors", "cost", "sampler")}

@@ -1,6 +1,8 @@
 """Model building (no sampling): data preparation, peer groups from config, structure of the PyMC model."""
 
 import numpy as np
+import pymc as pm
+import pytensor
 import pytest
 
 from analysis.synthetic import generate
@@ -60,7 +62,63 @@ def test_logp_finite_at_initial_point_for_each_variant(panel):
     ({"benchmark": {"cost": "best"}}, "benchmark.cost"),
     ({"sampler": {"name": "gibbs"}}, "sampler.name"),
     ({"value": {"quality_share": 2}}, "quality_share"),
+    ({"priors": {"quality_scale": {"fft": "wide"}}}, r"quality_scale.*\['fft'\]"),
+    ({"priors": {"quality_scale": {"shmi": 0, "rtt": 0.5, "ae": 0.6, "fft": 0.6}}}, "quality_scale"),
+    ({"priors": {"cost_scale": {"ae": -1}}}, r"priors.cost_scale.*\[.ae.\]"),
+    ({"priors": {"scale_variation": 0}}, "priors.scale_variation"),
+    ({"quality": {"correlation": "factor", "factor_anchor": "los"}}, "factor_anchor"),
 ])
 def test_config_validation(over, msg):
     with pytest.raises(ConfigError, match=msg):
         load_config(overrides=over)
+
+
+def test_priors_follow_config_scales(panel):
+    """Each indicator's prior is on its own declared scale: peer mean s/2, need effect s/4, trust SD s."""
+    cfg = load_config()
+    m = build_model(prepare(panel, cfg), cfg)
+    sc = np.array([cfg["priors"]["quality_scale"][k] for k in cfg["quality"]["indicators"]])
+    draws = pm.draw([m["mu"], m["beta"]], draws=4000, random_seed=1)
+    np.testing.assert_allclose(draws[0].std(axis=0).mean(axis=0), sc / 2, rtol=0.08)
+    np.testing.assert_allclose(draws[1].std(axis=0).mean(axis=1), sc / 4, rtol=0.08)
+    half = load_config(overrides={"priors": {"quality_scale": {k: v / 2 for k, v in
+                                                               cfg["priors"]["quality_scale"].items()}}})
+    m2 = build_model(prepare(panel, half), half)
+    mu2 = pm.draw(m2["mu"], draws=4000, random_seed=1)
+    np.testing.assert_allclose(mu2.std(axis=0).mean(axis=0), sc / 4, rtol=0.08)
+
+
+def test_factor_anchor_loading_is_positive(panel):
+    cfg = load_config(overrides={"quality": {"correlation": "factor", "factor_anchor": "ae"}})
+    m = build_model(prepare(panel, cfg), cfg)
+    lam = pm.draw(m["loading"], draws=2000, random_seed=2)
+    k = cfg["quality"]["indicators"].index("ae")
+    assert (lam[:, k] >= 0).all() and (np.delete(lam, k, axis=1) < 0).any()
+
+
+@pytest.mark.parametrize("correlation", ["lkj", "factor"])
+def test_centred_trust_effect_density_matches_scipy(panel, correlation):
+    """The pattern-blocked trust-effect density equals the sum over trusts of the multivariate normal density of
+    each trust's observed cells (scipy), at a random point: the marginalisation of missing cells is exact."""
+    from scipy import stats
+
+    cfg = load_config(overrides={"quality": {"correlation": correlation}})
+    d = prepare(panel, cfg)
+    d.observed[3, 1] = d.observed[7, 2] = d.observed[7, 3] = False  # extra patterns: 3 and 2 indicators observed
+    d.observed[11, 1:] = False  # and one alone
+    m = build_model(d, cfg)
+    rng = np.random.default_rng(5)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m.initial_point().items()}
+    outs = m.replace_rvs_by_values([m["theta_prior"], m["theta"], m["u"], m["sigma"], m["corr"]])
+    fn = pytensor.function(m.value_vars, outs, on_unused_input="ignore")
+    got, theta, u, sig, R = fn(*[point[v.name] for v in m.value_vars])
+    eta = theta - u
+    ref = 0.0
+    for i in range(d.N):
+        c = np.nonzero(d.observed[i])[0]
+        if len(c) == 0:
+            continue
+        s = sig[d.g[i], c]
+        ref += stats.multivariate_normal(eta[i, c], np.outer(s, s) * R[np.ix_(c, c)]).logpdf(theta[i, c])
+    assert len(np.unique(d.observed, axis=0)) >= 3
+    assert float(got) == pytest.approx(ref, rel=1e-9, abs=1e-6)
