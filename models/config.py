@@ -86,4 +86,5 @@ def config_hash(cfg: dict) -> str:
 
 def model_relevant(cfg: dict) -> dict[str, Any]:
     """The parts of the config that change the posterior (not the summaries)."""
-    return {k: cfg[k] for k in ("peer_groups", "need", "quality", "priors", "cost", "sampler")}
+    # .get: a config saved by an older version may lack a section; it then compares as different, not as an error
+    return {k: cfg.get(k) for k in ("peer_groups", "need", "quality", "priors", "cost", "sampler")}

@@ -1,5 +1,7 @@
 """Fitting machinery: the convergence gate, model ids, saved-fit mismatch errors, seeded reproducibility."""
 
+import json
+
 import arviz as az
 import numpy as np
 import pytest
@@ -93,3 +95,10 @@ def test_saved_fit_roundtrip_and_mismatch(small_fit, tmp_path):
         load_fit(path, generate(4)[0], cfg)
     with pytest.raises(FitMismatchError, match="model config differs"):
         load_fit(path, panel, load_config(overrides={"quality": {"lkj_eta": 4.0}}))
+    # a fit saved by an older version whose config lacks a section (here: no [priors]) is a mismatch, not a crash
+    old = a.copy()
+    saved = json.loads(old.attrs["svi_config"])
+    del saved["priors"]
+    old.attrs.update(svi_config=json.dumps(saved), svi_model_id="0" * 16)
+    with pytest.raises(FitMismatchError, match="model config differs"):
+        load_fit(save_fit(old, tmp_path / "old" / "posterior.nc"), panel, cfg)
