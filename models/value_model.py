@@ -185,9 +185,14 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         # no need covariates (a validation variant): the peer mean alone is the expectation
         beta = (pm.Normal("beta", 0, np.broadcast_to(scale[:, None] / 4, (K, P)), dims=("indicator", "need"))
                 if P else pt.zeros((K, 0)))
-        s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
-        eps_scale = pm.Normal("eps_scale", 0, 1, dims=("peer", "indicator"))
-        mult = pt.exp(s_scale * eps_scale)  # (G, K) peer-specific scale multipliers
+        if G > 1:
+            s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
+            eps_scale = pm.Normal("eps_scale", 0, 1, dims=("peer", "indicator"))
+            mult = pt.exp(s_scale * eps_scale)  # (G, K) peer-specific scale multipliers
+        else:
+            # one group (national shrinkage): a multiplier would only rescale sd0, an unidentified product whose
+            # funnel gave divergences (measured: 2 in the national variant)
+            mult = pt.ones((1, K))
         param = qcfg.get("trust_effects", "centred")
         if qcfg["correlation"] == "lkj":
             chol_r, corr, sd0 = pm.LKJCholeskyCov("chol", eta=qcfg["lkj_eta"], n=K,
@@ -272,9 +277,13 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         beta_c = (pm.Normal("beta_c", 0, np.broadcast_to(cs[:, None] / 4, (J, P)), dims=("cost_outcome", "need"))
                   if P else pt.zeros((J, 0)))
         sd0_c = pm.HalfNormal("sd0_c", cs, dims="cost_outcome")
-        s_c = pm.HalfNormal("s_scale_c", float(pr["scale_variation"]), dims="cost_outcome")
-        eps_c = pm.Normal("eps_scale_c", 0, 1, dims=("peer", "cost_outcome"))
-        sigma_c = pm.Deterministic("sigma_c", sd0_c * pt.exp(s_c * eps_c), dims=("peer", "cost_outcome"))
+        if G > 1:
+            s_c = pm.HalfNormal("s_scale_c", float(pr["scale_variation"]), dims="cost_outcome")
+            eps_c = pm.Normal("eps_scale_c", 0, 1, dims=("peer", "cost_outcome"))
+            mult_c = pt.exp(s_c * eps_c)
+        else:  # one group: as for quality
+            mult_c = pt.ones((1, J))
+        sigma_c = pm.Deterministic("sigma_c", sd0_c * mult_c, dims=("peer", "cost_outcome"))
         nu_c = pm.Gamma("nu_c", float(pr["cost_nu_shape"]), float(pr["cost_nu_rate"]))
         m_c = pm.Deterministic("cost_expectation", mu_c[d.g] + x @ beta_c.T, dims=("trust", "cost_outcome"))
         for j, out in enumerate(d.cost_outcomes):

@@ -202,7 +202,7 @@ def _variant_items(fits, cmp, vd, results) -> list[Item]:
                     f"{converged.iloc[0].variant if len(converged) else 'none'} ranks first."))
     lkj, fac = cmp.set_index("variant").reindex(["base", "factor"]).elpd_loo
     choice = ""
-    if np.isfinite(fac):
+    if np.isfinite(fac) and base["cfg"]["quality"]["correlation"] == "lkj":  # else the two fits are one model
         d = float(lkj - fac)
         dse = float(cmp.set_index("variant").loc["factor" if d > 0 else "base", "dse"])
         choice = (f" LKJ-correlated effects against one latent factor: elpd difference {_fmt(d, 1)} (SE {_fmt(dse, 1)}) "

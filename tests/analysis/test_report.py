@@ -197,6 +197,10 @@ def test_paper(results, rendered, tables):
     ad = tables["avoidable_deaths"]
     e = ad[ad.org_code == "ENGLAND"].iloc[0]
     assert f"{e['median']:,.0f} a year (95% interval {e.lo95:,.0f} to {e.hi95:,.0f})" in text
+    # the priors table is the fitted config's: each indicator's scale, halved for the peer means
+    pr = load_config()["priors"]
+    assert "HalfNormal" in text and f"SHMI {pr['quality_scale']['shmi'] / 2:.3f}" in text
+    assert f"ae {pr['cost_scale']['ae']:.3f}" in text
     for section in ("Data", "The model", "Health Alpha", "Value index", "Ranks", "Trapped value", "Diagnostics",
                     "Validation", "Re-testing public claims", "Limitations", "SHMI is not adjusted for deprivation"):
         assert section in text

@@ -122,3 +122,14 @@ def test_centred_trust_effect_density_matches_scipy(panel, correlation):
         ref += stats.multivariate_normal(eta[i, c], np.outer(s, s) * R[np.ix_(c, c)]).logpdf(theta[i, c])
     assert len(np.unique(d.observed, axis=0)) >= 3
     assert float(got) == pytest.approx(ref, rel=1e-9, abs=1e-6)
+
+
+def test_one_peer_group_has_no_scale_multipliers(panel):
+    """National shrinkage (one group): the peer-scale multiplier would be an unidentified rescaling of sd0."""
+    cfg = load_config(overrides={"peer_groups": {"column": "national"}})
+    m = build_model(prepare(panel, cfg), cfg)
+    names = {v.name for v in m.free_RVs}
+    assert not names & {"s_scale", "eps_scale", "s_scale_c", "eps_scale_c"}
+    assert np.isfinite(m.compile_logp()(m.initial_point()))
+    base = build_model(prepare(panel, load_config()), load_config())
+    assert {"s_scale", "eps_scale", "s_scale_c", "eps_scale_c"} <= {v.name for v in base.free_RVs}
