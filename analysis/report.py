@@ -676,13 +676,13 @@ def priors_table(cfg: dict | None) -> str:
     sv = float(pr["scale_variation"])
     corr = (f"LKJ(eta = {num(q.get('lkj_eta'), 1)})" if q.get("correlation") == "lkj" else
             f"loadings ~ Uniform(-1, 1), {md(str(q.get('factor_anchor', '')).upper())} loading Uniform(0, 1)")
-    rows = [["Peer mean $\\mu_{gk}$", "Normal(national centre, $s_k/2$)", per(lambda v: v / 2)],
-            ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $s_k/4$)", per(lambda v: v / 4)],
+    rows = [["Peer mean $\\mu_{gk}$", "Normal(national centre, $s_k$)", per(lambda v: v)],
+            ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $s_k/2$)", per(lambda v: v / 2)],
             ["Trust-effect SD $\\sigma_{0k}$", "HalfNormal($s_k$)", per(lambda v: v)],
             ["Peer scale variation $s_k$", "HalfNormal", num(sv, 2)],
             ["Correlation $R$", md(corr), ""],
-            ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $s_j/2$)", cper(lambda v: v / 2)],
-            ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $s_j/4$)", cper(lambda v: v / 4)],
+            ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $s_j$)", cper(lambda v: v)],
+            ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $s_j/2$)", cper(lambda v: v / 2)],
             ["Cost SD $\\sigma^c_{0j}$", "HalfNormal($s_j$)", cper(lambda v: v)],
             ["Cost peer scale variation", "HalfNormal", num(sv, 2)],
             ["Student-$t$ degrees of freedom $\\nu$",

@@ -180,10 +180,10 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         # indicator's own scale (config [priors]; justified there from published ranges).  Six groups
         # of 7-49 trusts identify them; a hierarchy over six means adds a barely identified variance and its
         # funnel (measured: tau ESS < 400 at 6,000 draws), and trusts shrink toward these peer means either way.
-        mu = pm.Normal("mu", np.broadcast_to(centre, (G, K)), np.broadcast_to(scale / 2, (G, K)),
+        mu = pm.Normal("mu", np.broadcast_to(centre, (G, K)), np.broadcast_to(scale, (G, K)),
                        dims=("peer", "indicator"))
         # no need covariates (a validation variant): the peer mean alone is the expectation
-        beta = (pm.Normal("beta", 0, np.broadcast_to(scale[:, None] / 4, (K, P)), dims=("indicator", "need"))
+        beta = (pm.Normal("beta", 0, np.broadcast_to(scale[:, None] / 2, (K, P)), dims=("indicator", "need"))
                 if P else pt.zeros((K, 0)))
         if G > 1:
             s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
@@ -272,9 +272,9 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         cobs = ~np.isnan(d.cost_y)
         ccentre = np.array([np.nanmean(d.cost_y[:, j]) for j in range(J)])
         cs = np.array([float(pr["cost_scale"][j]) for j in d.cost_outcomes])  # (J,) reference scales
-        mu_c = pm.Normal("mu_c", np.broadcast_to(ccentre, (G, J)), np.broadcast_to(cs / 2, (G, J)),
+        mu_c = pm.Normal("mu_c", np.broadcast_to(ccentre, (G, J)), np.broadcast_to(cs, (G, J)),
                          dims=("peer", "cost_outcome"))
-        beta_c = (pm.Normal("beta_c", 0, np.broadcast_to(cs[:, None] / 4, (J, P)), dims=("cost_outcome", "need"))
+        beta_c = (pm.Normal("beta_c", 0, np.broadcast_to(cs[:, None] / 2, (J, P)), dims=("cost_outcome", "need"))
                   if P else pt.zeros((J, 0)))
         sd0_c = pm.HalfNormal("sd0_c", cs, dims="cost_outcome")
         if G > 1:

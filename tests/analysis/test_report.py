@@ -197,7 +197,7 @@ def test_paper(results, rendered, tables):
     ad = tables["avoidable_deaths"]
     e = ad[ad.org_code == "ENGLAND"].iloc[0]
     assert f"{e['median']:,.0f} a year (95% interval {e.lo95:,.0f} to {e.hi95:,.0f})" in text
-    # the priors table is the fitted config's: each indicator's scale, halved for the peer means
+    # the priors table is the fitted config's: each indicator's scale, halved for the need effects
     pr = load_config()["priors"]
     assert "HalfNormal" in text and f"SHMI {pr['quality_scale']['shmi'] / 2:.3f}" in text
     assert f"ae {pr['cost_scale']['ae']:.3f}" in text

@@ -15,9 +15,10 @@ from analysis.synthetic import generate
 from models.config import load_config
 
 
-def _recover(seed, draws, tune, chains):
+def _recover(seed):
+    """Fit with the production sampler settings (the default config's)."""
     panel, truth, trusts, _ = generate(seed)
-    cfg = load_config(overrides={"sampler": {"draws": draws, "tune": tune, "chains": chains}})
+    cfg = load_config()
     idata, data, gate = fit(panel, cfg, echo=lambda *a: None)
     return recovery_report(idata, data, truth, trusts), gate
 
@@ -45,6 +46,6 @@ def test_recovery_fast(synthetic_compiled):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [20260401, 7, 99])
 def test_recovery_full(seed):
-    rep, gate = _recover(seed=seed, draws=1000, tune=1000, chains=4)
+    rep, gate = _recover(seed=seed)
     _check(rep)
     assert gate.passed, gate.text()

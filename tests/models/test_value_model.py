@@ -74,18 +74,18 @@ def test_config_validation(over, msg):
 
 
 def test_priors_follow_config_scales(panel):
-    """Each indicator's prior is on its own declared scale: peer mean s/2, need effect s/4, trust SD s."""
+    """Each indicator's prior is on its own declared scale: peer mean s, need effect s/2, trust SD s."""
     cfg = load_config()
     m = build_model(prepare(panel, cfg), cfg)
     sc = np.array([cfg["priors"]["quality_scale"][k] for k in cfg["quality"]["indicators"]])
     draws = pm.draw([m["mu"], m["beta"]], draws=4000, random_seed=1)
-    np.testing.assert_allclose(draws[0].std(axis=0).mean(axis=0), sc / 2, rtol=0.08)
-    np.testing.assert_allclose(draws[1].std(axis=0).mean(axis=1), sc / 4, rtol=0.08)
+    np.testing.assert_allclose(draws[0].std(axis=0).mean(axis=0), sc, rtol=0.08)
+    np.testing.assert_allclose(draws[1].std(axis=0).mean(axis=1), sc / 2, rtol=0.08)
     half = load_config(overrides={"priors": {"quality_scale": {k: v / 2 for k, v in
                                                                cfg["priors"]["quality_scale"].items()}}})
     m2 = build_model(prepare(panel, half), half)
     mu2 = pm.draw(m2["mu"], draws=4000, random_seed=1)
-    np.testing.assert_allclose(mu2.std(axis=0).mean(axis=0), sc / 4, rtol=0.08)
+    np.testing.assert_allclose(mu2.std(axis=0).mean(axis=0), sc / 2, rtol=0.08)
 
 
 def test_factor_anchor_loading_is_positive(panel):

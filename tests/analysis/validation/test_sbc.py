@@ -20,10 +20,10 @@ def test_prior_draws_come_from_the_models_priors(model_and_data):
     sd0 = np.array([p["sd0"] for p in draws])
     mu = np.array([p["mu"] for p in draws])
     # each indicator's reference scale s (config [priors]): sd0 ~ HalfNormal(s), mean s sqrt(2/pi);
-    # peer means ~ Normal(centre, s/2)
+    # peer means ~ Normal(centre, s)
     s = np.array([cfg["priors"]["quality_scale"][k] for k in d.indicators])
     np.testing.assert_allclose(sd0.mean(axis=0), s * np.sqrt(2 / np.pi), rtol=0.1)
-    np.testing.assert_allclose(mu.std(axis=0).mean(axis=0), s / 2, rtol=0.1)
+    np.testing.assert_allclose(mu.std(axis=0).mean(axis=0), s, rtol=0.1)
     corr = np.array([p["corr"] for p in draws])
     assert np.allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
 
