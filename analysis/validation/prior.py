@@ -93,26 +93,47 @@ def with_log_densities(idata, model: pm.Model, loglik: np.ndarray, n_draws: int 
     return small
 
 
+def _worst_element(da: xr.DataArray) -> tuple[str, int, int]:
+    """Label of the most sensitive element (e.g. ``mu[specialist, ae]``), how many elements reach 0.05, of how many.
+
+    Constant elements (a correlation's diagonal) have NaN sensitivity and are not counted."""
+    vals = np.asarray(da.values, float)
+    ok = np.isfinite(vals)
+    if not ok.any():
+        return da.name, 0, 0
+    idx = np.unravel_index(np.nanargmax(vals), vals.shape)
+    label = ", ".join(str(da[dim].values[i]) for dim, i in zip(da.dims, idx))
+    return (f"{da.name}[{label}]" if label else str(da.name)), int((vals[ok] >= 0.05).sum()), int(ok.sum())
+
+
 def power_scaling(ld: az.InferenceData) -> pd.DataFrame:
     """Prior-group and likelihood power-scaling sensitivity of each target quantity (max over its elements)."""
     targets = [v for v in TARGETS if v in ld.posterior]
     have = set(ld.log_prior.data_vars)
     rows = []
+    # constant elements (a correlation matrix's diagonal) have no sensitivity; psens returns noise for them
+    varying = {v: ld.posterior[v].std(("chain", "draw")) > 0 for v in targets}
+
+    def mask(ds):
+        return ds.assign({v: ds[v].where(varying[v]) for v in targets if v in ds})
 
     def worst(ds):
-        return {v: float(np.nanmax(ds[v].values)) for v in targets if v in ds}
+        return {v: float(np.nanmax(ds[v].values)) if np.isfinite(ds[v].values).any() else 0.0
+                for v in targets if v in ds}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        like = worst(az.psens(ld, component="likelihood", var_names=targets))
+        like = worst(mask(az.psens(ld, component="likelihood", var_names=targets)))
         for group, members in PRIOR_GROUPS.items():
             comp = [m for m in members if m in have]
             if not comp:
                 continue
-            sens = worst(az.psens(ld, component="prior", component_var_names=comp, var_names=targets))
-            for v, s in sens.items():
+            ds = mask(az.psens(ld, component="prior", component_var_names=comp, var_names=targets))
+            for v, s in worst(ds).items():
+                el, n_over, n = _worst_element(ds[v])
                 rows.append({"prior_group": group, "quantity": v, "prior_sensitivity": s,
-                             "likelihood_sensitivity": like[v]})
+                             "likelihood_sensitivity": like[v], "most_sensitive": el,
+                             "n_sensitive": n_over, "elements": n})
     df = pd.DataFrame(rows)
     df["diagnosis"] = np.select(
         [(df.prior_sensitivity >= 0.05) & (df.likelihood_sensitivity >= 0.05), df.prior_sensitivity >= 0.05],

@@ -277,8 +277,8 @@ def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
     text = ("Each hyperprior group was power-scaled (ArviZ `psens`, log prior from PyMC) and the sensitivity of each "
             "posterior quantity measured; 0.05 is the conventional threshold. "
             + (f"{len(flagged)} group-quantity pairs exceed it: "
-               + "; ".join(f"{r.prior_group} -> {r.quantity} ({r.prior_sensitivity:.3f}, {r.diagnosis})"
-                           for r in flagged.itertuples()) + "."
+               + "; ".join(f"{r.prior_group} -> {r.most_sensitive} ({r.prior_sensitivity:.3f}, {r.diagnosis}; "
+                           f"{r.n_sensitive} of {r.elements} elements at or above 0.05)" for r in flagged.itertuples()) + "."
                if len(flagged) else "No posterior quantity is sensitive to any hyperprior group."))
     items.append(Item("power_scaling", "Prior sensitivity (power-scaling)", text,
                       table=_csv(ps.round(4), vd, "power_scaling"),
