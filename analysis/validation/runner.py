@@ -101,10 +101,16 @@ def _diagnostics_items(fits, vd, quick) -> list[Item]:
         rows.append({"variant": name, "description": REFIT_VARIANTS[name].description, "gate_passed": g.passed,
                      "max_rhat": round(g.max_rhat, 4), "min_ess_bulk": round(g.min_ess_bulk),
                      "min_ess_tail": round(g.min_ess_tail), "divergences": g.divergences,
+                     "target_accept": f["cfg"]["sampler"]["target_accept"],
                      "sampling_seconds": a.get("svi_sampling_seconds")})
     df = pd.DataFrame(rows)
     n_fail = int((~df.gate_passed).sum())
-    text = (f"Every variant was fitted with the same sampler settings{' (quick mode: short chains, not evidence)' if quick else ''}. "
+    ta = df.set_index("variant").target_accept
+    others = sorted(set(ta.drop("base", errors="ignore")))
+    text = (f"The default was fitted with the configured sampler (target_accept {ta.get('base', float('nan')):g})"
+            + (f", every other variant with target_accept {', '.join(f'{t:g}' for t in others)} (smaller steps: a "
+               f"divergence leaves a comparison indicative only)" if others else "")
+            + f"{' (quick mode: short chains, not evidence)' if quick else ''}. "
             f"{len(df) - n_fail} of {len(df)} fits pass the convergence gate (rank-normalised R-hat < 1.01, bulk and "
             f"tail ESS >= 400, no divergences)" + (f"; the variants that fail are {', '.join(df.variant[~df.gate_passed])}, "
                                                    "and their comparisons below are indicative only." if n_fail else "."))
