@@ -112,7 +112,7 @@ def power_scaling(ld: az.InferenceData) -> pd.DataFrame:
     have = set(ld.log_prior.data_vars)
     rows = []
     # constant elements (a correlation matrix's diagonal) have no sensitivity; psens returns noise for them
-    varying = {v: ld.posterior[v].std(("chain", "draw")) > 0 for v in targets}
+    varying = {v: ld.posterior[v].std(("chain", "draw")) > 1e-9 for v in targets}  # 1 +- rounding is constant
 
     def mask(ds):
         return ds.assign({v: ds[v].where(varying[v]) for v in targets if v in ds})
