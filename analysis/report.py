@@ -667,24 +667,22 @@ def priors_table(cfg: dict | None) -> str:
     pr, q = (cfg or {}).get("priors"), (cfg or {}).get("quality", {})
     if not pr:
         return "*The configuration of these results records no priors.*\n"
-    inds = list(q.get("indicators", pr["quality_scale"]))
-    sc = {k: float(pr["quality_scale"][k]) for k in inds}
-    per = lambda f: "; ".join(f"{k.upper()} {num(f(v), 3)}" for k, v in sc.items())
-    outs = list((cfg or {}).get("cost", {}).get("outcomes", pr["cost_scale"]))
-    csc = {j: float(pr["cost_scale"][j]) for j in outs}
-    cper = lambda f: "; ".join(f"{j} {num(f(v), 3)}" for j, v in csc.items())
-    sv = float(pr["scale_variation"])
+    # reference scales r (config [priors]); r_k per quality indicator, r_j per cost outcome
+    qs = {k.upper(): float(pr["quality_scale"][k]) for k in q.get("indicators", pr["quality_scale"])}
+    cs = {j: float(pr["cost_scale"][j]) for j in (cfg or {}).get("cost", {}).get("outcomes", pr["cost_scale"])}
+    listed = lambda scales, div=1: "; ".join(f"{k} {num(v / div, 3)}" for k, v in scales.items())
+    sv = num(float(pr["scale_variation"]), 2)
     corr = (f"LKJ(eta = {num(q.get('lkj_eta'), 1)})" if q.get("correlation") == "lkj" else
             f"loadings ~ Uniform(-1, 1), {md(str(q.get('factor_anchor', '')).upper())} loading Uniform(0, 1)")
-    rows = [["Peer mean $\\mu_{gk}$", "Normal(national centre, $s_k$)", per(lambda v: v)],
-            ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $s_k/2$)", per(lambda v: v / 2)],
-            ["Trust-effect SD $\\sigma_{0k}$", "HalfNormal($s_k$)", per(lambda v: v)],
-            ["Peer scale variation $s_k$", "HalfNormal", num(sv, 2)],
+    rows = [["Peer mean $\\mu_{gk}$", "Normal(national centre, $r_k$)", listed(qs)],
+            ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $r_k/2$)", listed(qs, 2)],
+            ["Trust-effect SD $\\sigma_{0k}$", "HalfNormal($r_k$)", listed(qs)],
+            ["Peer scale variation $s_k$", "HalfNormal", sv],
             ["Correlation $R$", md(corr), ""],
-            ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $s_j$)", cper(lambda v: v)],
-            ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $s_j/2$)", cper(lambda v: v / 2)],
-            ["Cost SD $\\sigma^c_{0j}$", "HalfNormal($s_j$)", cper(lambda v: v)],
-            ["Cost peer scale variation", "HalfNormal", num(sv, 2)],
+            ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $r_j$)", listed(cs)],
+            ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $r_j/2$)", listed(cs, 2)],
+            ["Cost SD $\\sigma^c_{0j}$", "HalfNormal($r_j$)", listed(cs)],
+            ["Cost peer scale variation", "HalfNormal", sv],
             ["Student-$t$ degrees of freedom $\\nu$",
              f"Gamma({num(pr['cost_nu_shape'], 1)}, {num(pr['cost_nu_rate'], 2)})", ""]]
     return md_table(["Parameter", "Prior", "Scale"], rows, [30, 34, 36], "lll")

@@ -93,17 +93,17 @@ def with_log_densities(idata, model: pm.Model, loglik: np.ndarray, n_draws: int 
     return small
 
 
-def _worst_element(da: xr.DataArray) -> tuple[str, int, int]:
-    """Label of the most sensitive element (e.g. ``mu[specialist, ae]``), how many elements reach 0.05, of how many.
-
-    Constant elements (a correlation's diagonal) have NaN sensitivity and are not counted."""
+def _worst_element(da: xr.DataArray) -> tuple[float, str, int, int]:
+    """Largest sensitivity of a quantity, the label of its element (e.g. ``mu[specialist, ae]``), how many elements
+    reach 0.05, of how many.  Constant elements (NaN, see :func:`power_scaling`) are not counted."""
     vals = np.asarray(da.values, float)
     ok = np.isfinite(vals)
     if not ok.any():
-        return da.name, 0, 0
+        return 0.0, str(da.name), 0, 0
     idx = np.unravel_index(np.nanargmax(vals), vals.shape)
     label = ", ".join(str(da[dim].values[i]) for dim, i in zip(da.dims, idx))
-    return (f"{da.name}[{label}]" if label else str(da.name)), int((vals[ok] >= 0.05).sum()), int(ok.sum())
+    return (float(vals[idx]), f"{da.name}[{label}]" if label else str(da.name), int((vals[ok] >= 0.05).sum()),
+            int(ok.sum()))
 
 
 def power_scaling(ld: az.InferenceData) -> pd.DataFrame:
@@ -114,25 +114,20 @@ def power_scaling(ld: az.InferenceData) -> pd.DataFrame:
     # constant elements (a correlation matrix's diagonal) have no sensitivity; psens returns noise for them
     varying = {v: ld.posterior[v].std(("chain", "draw")) > 1e-9 for v in targets}  # 1 +- rounding is constant
 
-    def mask(ds):
-        return ds.assign({v: ds[v].where(varying[v]) for v in targets if v in ds})
-
-    def worst(ds):
-        return {v: float(np.nanmax(ds[v].values)) if np.isfinite(ds[v].values).any() else 0.0
-                for v in targets if v in ds}
+    def sensitivity(**kw) -> dict[str, tuple[float, str, int, int]]:
+        ds = az.psens(ld, var_names=targets, **kw)
+        return {v: _worst_element(ds[v].where(varying[v])) for v in targets if v in ds}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        like = worst(mask(az.psens(ld, component="likelihood", var_names=targets)))
+        like = sensitivity(component="likelihood")
         for group, members in PRIOR_GROUPS.items():
             comp = [m for m in members if m in have]
             if not comp:
                 continue
-            ds = mask(az.psens(ld, component="prior", component_var_names=comp, var_names=targets))
-            for v, s in worst(ds).items():
-                el, n_over, n = _worst_element(ds[v])
+            for v, (s, el, n_over, n) in sensitivity(component="prior", component_var_names=comp).items():
                 rows.append({"prior_group": group, "quantity": v, "prior_sensitivity": s,
-                             "likelihood_sensitivity": like[v], "most_sensitive": el,
+                             "likelihood_sensitivity": like[v][0], "most_sensitive": el,
                              "n_sensitive": n_over, "elements": n})
     df = pd.DataFrame(rows)
     df["diagnosis"] = np.select(

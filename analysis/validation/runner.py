@@ -257,10 +257,8 @@ def _shmi_items(panel, base, vd, results) -> list[Item]:
 
 
 def _glmm_items(base, vd, results) -> list[Item]:
-    try:
-        from analysis.validation.glmm import run_glmm
-    except ImportError:  # pragma: no cover - module under construction
-        return []
+    from analysis.validation.glmm import run_glmm
+
     items = run_glmm(base["data"], base["idata"], vd)
     results["glmm"] = [it.extra for it in items]
     return items
@@ -293,7 +291,7 @@ def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
 
 
 def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo, compiled=None) -> list[Item]:
-    from analysis.fitting import compile_model
+    from analysis.fitting import compile_model, model_id
 
     if reps <= 0:
         return []
@@ -303,8 +301,6 @@ def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo, co
         compiled = compile_model(model, cfg)
     # finished replications are kept beside the variant fits, keyed by model id and SBC sampler settings, so an
     # interrupted run resumes (the validation directory itself is only written when every check has finished)
-    from analysis.fitting import model_id
-
     key = model_id(panel, cfg)
     ckpt = out / "variants" / "sbc" / key
     ranks, diag = sbc.run_sbc(base["data"], model, compiled, cfg, reps=reps, seed=seed, echo=echo, checkpoint=ckpt)
