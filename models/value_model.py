@@ -6,10 +6,14 @@ Quality block, for trust i, indicator k, peer group g = g(i) and standardised
 need covariates x[i]::
 
     theta[i,k] = mu[g,k] + beta[k] . x[i] + u[i,k]
-    mu[g,k]    ~ Normal(national centre[k], 1)                  (peer means, one per group)
+    mu[g,k]    ~ Normal(national centre[k], r[k])               (peer means, one per group; r from config [priors])
     u[i,:]     ~ MvNormal(0, diag(s[g]) R diag(s[g])),  s[g,k] = sd0[k] m[g,k]   (trust effects)
     R ~ LKJ(eta) ("lkj"),  or  R = lambda lambda' + diag(1 - lambda^2) (one latent quality factor, "factor")
-    m[g,k]     = exp(s[k] * eps[g,k])                           (peer-group-specific scale, non-centred)
+    m[g,k]     = exp(s[k] * eps[g,k]),  sum_g eps[g,k] = 0        (peer-group-specific scale, non-centred)
+
+The multipliers sum to zero on the log scale across peer groups, so sd0[k] is the geometric mean of the peer
+groups' scales.  Without the constraint a shift in log sd0 is undone by shifting every eps[g]: the two are
+identified only through their priors (measured: R-hat 1.014-1.017 on sd0[rtt] in two validation variants).
 
 The trust effects are centred by default (config ``quality.trust_effects``): each trust's indicators have
 denominators of 10^3 to 10^5, so the likelihood pins u[i,k] far more tightly than its prior.  In that regime
@@ -29,7 +33,7 @@ Cost block, for cost outcome j (total, APC, outpatients, A&E)::
 
     y[i,j] = log(actual / expected cost) ~ StudentT(nu, mu_c[g,j] + beta_c[j] . x[i], sigma_c[g,j])
 
-with peer means mu_c[g,j] ~ Normal(centre[j], 0.5) and the same peer-specific scale hierarchy on sigma_c.  The cost residual y - (mu_c + beta_c x) is the
+with peer means mu_c[g,j] ~ Normal(centre[j], r_c[j]) and the same peer-specific scale hierarchy on sigma_c.  The cost residual y - (mu_c + beta_c x) is the
 trust's need-adjusted cost effect.
 """
 
@@ -187,8 +191,7 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
                 if P else pt.zeros((K, 0)))
         if G > 1:
             s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
-            eps_scale = pm.Normal("eps_scale", 0, 1, dims=("peer", "indicator"))
-            mult = pt.exp(s_scale * eps_scale)  # (G, K) peer-specific scale multipliers
+            mult = pt.exp(s_scale * _zero_sum_eps("eps_scale", G, "indicator"))  # (G, K) peer scale multipliers
         else:
             # one group (national shrinkage): a multiplier would only rescale sd0, an unidentified product whose
             # funnel gave divergences (measured: 2 in the national variant)
@@ -221,8 +224,8 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
             # between u[i] and mu[g]).
             # Only the cells a trust reports are parameters: a missing indicator is marginalised out (the marginal
             # of a multivariate normal is the normal with the sub-covariance), so nothing is imputed and no
-            # prior-only cell forms a funnel with its group's scale.  theta_obs is Flat with its MvNormal
-            # log-density added as a Potential, one triangular solve per missingness pattern.
+            # prior-only cell forms a funnel with its group's scale.  theta_obs is Flat and its MvNormal
+            # log-density is the Potential "theta_prior", one triangular solve per missingness pattern.
             # The observed cells are laid out pattern by pattern (then trust, then indicator), so each missingness
             # pattern is one contiguous block of theta_obs, and the expectation and scale of every cell are gathered
             # once as flat vectors: a few large operations instead of many small indexed ones (measured: the
@@ -256,8 +259,8 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
                 continue
             # centred: the indicator's cells straight from theta_obs (ordered by trust, as ``ok``)
             th = theta_obs[lay["position"][k]] if param != "non_centred" else theta[ok, k]
-            # observed counts are Data, so a compiled model can be refitted to simulated data (SBC) without
-            # recompiling: nutpie's ``compiled.with_data(y_shmi=...)``
+            # observed counts are Data, so the model can be refitted to simulated data (SBC) without rebuilding
+            # it: ``analysis.fitting.with_data`` (nutpie's ``compiled.with_data``, or ``pm.set_data``)
             y_obs = pm.Data(f"y_{ind}", d.y[ok, k])
             if ind == "shmi":
                 rate = d.n[ok, k] * pt.exp(th)
@@ -279,8 +282,7 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
         sd0_c = pm.HalfNormal("sd0_c", cs, dims="cost_outcome")
         if G > 1:
             s_c = pm.HalfNormal("s_scale_c", float(pr["scale_variation"]), dims="cost_outcome")
-            eps_c = pm.Normal("eps_scale_c", 0, 1, dims=("peer", "cost_outcome"))
-            mult_c = pt.exp(s_c * eps_c)
+            mult_c = pt.exp(s_c * _zero_sum_eps("eps_scale_c", G, "cost_outcome"))
         else:  # one group: as for quality
             mult_c = pt.ones((1, J))
         sigma_c = pm.Deterministic("sigma_c", sd0_c * mult_c, dims=("peer", "cost_outcome"))
@@ -291,6 +293,16 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
             pm.StudentT(f"obs_cost_{out}", nu=nu_c, mu=m_c[ok, j], sigma=sigma_c[d.g[ok], j],
                         observed=pm.Data(f"y_cost_{out}", d.cost_y[ok, j]))
     return model
+
+
+def _zero_sum_eps(name: str, G: int, outcome_dim: str):
+    """Peer-group log-scale deviations eps[g, k], summing to zero over the G peer groups for each k.
+
+    ZeroSumNormal constrains its last axis, so the variable is (outcome, peer) and is returned transposed to
+    (peer, outcome).  Its sigma sqrt(G / (G - 1)) gives each element a marginal standard deviation of 1, so
+    s[k] keeps its meaning: the standard deviation of the log multipliers across peer groups."""
+    eps = pm.ZeroSumNormal(name, sigma=float(np.sqrt(G / (G - 1))), dims=(outcome_dim, "peer"))
+    return eps.T
 
 
 def _cell_layout(observed: np.ndarray) -> dict:

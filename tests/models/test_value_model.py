@@ -133,3 +133,15 @@ def test_one_peer_group_has_no_scale_multipliers(panel):
     assert np.isfinite(m.compile_logp()(m.initial_point()))
     base = build_model(prepare(panel, load_config()), load_config())
     assert {"s_scale", "eps_scale", "s_scale_c", "eps_scale_c"} <= {v.name for v in base.free_RVs}
+
+
+def test_peer_scale_deviations_sum_to_zero_with_unit_marginal_sd(panel):
+    """sd0 is the geometric-mean scale: log multipliers sum to zero over peer groups, each N(0, 1) marginally."""
+    cfg = load_config()
+    d = prepare(panel, cfg)
+    m = build_model(d, cfg)
+    for name, dim in (("eps_scale", "indicator"), ("eps_scale_c", "cost_outcome")):
+        assert m.named_vars_to_dims[name] == (dim, "peer") and len(d.peer_groups) > 1
+        eps = pm.draw(m[name], draws=4000, random_seed=3)  # (draw, outcome, peer)
+        np.testing.assert_allclose(eps.sum(axis=-1), 0, atol=1e-9)
+        assert eps.std(axis=0).min() > 0.95 and eps.std(axis=0).max() < 1.05
