@@ -44,12 +44,46 @@ def model_id(panel: pd.DataFrame, cfg: dict) -> str:
 
 
 def compile_model(model, cfg: dict):
-    """Compile once (nutpie: numba); the result can be sampled many times with different seeds."""
+    """Compile once (nutpie: numba); the result can be sampled many times with different seeds.
+
+    PyMC's NUTS and numpyro compile inside ``pm.sample`` (numpyro's JAX compilation takes a few seconds), so for
+    them the "compiled" model is the PyMC model itself."""
     if cfg["sampler"]["name"] == "nutpie":
         import nutpie
 
         return nutpie.compile_pymc_model(model)
     return model
+
+
+def with_data(compiled, **updates):
+    """``compiled`` (from :func:`compile_model`) with its observed ``pm.Data`` replaced: nutpie returns a copy
+    without recompiling; a PyMC model is changed in place (``pm.set_data``), which the next ``pm.sample`` picks up."""
+    import pymc as pm
+
+    if isinstance(compiled, pm.Model):
+        pm.set_data(updates, model=compiled)
+        return compiled
+    return compiled.with_data(**updates)
+
+
+def jax_host_devices(chains: int) -> int:
+    """Number of XLA devices jax will use, asking for enough for every chain if jax has not started yet.
+
+    numpyro runs chains in parallel only across devices, and on a CPU jax has one device unless XLA_FLAGS says
+    otherwise before jax is imported; with fewer devices than chains numpyro draws the chains one after another.
+    The count is fixed for the life of the process, so it is at least 8 (a later fit may run more chains than the
+    first); idle devices cost nothing.  A user's own ``--xla_force_host_platform_device_count`` is respected."""
+    import os
+    import sys
+
+    if "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            n = max(int(chains), 8)
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    import jax
+
+    return jax.local_device_count()
 
 
 def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool = False) -> az.InferenceData:
@@ -73,9 +107,12 @@ def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool
     else:
         import pymc as pm
 
+        kw = {}
+        if name == "numpyro":
+            kw = {"nuts_sampler": "numpyro", "nuts_sampler_kwargs": {"chain_method": "parallel"}}
+            devices = jax_host_devices(s["chains"])
         t1 = time.perf_counter()
         with model_or_compiled:
-            kw = {"nuts_sampler": "numpyro"} if name == "numpyro" else {}
             idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=min(s["chains"], 2),
                               random_seed=seed, target_accept=s["target_accept"], progressbar=progress,
                               compute_convergence_checks=False, **kw)
@@ -83,6 +120,8 @@ def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool
     idata.attrs["svi_compile_seconds"] = round(t1 - t0, 2)
     idata.attrs["svi_sampling_seconds"] = round(t2 - t1, 2)
     idata.attrs["svi_seed"] = int(seed)
+    if name == "numpyro":
+        idata.attrs["svi_parallel_chains"] = int(devices >= s["chains"])
     return idata
 
 

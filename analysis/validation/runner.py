@@ -49,7 +49,8 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     """Fit (or reuse) the variants, run every check, write ``out/validation`` atomically.
 
     ``variants``: refit variants to compare (default all; "base" is always included).  ``compiled``: the base
-    model already compiled by nutpie (it does not depend on sampler settings), reused by SBC instead of compiling.
+    model already compiled for the configured sampler (:func:`analysis.fitting.compile_model`; it does not depend
+    on sampler settings), reused by SBC instead of compiling.
     """
     out = Path(out)
     base_over = {"sampler": {**QUICK_SAMPLER, "seed": seed}} if quick else {"sampler": {"seed": seed}}

@@ -3,7 +3,8 @@
 Each replication draws every hyperparameter from the model's own prior (``pm.draw`` on the PyMC model, so the
 priors are never restated here), draws the trust effects from the hierarchy and the data from the likelihood on
 the real panel's structure (same trusts, peer groups, need covariates, denominators, expected deaths and
-missingness), refits the *compiled* model to the simulated data (nutpie ``with_data``: no recompilation), and
+missingness), refits the *compiled* model to the simulated data (nutpie ``with_data``: no recompilation; PyMC and numpyro:
+the model's ``pm.Data`` set in place), and
 records the rank of each true value among L thinned posterior draws.  If the sampler and the model are right, each
 rank is uniform on 0..L; histograms with binomial bands and a chi-square test per parameter show whether they are.
 
@@ -175,16 +176,15 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
             progress: bool = True, echo=print, checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run ``reps`` replications; returns (ranks, per-replication diagnostics).
 
-    ``compiled`` is the nutpie-compiled ``model``; each replication swaps in simulated data with ``with_data``.
+    ``compiled`` is ``model`` compiled for the configured sampler (:func:`analysis.fitting.compile_model`); each
+    replication swaps in simulated data with :func:`analysis.fitting.with_data` (nutpie: no recompilation; for
+    PyMC and numpyro the model's data are set in place and restored at the end).
     Chains run in parallel on the available cores.  Replication r always uses prior draw r and sampler seed
     seed + 1000 + r, so a run is reproducible and can be resumed: with ``checkpoint`` (a directory, keyed by the
     caller to the model, sampler and seed) finished replications are saved after each one and reused.
     """
     from analysis import io
-    from analysis.fitting import sample
 
-    if cfg["sampler"]["name"] != "nutpie":
-        raise ValueError("SBC refits the compiled model with new data, which needs the nutpie sampler")
     priors = draw_prior(model, reps, seed)
     cells = tracked_cells(d)
     all_ranks, diag = [], []
@@ -197,12 +197,30 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
             echo(f"SBC: reusing {len(done)} finished replications from {checkpoint}")
     done = {int(x["rep"]) for x in diag}
     bar = _progress(reps, progress)
+    # a PyMC model's data are changed in place by each replication: put the panel's data back afterwards
+    restore = ({name: compiled[name].get_value() for name in data_updates(d, {"y": d.y, "cost_y": d.cost_y})}
+               if isinstance(compiled, pm.Model) else {})
+    try:
+        _replicate(priors, done, d, compiled, cfg, seed, L, cells, all_ranks, diag, checkpoint, bar)
+    finally:
+        if restore:
+            pm.set_data(restore, model=compiled)
+    ranks = pd.concat(all_ranks, ignore_index=True).sort_values(["rep"], kind="stable").reset_index(drop=True)
+    return ranks, pd.DataFrame(diag).sort_values("rep").reset_index(drop=True)
+
+
+def _replicate(priors, done, d, compiled, cfg, seed, L, cells, all_ranks, diag, checkpoint, bar):
+    """The replications not yet ``done``: appends to ``all_ranks`` and ``diag`` and checkpoints after each."""
+    from analysis import io
+    from analysis.fitting import sample, with_data
+
+    reps = len(priors)
     for r, prior in enumerate(priors):
         if r in done:
             continue
         sim = simulate_data(d, prior, np.random.default_rng([seed, r]))
         t0 = time.perf_counter()
-        idata = sample(compiled.with_data(**data_updates(d, sim)), cfg, seed=seed + 1000 + r)
+        idata = sample(with_data(compiled, **data_updates(d, sim)), cfg, seed=seed + 1000 + r)
         post = _posterior_arrays(idata)
         truth = {**prior, "u": sim["u"]}
         rk = ranks_of(truth, post, d, L=L, cells=cells)
@@ -217,8 +235,6 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
             io.write_table(pd.concat(all_ranks, ignore_index=True), checkpoint / "ranks", formats=("csv",))
             io.write_table(pd.DataFrame(diag), checkpoint / "replications", formats=("csv",))
         bar(len(diag), f"rep {r + 1}/{reps}: {div} divergences")
-    ranks = pd.concat(all_ranks, ignore_index=True).sort_values(["rep"], kind="stable").reset_index(drop=True)
-    return ranks, pd.DataFrame(diag).sort_values("rep").reset_index(drop=True)
 
 
 def _progress(total: int, enabled: bool):

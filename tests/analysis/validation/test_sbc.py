@@ -88,3 +88,24 @@ def test_finished_replications_are_resumed_from_the_checkpoint(model_and_data, t
     r, dg = sbc.run_sbc(d, model, None, cfg, reps=2, seed=1, progress=False, echo=lines.append, checkpoint=tmp_path)
     assert r["rank"].tolist() == [3, 40, 77, 12] and dg.rep.tolist() == [0, 1]
     assert "reusing 2 finished replications" in lines[0]
+
+
+def test_a_pymc_models_data_are_restored_after_sbc(model_and_data, monkeypatch):
+    """PyMC and numpyro refit the model itself with simulated data set in place: the panel's data come back, even
+    when a replication fails."""
+    import analysis.fitting as fitting
+
+    model, d, cfg = model_and_data
+    before = {k: model[k].get_value().copy() for k in ("y_shmi", "y_cost_total")}
+    seen = {}
+
+    def failing_sample(m, cfg, seed=None, progress=False):
+        seen["y_shmi"] = m["y_shmi"].get_value().copy()
+        raise RuntimeError("sampler stopped")
+
+    monkeypatch.setattr(fitting, "sample", failing_sample)
+    with pytest.raises(RuntimeError, match="sampler stopped"):
+        sbc.run_sbc(d, model, model, cfg, reps=1, seed=5, progress=False)
+    assert not np.array_equal(seen["y_shmi"], before["y_shmi"])  # the replication saw simulated data
+    for k, v in before.items():
+        np.testing.assert_array_equal(model[k].get_value(), v)
