@@ -678,6 +678,7 @@ def priors_table(cfg: dict | None) -> str:
             ["Need effect $\\beta_{kp}$ (per SD)", "Normal(0, $r_k/2$)", listed(qs, 2)],
             ["Trust-effect SD $\\sigma_{0k}$", "HalfNormal($r_k$)", listed(qs)],
             ["Peer scale variation $s_k$", "HalfNormal", sv],
+            ["Peer-group deviation $\\varepsilon_{gk}$", "Normal(0, 1), summing to zero over peer groups", ""],
             ["Correlation $R$", md(corr), ""],
             ["Cost peer mean $\\mu^c_{gj}$", "Normal(national centre, $r_j$)", listed(cs)],
             ["Cost need effect $\\beta^c_{jp}$", "Normal(0, $r_j/2$)", listed(cs, 2)],

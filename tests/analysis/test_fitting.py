@@ -102,3 +102,17 @@ def test_saved_fit_roundtrip_and_mismatch(small_fit, tmp_path):
     old.attrs.update(svi_config=json.dumps(saved), svi_model_id="0" * 16)
     with pytest.raises(FitMismatchError, match="model config differs"):
         load_fit(save_fit(old, tmp_path / "old" / "posterior.nc"), panel, cfg)
+
+
+@pytest.mark.parametrize("env, want", [({}, 8), ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, 3)])
+def test_numpyro_chains_get_one_device_each(env, want):
+    """jax starts with one CPU device, on which numpyro draws chains one after another; before jax starts, fitting
+    asks for enough devices for every chain, unless the user has set the count."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from analysis.fitting import jax_host_devices; print(jax_host_devices(4))"
+    base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True)
+    assert int(out.stdout.split()[-1]) == want
