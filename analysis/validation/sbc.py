@@ -3,10 +3,11 @@
 Each replication draws every hyperparameter from the model's own prior (``pm.draw`` on the PyMC model, so the
 priors are never restated here), draws the trust effects from the hierarchy and the data from the likelihood on
 the real panel's structure (same trusts, peer groups, need covariates, denominators, expected deaths and
-missingness), refits the *compiled* model to the simulated data (nutpie ``with_data``: no recompilation; PyMC and numpyro:
-the model's ``pm.Data`` set in place), and
-records the rank of each true value among L thinned posterior draws.  If the sampler and the model are right, each
-rank is uniform on 0..L; histograms with binomial bands and a chi-square test per parameter show whether they are.
+missingness), refits the model to the simulated data with the configured sampler (nutpie: the compiled model's
+``with_data``, no recompilation; PyMC and numpyro: the model's ``pm.Data`` set in place, compiled again by
+``pm.sample``), and records the rank of each true value among L thinned posterior draws.  If the sampler and the
+model are right, each rank is uniform on 0..L; histograms with binomial bands and a chi-square test per parameter
+show whether they are.
 
 Pure pieces: :func:`draw_prior`, :func:`simulate_data`, :func:`ranks_of`, :func:`uniformity` (testable without
 sampling); :func:`run_sbc` drives the replications with a progress bar.
