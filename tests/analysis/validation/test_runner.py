@@ -1,4 +1,4 @@
-"""`svi validate` end to end on the synthetic panel, reusing the session's fit and compiled model (quick mode)."""
+"""`svi validate` end to end on the synthetic panel, reusing the session's fit (quick mode)."""
 
 import json
 
@@ -14,8 +14,7 @@ def test_validate_writes_every_check_and_a_manifest(synthetic_posterior, tmp_pat
     # the session's quick fit is exactly the quick base variant: fit_cached finds and reuses it
     save_fit(s["idata"], tmp_path / "variants" / "base" / "posterior.nc")
     lines = []
-    res = run_validate(s["panel"], tmp_path, sbc_reps=1, quick=True, variants=["base"],
-                       compiled=s["compiled"], echo=lines.append)
+    res = run_validate(s["panel"], tmp_path, sbc_reps=1, quick=True, variants=["base"], echo=lines.append)
     assert any("reusing saved fit" in line for line in lines)
     man = read_manifest(tmp_path / "validation")
     ids = [it["id"] for it in man["items"]]
@@ -26,8 +25,12 @@ def test_validate_writes_every_check_and_a_manifest(synthetic_posterior, tmp_pat
         for f in (it["table"], it["figure"]):
             if f:
                 assert (tmp_path / "validation" / f).exists()
-    # quick SBC is never evidence
-    assert next(it for it in man["items"] if it["id"] == "sbc")["passed"] is False
+    # quick SBC is never evidence; it refits with nutpie (compiled once) and says so when the fits used another sampler
+    sbc_item = next(it for it in man["items"] if it["id"] == "sbc")
+    assert sbc_item["passed"] is False
+    assert "refitted with nutpie" in sbc_item["text"]
+    assert (s["cfg"]["sampler"]["name"] == "nutpie") != (f"The fits above use {s['cfg']['sampler']['name']}" in
+                                                          sbc_item["text"])
     var = pd.read_csv(tmp_path / "validation" / "variants.csv")
     assert {"base", "benchmark_best_quartile", "weights_equal", "weights_dirichlet"} <= set(var.variant)
     base = var.set_index("variant").loc["base"]
