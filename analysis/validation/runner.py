@@ -104,15 +104,18 @@ def _diagnostics_items(fits, vd, quick) -> list[Item]:
         rows.append({"variant": name, "description": REFIT_VARIANTS[name].description, "gate_passed": g.passed,
                      "max_rhat": round(g.max_rhat, 4), "min_ess_bulk": round(g.min_ess_bulk),
                      "min_ess_tail": round(g.min_ess_tail), "divergences": g.divergences,
-                     "target_accept": f["cfg"]["sampler"]["target_accept"],
+                     "target_accept": f["cfg"]["sampler"]["target_accept"], "draws": f["cfg"]["sampler"]["draws"],
                      "sampling_seconds": a.get("svi_sampling_seconds")})
     df = pd.DataFrame(rows)
     n_fail = int((~df.gate_passed).sum())
-    ta = df.set_index("variant").target_accept
+    ta, dr = df.set_index("variant").target_accept, df.set_index("variant").draws
     others = sorted(set(ta.drop("base", errors="ignore")))
-    text = (f"The default was fitted with the configured sampler (target_accept {ta.get('base', float('nan')):g})"
-            + (f", every other variant with target_accept {', '.join(f'{t:g}' for t in others)} (smaller steps: a "
-               f"divergence leaves a comparison indicative only)" if others else "")
+    more = sorted(set(dr.drop("base", errors="ignore")))
+    text = (f"The default was fitted with the configured sampler (target_accept {ta.get('base', float('nan')):g}, "
+            f"{dr.get('base', 0):,} draws per chain)"
+            + (f", every other variant with target_accept {', '.join(f'{t:g}' for t in others)} and "
+               f"{', '.join(f'{d:,}' for d in more)} draws per chain (smaller steps and more draws: a divergence or "
+               f"a short ESS leaves a comparison indicative only)" if others else "")
             + f"{' (quick mode: short chains, not evidence)' if quick else ''}. "
             f"{len(df) - n_fail} of {len(df)} fits pass the convergence gate (rank-normalised R-hat < 1.01, bulk and "
             f"tail ESS >= 400, no divergences)" + (f"; the variants that fail are {', '.join(df.variant[~df.gate_passed])}, "
