@@ -296,8 +296,9 @@ def test_run_claims_writes_table_figures_and_manifest(tmp_path, monkeypatch, bas
     # one fit per variant, in the layout svi validate shares, with the quick sampler and the seed
     assert [p.name for p, _ in calls] == list(C.VARIANTS_USED)
     assert all(p.parent == tmp_path / "variants" for p, _ in calls)
-    assert all(cfg["sampler"]["seed"] == 11 and cfg["sampler"]["draws"] == variants.QUICK_SAMPLER["draws"]
-               for _, cfg in calls)
+    # refit variants other than the default draw VARIANT_DRAWS_FACTOR times as many
+    assert all(cfg["sampler"]["seed"] == 11 and cfg["sampler"]["draws"] == variants.QUICK_SAMPLER["draws"] *
+               (1 if p.name == "base" else variants.VARIANT_DRAWS_FACTOR) for p, cfg in calls)
     assert calls[1][1]["peer_groups"]["column"] == "national" and calls[2][1]["need"]["covariates"] == []
 
     out = tmp_path / "claims"
