@@ -206,9 +206,10 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     gate = convergence_gate(idata, cfg)
     stamp(idata, panel, cfg)
     idata.attrs.update({"svi_wall_seconds": round(wall, 2), "svi_gate_passed": int(gate.passed), "svi_gate": gate.text()})
+    from analysis.report import timing_text  # report is light (pandas only); the words are the paper's
+
     echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
-         f"with {cfg['sampler']['name']} in {wall:.1f} s (compile {idata.attrs['svi_compile_seconds']:.1f} s, "
-         f"sampling {idata.attrs['svi_sampling_seconds']:.1f} s)")
+         f"with {cfg['sampler']['name']} in {wall:.1f} s ({timing_text(idata.attrs, cfg['sampler']['name'], 1)})")
     echo(gate.text())
     return idata, data, gate
 

@@ -587,8 +587,7 @@ def paper_values(res: Results) -> dict:
     v["sampler"] = {"name": md(s.get("name", "n/a")), "chains": count(ss.get("chains", s.get("chains"))),
                     "draws": count(ss.get("draws", s.get("draws"))), "tune": count(s.get("tune")),
                     "target_accept": num(s.get("target_accept"), 2), "seed": md(s.get("seed", "n/a")),
-                    "compile_s": num(res.attrs.get("svi_compile_seconds"), 0),
-                    "sampling_s": num(res.attrs.get("svi_sampling_seconds"), 0),
+                    "timing": md(timing_text(res.attrs, s.get("name", ""))),
                     "created": md(str(res.attrs.get("created_at", "n/a"))[:19].replace("T", " "))}
     qw = _cfg(res, "value", "quality_weights", default={})
     qs = _cfg(res, "value", "quality_share", default=float("nan"))
@@ -660,6 +659,15 @@ def paper_values(res: Results) -> dict:
     v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
     return {"svi": v}
+
+
+def timing_text(attrs: dict, sampler: str, digits: int = 0) -> str:
+    """Compilation and sampling time of a fit, in words: nutpie compiles before sampling; PyMC's NUTS and numpyro
+    compile inside ``pm.sample``, so their sampling time includes compilation."""
+    f = lambda key: f"{float(attrs.get(key, float('nan'))):,.{digits}f} s"
+    if sampler == "nutpie":
+        return f"compilation {f('svi_compile_seconds')}, sampling {f('svi_sampling_seconds')}"
+    return f"sampling {f('svi_sampling_seconds')}, compilation included"
 
 
 def priors_table(cfg: dict | None) -> str:

@@ -188,6 +188,9 @@ def test_paper(results, rendered, tables):
     assert 5 <= pages(pdf) <= 12
     assert "convergence gate passed" in text and "synthetic" in text
     assert "1.0031" in text and "912" in text  # the gate's figures, from fit/gate.json
+    # the fit's timing, in the words for its sampler (numpyro and PyMC compile inside sampling)
+    assert rep.timing_text({"svi_compile_seconds": 12.5, "svi_sampling_seconds": 34.5},
+                           load_config()["sampler"]["name"]) in " ".join(text.split())
     # no manifests in these results: both sections say so plainly, and name the command that fills them
     assert "Validation has not been run for these results" in text and "svi validate" in text
     assert "Public claims have not been re-tested for these results" in text and "svi claims" in text
@@ -599,3 +602,13 @@ def test_manifest_overview_shows_a_claims_verdict_and_a_checks_result():
     assert _result({"passed": False, "extra": {"verdict": "supported"}}) == "**FAIL**"
     assert _result({"passed": True, "extra": {}}) == "**PASS**"
     assert _result({"passed": None}) == "no verdict"
+
+
+def test_timing_says_when_compilation_is_inside_sampling():
+    """nutpie compiles before sampling; numpyro and PyMC compile inside pm.sample, so no separate figure is given."""
+    from analysis.report import timing_text
+
+    attrs = {"svi_compile_seconds": 52.3, "svi_sampling_seconds": 54.46}
+    assert timing_text(attrs, "nutpie") == "compilation 52 s, sampling 54 s"
+    assert timing_text(attrs, "numpyro", 1) == "sampling 54.5 s, compilation included"
+    assert "compilation included" in timing_text(attrs, "pymc")
