@@ -185,6 +185,7 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
     caller to the model, sampler and seed) finished replications are saved after each one and reused.
     """
     from analysis import io
+    from analysis.fitting import sample, with_data
 
     priors = draw_prior(model, reps, seed)
     cells = tracked_cells(d)
@@ -198,44 +199,36 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
             echo(f"SBC: reusing {len(done)} finished replications from {checkpoint}")
     done = {int(x["rep"]) for x in diag}
     bar = _progress(reps, progress)
-    # a PyMC model's data are changed in place by each replication: put the panel's data back afterwards
+    # a PyMC model's data are changed in place by each replication: put the panel's data back afterwards, even
+    # when a replication fails (nutpie's with_data returns a copy instead)
     restore = ({name: compiled[name].get_value() for name in data_updates(d, {"y": d.y, "cost_y": d.cost_y})}
                if isinstance(compiled, pm.Model) else {})
     try:
-        _replicate(priors, done, d, compiled, cfg, seed, L, cells, all_ranks, diag, checkpoint, bar)
+        for r, prior in enumerate(priors):
+            if r in done:
+                continue
+            sim = simulate_data(d, prior, np.random.default_rng([seed, r]))
+            t0 = time.perf_counter()
+            idata = sample(with_data(compiled, **data_updates(d, sim)), cfg, seed=seed + 1000 + r)
+            post = _posterior_arrays(idata)
+            truth = {**prior, "u": sim["u"]}
+            rk = ranks_of(truth, post, d, L=L, cells=cells)
+            rk.insert(0, "rep", r)
+            all_ranks.append(rk)
+            div = int(idata.sample_stats["diverging"].sum())
+            steps = idata.sample_stats["n_steps"].values if "n_steps" in idata.sample_stats else np.array([np.nan])
+            diag.append({"rep": r, "seconds": round(time.perf_counter() - t0, 2), "divergences": div,
+                         "mean_steps": float(np.nanmean(steps)), "sd0_true_min": float(np.min(prior["sd0"])),
+                         "nu_c_true": float(prior["nu_c"])})
+            if checkpoint is not None:
+                io.write_table(pd.concat(all_ranks, ignore_index=True), checkpoint / "ranks", formats=("csv",))
+                io.write_table(pd.DataFrame(diag), checkpoint / "replications", formats=("csv",))
+            bar(len(diag), f"rep {r + 1}/{reps}: {div} divergences")
     finally:
         if restore:
             pm.set_data(restore, model=compiled)
     ranks = pd.concat(all_ranks, ignore_index=True).sort_values(["rep"], kind="stable").reset_index(drop=True)
     return ranks, pd.DataFrame(diag).sort_values("rep").reset_index(drop=True)
-
-
-def _replicate(priors, done, d, compiled, cfg, seed, L, cells, all_ranks, diag, checkpoint, bar):
-    """The replications not yet ``done``: appends to ``all_ranks`` and ``diag`` and checkpoints after each."""
-    from analysis import io
-    from analysis.fitting import sample, with_data
-
-    reps = len(priors)
-    for r, prior in enumerate(priors):
-        if r in done:
-            continue
-        sim = simulate_data(d, prior, np.random.default_rng([seed, r]))
-        t0 = time.perf_counter()
-        idata = sample(with_data(compiled, **data_updates(d, sim)), cfg, seed=seed + 1000 + r)
-        post = _posterior_arrays(idata)
-        truth = {**prior, "u": sim["u"]}
-        rk = ranks_of(truth, post, d, L=L, cells=cells)
-        rk.insert(0, "rep", r)
-        all_ranks.append(rk)
-        div = int(idata.sample_stats["diverging"].sum())
-        steps = idata.sample_stats["n_steps"].values if "n_steps" in idata.sample_stats else np.array([np.nan])
-        diag.append({"rep": r, "seconds": round(time.perf_counter() - t0, 2), "divergences": div,
-                     "mean_steps": float(np.nanmean(steps)), "sd0_true_min": float(np.min(prior["sd0"])),
-                     "nu_c_true": float(prior["nu_c"])})
-        if checkpoint is not None:
-            io.write_table(pd.concat(all_ranks, ignore_index=True), checkpoint / "ranks", formats=("csv",))
-            io.write_table(pd.DataFrame(diag), checkpoint / "replications", formats=("csv",))
-        bar(len(diag), f"rep {r + 1}/{reps}: {div} divergences")
 
 
 def _progress(total: int, enabled: bool):
