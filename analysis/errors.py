@@ -41,3 +41,7 @@ class FitMismatchError(SVIError):
 
 class ConvergenceError(SVIError):
     """A fit failed the convergence gate and results must not be published."""
+
+
+class OutputError(SVIError):
+    """An output path holds something the command did not write: it refuses rather than replace it."""

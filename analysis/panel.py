@@ -7,21 +7,35 @@ when every file in it has been written)::
     panel_dictionary.csv            every column's meaning, unit, source, period
     quality_report.md (+ .csv/.json) trusts in, trusts excluded and why, every changed value
     truth.json, truth_trusts.parquet  (synthetic only) the true parameters
-    manifest.json                   kind, seed or data dir, row counts, content hash
+    manifest.json                   kind, seed or the raw files read (rows, sha256), content hash
+    .svi-output.json                marks the directory as written by `svi data build` (see analysis.io)
+
+Nothing in these files depends on where the raw data or the output lie: the same data give byte-identical
+outputs from any path.  ``--out`` replaces only a directory this command wrote (``analysis.io.check_owned``);
+a results directory, an ordinary file or a folder of other files is refused without touching it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import io, schema
+from analysis.errors import DataError, SVIError
 from analysis.quality import QualityReport
 
 DEFAULT_SEED = 20260401
+OWNER = "svi data build"
+#: Every file a panel directory may hold (versions before the ownership marker are recognised by these).
+PANEL_FILES = frozenset({"panel.parquet", "panel.csv", "panel_dictionary.csv", "quality_report.md",
+                         "quality_findings.csv", "quality_excluded.csv", "quality_summary.json", "truth.json",
+                         "truth_trusts.parquet", "truth_trusts.csv", "manifest.json", io.MARKER})
+#: A build whose raw file has fewer rows than this share of the previous build's is reported.
+ROW_DROP_WARN = 0.9
 
 
 def panel_hash(panel: pd.DataFrame) -> str:
@@ -69,12 +83,52 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> Panel
     from analysis.real_panel import build_real_panel
 
     panel, report = build_real_panel(data_dir)
-    return PanelResult(panel, report, "real", extra={"data_dir": str(Path(data_dir).resolve())})
+    return PanelResult(panel, report, "real", extra={"inputs": report.inputs})
+
+
+def _legacy_panel(d: Path) -> bool:
+    """A panel directory written before the ownership marker: its manifest and only panel files."""
+    try:
+        doc = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "panel_hash" in doc and {p.name for p in d.iterdir()} <= PANEL_FILES
+
+
+def _hint(out: Path) -> str:
+    if (out / "panel").is_dir() or (out / "fit").is_dir():
+        return (f"To rebuild the panel of this results directory give --out {out / 'panel'} (or `svi run --out "
+                f"{out}`); to keep it, give a new directory.")
+    return ""
+
+
+def check_out(out: str | Path) -> None:
+    """Refuse, before any work, an ``--out`` that the panel build does not own (see :func:`analysis.io.check_owned`)."""
+    out = Path(out)
+    io.recover(out)
+    io.check_owned(out, OWNER, _legacy_panel, _hint(out))
+
+
+def _compare_with_previous(result: PanelResult, out: Path) -> None:
+    """Report raw files with markedly fewer rows than in the build this one replaces (a cut-off file)."""
+    try:
+        old = json.loads((out / "manifest.json").read_text(encoding="utf-8")).get("inputs") or {}
+    except (OSError, ValueError, AttributeError):
+        return
+    for f, now in (result.extra.get("inputs") or {}).items():
+        before = (old.get(f) or {}).get("rows") if isinstance(old.get(f), dict) else None
+        if before and now.get("rows", 0) < ROW_DROP_WARN * before:
+            msg = (f"raw/{f} has {now['rows']} data rows, against {before} in the build this one replaces: check "
+                   "that the file is complete")
+            result.report.notes.append(msg)
+            io.log.warning(msg)
 
 
 def write(result: PanelResult, out: str | Path) -> PanelResult:
     out = Path(out)
-    with io.atomic_dir(out) as tmp:
+    check_out(out)
+    _compare_with_previous(result, out)
+    with io.atomic_dir(out, owner=OWNER, legacy=_legacy_panel, hint=_hint(out)) as tmp:
         io.write_table(result.panel, tmp / "panel")
         io.write_table(schema.dictionary(), tmp / "panel_dictionary", formats=("csv",))
         result.report.write(tmp)
@@ -89,13 +143,35 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
 
 def build_and_write(data_dir: str | Path | None = None, out: str | Path = "results/panel",
                     seed: int = DEFAULT_SEED) -> PanelResult:
+    check_out(out)  # refuse a bad --out before the work, not after
     return write(build(data_dir, seed), out)
 
 
+REBUILD = "rebuild it with `svi data build --out DIR` (add --data-dir for real data)"
+
+
 def read_panel(path: str | Path) -> pd.DataFrame:
-    """Read and validate a panel written by :func:`write` (a directory or a .parquet/.csv file)."""
+    """Read and validate a panel written by :func:`write` (a directory or a .parquet/.csv file).
+
+    Every way this can fail (missing, empty, damaged or foreign file; a value outside its plausible range) raises
+    :class:`DataError` naming the file and what to do."""
     path = Path(path)
+    io.recover(path)
     if path.is_dir():
         path = path / "panel.parquet"
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    return schema.validate_panel(df)
+    if not path.exists():
+        where = path.parent
+        raise SVIError(f"no panel at {path}" + ("" if where.exists() else f" ({where} does not exist)")
+                       + f"; {REBUILD}, or give the panel directory it was written to")
+    if path.is_dir():
+        raise DataError(path, f"is a directory, not a panel file; {REBUILD}")
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, dtype={c.name: str for c in schema.COLUMNS if c.dtype == "str"})
+    except Exception as exc:  # pyarrow raises its own types (ArrowInvalid, OSError) for damaged files
+        what = "empty" if path.stat().st_size == 0 else f"not a readable {path.suffix.lstrip('.') or 'panel'} file"
+        raise DataError(path, f"{what} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                              f"the file is damaged or was not written by svi; {REBUILD}") from None
+    return schema.validate_panel(df, source=path)

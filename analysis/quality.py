@@ -40,6 +40,7 @@ class QualityReport:
     excluded: list[dict] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # raw file (path under raw/) -> rows, sha256; written in the manifest
 
     def include(self, org_code: str, org_name: str, **extra) -> None:
         self.included.append({"org_code": org_code, "org_name": org_name, **extra})
@@ -77,10 +78,18 @@ class QualityReport:
                   + ", ".join(f"{k}: {v}" for k, v in sorted(c["findings_by_action"].items())), ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
-        col = f[f["org_code"].isna()] if len(f) else f
+        col = f[f["org_code"].isna() & f["line"].isna()] if len(f) else f
+        area = f[f["org_code"].isna() & f["line"].notna()] if len(f) else f
         if len(col):
             lines += ["## Whole-column findings", "", "| source | raw column | action | reason |", "|---|---|---|---|"]
             lines += [f"| {r.source} | {r.raw_column} | {r.action} | {r.reason} |" for r in col.itertuples()]
+            lines.append("")
+        if len(area):
+            lines += ["## Values set missing in area and lookup files", "",
+                      "| panel column | action | old | source:line (raw column) | reason |", "|---|---|---|---|---|"]
+            for r in area.sort_values(["source", "line"]).itertuples():
+                lines.append(f"| {r.column} | {r.action} | {_fmt(r.old)} | {r.source}:{int(r.line)} ({r.raw_column}) "
+                             f"| {r.reason} |")
             lines.append("")
         row = f[f["org_code"].notna()] if len(f) else f
         if len(row):
