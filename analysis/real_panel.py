@@ -10,6 +10,7 @@ with the OHID trust-to-LTLA catchment shares.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +48,39 @@ def _src(name: str) -> str:
     return SOURCES[name].files[0]
 
 
+#: Raw column -> the panel column it feeds, for findings about raw values (trust profiles and area files).
+_RAW_TO_PANEL = {**{raw: col for col, raw in TRUST_PROFILE_COLUMNS.items()},
+                 **{raw: "ae_attendances" for raw in AE_ATTENDANCE_PARTS}, **{raw: "ae_over_4h" for raw in AE_OVER4_PARTS},
+                 "wlmds_pct_within_18wks_latest": "rtt_waiting_under_18w", "fft_pct_positive_latest": "fft_positive",
+                 "rc_cost_gap_pct_latest": "ncc_expected_cost_total_gbp_m",
+                 **{a: f"ncc_actual_cost_{s}_gbp_m" for s, (a, _) in COST_SETTING_COLUMNS.items()},
+                 **{g: f"ncc_expected_cost_{s}_gbp_m" for s, (_, g) in COST_SETTING_COLUMNS.items()}}
+_AREA_TO_PANEL = {("imd", "Score"): "imd_score", ("imd", "Income_Score"): "imd_income_score",
+                  ("imd", "Health_Score"): "imd_health_score", ("population", None): "share_aged_75_plus",
+                  ("health_index", None): "health_index_score", ("catchment_weights", None): "imd_score",
+                  ("catchment_population", None): "catchment_population", ("trust_types", None): "trust_type",
+                  ("regions", None): "region", ("successions", None): "catchment_population"}
+
+
+def input_record(data_dir: Path) -> dict:
+    """Each raw file read, by its path under raw/: data rows and sha256 (no absolute path, so the record, like
+    every output, is the same wherever the data lie)."""
+    out = {}
+    for name, src in sorted(SOURCES.items()):
+        for rel, path in zip(src.files, src.paths(data_dir)):
+            out[rel] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return out
+
+
 def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]:
     data_dir = Path(data_dir)
     raw = load_all(data_dir)
     report = QualityReport(kind="real")
-    report.notes.append(f"Built from {data_dir.resolve()}/raw; period {PERIOD} (SHMI Jan-Dec 2025, NCC 2024/25, "
-                        "RTT/A&E/FFT/workforce latest month of the 2026-03 snapshot).")
+    report.inputs = input_record(data_dir)
+    for name, frame in raw.items():
+        report.inputs[_src(name)]["rows"] = int(frame.attrs.get("rows", len(frame)))
+    report.notes.append(f"Built from the raw files listed, with their sha256, in manifest.json; period {PERIOD} "
+                        "(SHMI Jan-Dec 2025, NCC 2024/25, RTT/A&E/FFT/workforce latest month of the 2026-03 snapshot).")
     tp = raw["trust_profiles"]
     tp_file = _src("trust_profiles")
 
@@ -61,6 +89,8 @@ def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]
         report.exclude(r["org_code"], r["org_name"], f"not an acute trust (Trust_type = {r['Trust_type'] or 'blank'})",
                        tp_file, r[LINE])
     tp = tp[acute].copy()
+    tp = _exclude_predecessors(tp, raw, report, tp_file)
+    _raw_findings(raw, set(tp["org_code"]), report)
 
     _check_whole_columns(tp, report, tp_file)
 
@@ -82,6 +112,75 @@ def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]
     for r in panel.itertuples():
         report.include(r.org_code, r.org_name, size_class=r.size_class)
     return panel, report
+
+
+# --------------------------------------------------------------------------------- identities and raw values
+
+def _successors(raw: dict) -> dict[str, list[tuple[str, str]]]:
+    """old code -> [(new code, date)] from the ODS successions and the curated post-2022 mergers."""
+    succ: dict[str, list[tuple[str, str]]] = {}
+    s = raw["successions"]
+    for o, n, d in zip(s["old_code"], s["new_code"], s["date"]):
+        if isinstance(o, str) and isinstance(n, str) and o != n:
+            succ.setdefault(o, []).append((n, d or "date unknown"))
+    for o, n, d, _ in POST_2022_MERGERS:
+        succ.setdefault(o, []).append((n, d))
+    return succ
+
+
+def _exclude_predecessors(tp: pd.DataFrame, raw: dict, report: QualityReport, f: str) -> pd.DataFrame:
+    """A trust listed beside the trust it merged into is a closed organisation: its catchment is already counted
+    in the successor's (which sums its predecessors), so keeping it would count that population twice."""
+    succ = _successors(raw)
+    codes = set(tp["org_code"])
+    drop = []
+    for r in tp.to_dict("records"):
+        seen, stack, found = set(), [(r["org_code"], None)], None
+        while stack and found is None:
+            code, first_date = stack.pop()
+            for n, d in succ.get(code, ()):
+                if n in seen:
+                    continue
+                seen.add(n)
+                if n in codes and n != r["org_code"]:
+                    found = (n, first_date or d)
+                    break
+                stack.append((n, first_date or d))
+        if found is not None:
+            report.exclude(r["org_code"], r["org_name"], f"predecessor of {found[0]}, which is also in the file "
+                           f"(merged {found[1]}; ODS successions): a closed organisation, excluded so that its "
+                           f"activity and catchment are not counted twice", f, r[LINE])
+            drop.append(r["org_code"])
+    return tp[~tp["org_code"].isin(drop)].copy()
+
+
+def _raw_findings(raw: dict, panel_codes: set, report: QualityReport) -> None:
+    """Values the loaders set missing (not finite, outside their plausible range) and codes they upper-cased."""
+    for name, frame in raw.items():
+        f = _src(name)
+        for v in frame.attrs.get("invalid", []):
+            if name == "trust_profiles":
+                if v["code"] not in panel_codes:
+                    continue  # not an acute trust (already reported as excluded)
+                report.add(v["code"], _RAW_TO_PANEL.get(v["column"]), "set missing", f"value {v['reason']}",
+                           source=f, line=v["line"], raw_column=v["column"], old=v["raw"])
+                continue
+            trust_keyed = name in ("catchment_weights", "catchment_population", "trust_types", "regions")
+            col = _AREA_TO_PANEL.get((name, v["column"])) or _AREA_TO_PANEL.get((name, None))
+            report.add(v["code"] if trust_keyed else None, col, "set missing",
+                       ("" if trust_keyed else f"area {v['code']}: ") + f"value {v['reason']}",
+                       source=f, line=v["line"], raw_column=v["column"], old=v["raw"])
+        rec = frame.attrs.get("recoded", [])
+        if name == "trust_profiles":
+            for v in rec:
+                if v["new"] in panel_codes:
+                    report.add(v["new"], "org_code", "repaired", f"code written {v['old']!r}: organisation codes are "
+                               "upper case without spaces; read as " + repr(v["new"]), source=f, line=v["line"],
+                               raw_column=v["column"], old=v["old"], new=v["new"])
+        elif rec:
+            lines = ", ".join(str(v["line"]) for v in rec[:10]) + (" ..." if len(rec) > 10 else "")
+            report.notes.append(f"{f}: {len(rec)} code(s) not in upper case or with spaces were read in upper case "
+                                f"(lines {lines}).")
 
 
 # --------------------------------------------------------------------------------- whole columns
@@ -276,7 +375,10 @@ def _catchment_need(codes: list[str], raw: dict, report: QualityReport) -> pd.Da
     w = raw["catchment_weights"].rename(columns={"nhs_trust22_code": "code", "ltla21_code": "ltla",
                                                  "proportion_trust_came_from_ltla": "w"})
     bad = w["w"].isna() | (w["w"] < 0)
+    reported = {v["line"] for v in raw["catchment_weights"].attrs.get("invalid", [])}
     for r in w[bad].to_dict("records"):
+        if r[LINE] in reported:  # out of range: already listed, with its range
+            continue
         report.add(r["code"], "imd_score", "set missing", "catchment weight missing or negative; weight dropped",
                    source=_src("catchment_weights"), line=r[LINE], raw_column="proportion_trust_came_from_ltla",
                    old=r["w"])

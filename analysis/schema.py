@@ -4,12 +4,21 @@
 dictionary written beside each panel (``panel_dictionary.csv``) and the README
 table are all generated from it.  Indicators are stored as raw ingredients
 (numerators and denominators), never only as ratios.
+
+Every numeric value, in the panel and in every raw file it is built from, must be finite and lie in a plausible
+range: ``RANGES`` (panel columns) and ``RAW_RANGES`` (raw columns that are not copied into the panel), each range
+with its source.  Upper bounds are about ten times the largest value published for any English trust (or area), so
+they catch impossible numbers (``inf``, ``1e308``, a cost in pounds instead of millions) without judging real
+outliers.  The loaders set an out-of-range raw value missing and the panel's quality report lists it (file, line,
+raw column, value, range); the panel schema refuses any panel that still holds one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -116,17 +125,116 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Plausible values of a number: ``lo <= x <= hi`` (``lo`` excluded when ``lo_open``), always finite."""
+
+    lo: float
+    hi: float
+    source: str
+    lo_open: bool = False
+
+    def ok(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        above = x > self.lo if self.lo_open else x >= self.lo
+        return np.isfinite(x) & above & (x <= self.hi)
+
+    def text(self) -> str:
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+
+
+#: Finite, nothing else known (e.g. a rejected column kept only to detect its defect).
+FINITE = Range(-math.inf, math.inf, "finite only: the column is not used as a number")
+
+_LARGEST = "largest English trust in the 2025/26 TrustPulse snapshot"
+_COST = Range(0, 25_000, f"GBP million; {_LARGEST}: GBP 2,435m actual cost (NCC 2024/25); bound ~10x")
+_AE = Range(0, 500_000, f"attendances in a month; {_LARGEST}: 34,602 type 1 (45,558 all types); bound ~10x")
+_RTT = Range(0, 2_000_000, f"pathways; {_LARGEST}: 178,774 waiting (WLMDS); bound ~10x")
+_SHARE = Range(0, 1, "a proportion")
+_PCT = Range(0, 100, "a percentage")
+
+#: Plausible range of every numeric panel column (the data dictionary and README list them).
+RANGES: dict[str, Range] = {
+    "shmi_spells": Range(0, 2_500_000, f"spells a year; {_LARGEST}: 254,890 (NHS Digital SHMI); bound ~10x"),
+    "shmi_observed_deaths": Range(0, 100_000, f"deaths a year; {_LARGEST}: 6,980 observed; bound ~10x"),
+    "shmi_expected_deaths": Range(0, 100_000, f"deaths a year; {_LARGEST}: 7,580 expected; bound ~10x"),
+    "shmi_value": Range(0, 5, "SHMI is observed/expected: 0.71-1.33 published for 2025; bound 5", lo_open=True),
+    "shmi_banding_published": Range(1, 3, "NHS Digital SHMI banding codes 1, 2, 3"),
+    "rtt_total_waiting": _RTT, "rtt_waiting_under_18w": _RTT, "rtt_waiting_over_52w": _RTT,
+    "ae_attendances": _AE, "ae_over_4h": _AE, "ae_type1_attendances": _AE, "ae_type1_over_4h": _AE,
+    "fft_responses": Range(0, 1_000_000, f"responses in a month; {_LARGEST}: 10,337; bound ~100x"),
+    "fft_positive": Range(0, 1_000_000, "responses in a month (derived from fft_responses)"),
+    "cancer_fds_28d_pct": _PCT, "cancer_62d_pct": _PCT,
+    **{f"ncc_{kind}_cost_{s}_gbp_m": _COST for s in ("total", "apc", "op", "ae") for kind in ("actual", "expected")},
+    "workforce_fte": Range(0, 500_000, f"FTE; {_LARGEST}: 55,879 total (flagged as double counting); bound ~10x"),
+    "workforce_nursing_fte": Range(0, 100_000, f"FTE; {_LARGEST}: 8,446 nursing; bound ~10x"),
+    "workforce_medical_fte": Range(0, 100_000, f"FTE; {_LARGEST}: 3,774 medical; bound ~25x"),
+    "beds_ga_available": Range(0, 25_000, f"beds; {_LARGEST}: 2,474 G&A beds; bound ~10x"),
+    "catchment_population": Range(0, 10_000_000, "people; largest PHE 2018 trust catchment 1.16 million; bound ~10x"),
+    "imd_score": Range(0, 100, "IoD 2019 average scores run 0-100 (LTLA 5.5-45.0)"),
+    "imd_income_score": Range(0, 1, "IoD 2019 income domain: share of people income deprived"),
+    "imd_health_score": Range(-5, 5, "IoD 2019 health domain is a z-like score (LTLA -2.6 to 1.6)"),
+    "share_aged_75_plus": _SHARE,
+    "health_index_score": Range(0, 200, "ONS Health Index, 100 = England 2015 (LTLA 76.5-127.7 in 2015-2021)"),
+    "catchment_weight_coverage": _SHARE,
+}
+
+#: Plausible ranges of raw columns that are not copied into the panel one to one: registry source name ->
+#: raw column -> range.  (A raw column copied into a panel column takes that column's range.)
+RAW_RANGES: dict[str, dict[str, Range]] = {
+    "trust_profiles": {
+        "pct_within_18_weeks_latest": FINITE,  # holds counts, not percentages: rejected as a column
+        "wlmds_pct_within_18wks_latest": _SHARE,
+        "fft_pct_positive_latest": Range(0, 100, "a proportion (0-1) or a percentage (0-100; repaired)"),
+        "rc_cost_gap_pct_latest": Range(-100, 1000, "actual/expected - 1 in percent: above -100; published -17 to 59",
+                                        lo_open=True),
+        **{f"rc_{s}_gap_pct_latest": Range(-100, 1000, "setting cost gap in percent: above -100; published -95 to "
+                                                       "385", lo_open=True) for s in ("apc", "op", "ae")},
+        **{f"rc_{s}_actual_m_latest": _COST for s in ("apc", "op", "ae")},
+    },
+    "catchment_weights": {"proportion_trust_came_from_ltla": _SHARE},
+    "imd": {"Score": RANGES["imd_score"], "Income_Score": RANGES["imd_income_score"],
+            "Health_Score": RANGES["imd_health_score"]},
+    "population": {"total_population": Range(0, 10_000_000, "people; largest LTLA (Birmingham) 1.14 million"),
+                   **{a: Range(0, 1_000_000, "people of one year of age in an LTLA")
+                      for a in [str(a) for a in range(75, 90)] + ["90+"]}},
+    "health_index": {"year": Range(2000, 2100, "a calendar year"),
+                     "overall_score": RANGES["health_index_score"]},
+    "catchment_population": {"year": Range(2000, 2100, "a calendar year"),
+                             "catchment_cat": RANGES["catchment_population"],
+                             "patients_admitted_cat": Range(0, 10_000_000, "patients a year; largest 531,924")},
+}
+
+
+def range_of(name: str) -> Range | None:
+    return RANGES.get(name)
 COST_SETTINGS = ("total", "apc", "op", "ae")
 
 
 def dictionary() -> pd.DataFrame:
-    """The data dictionary as a table (written beside every panel)."""
-    return pd.DataFrame([{k: getattr(c, k) for k in ("name", "group", "dtype", "unit", "meaning", "source", "period",
-                                                      "nullable")} for c in COLUMNS])
+    """The data dictionary as a table (written beside every panel), with each numeric column's plausible range."""
+    rows = []
+    for c in COLUMNS:
+        r = {k: getattr(c, k) for k in ("name", "group", "dtype", "unit", "meaning", "source", "period", "nullable")}
+        rng = RANGES.get(c.name)
+        r.update(valid_range=rng.text() if rng else "", range_source=rng.source if rng else "")
+        rows.append(r)
+    return pd.DataFrame(rows)
 
 
 def _check(c: Column) -> list[pa.Check]:
     checks: list[pa.Check] = []
+    if c.dtype == "float":
+        rng = RANGES.get(c.name)
+        if rng is not None:
+            checks.append(pa.Check(lambda x, rng=rng: pd.Series(rng.ok(x), index=x.index) | x.isna(),
+                                   element_wise=False, error=f"outside the plausible range {rng.text()} or not finite "
+                                                            f"({rng.source})"))
+        else:
+            checks.append(pa.Check(lambda x: pd.Series(np.isfinite(x.to_numpy(dtype=float)), index=x.index)
+                                   | x.isna(), element_wise=False, error="not finite"))
     if c.count:
         checks.append(pa.Check.ge(0))
     if c.name in ("size_class",):
@@ -164,7 +272,39 @@ def panel_schema() -> pa.DataFrameSchema:
     )
 
 
-def validate_panel(df: pd.DataFrame) -> pd.DataFrame:
-    """Validate and coerce a panel; raises ``pandera.errors.SchemaError`` on failure."""
+def validate_panel(df: pd.DataFrame, source=None) -> pd.DataFrame:
+    """Validate and coerce a panel; raises :class:`~analysis.errors.DataError` naming the file (``source``, else
+    "panel"), the trust, the column, the value and what to do."""
+    import pandera.errors as pe
+
+    from analysis.errors import DataError
+
+    where = str(source) if source is not None else "panel (in memory)"
+    todo = ("; rebuild the panel with `svi data build` (the build sets such values missing and lists them in "
+            "quality_report.md)")
+    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+    if missing:
+        raise DataError(where, f"not a panel of this version of svi: missing column(s) {missing[:8]}{todo}",
+                        column=missing[0])
     df = df[list(COLUMN_NAMES)]
-    return panel_schema().validate(df)
+    try:
+        return panel_schema().validate(df)
+    except pe.SchemaError as exc:
+        col = getattr(exc.schema, "name", None) if exc.schema is not None else None
+        fc = exc.failure_cases
+        detail = str(exc).splitlines()[0]
+        row = None
+        check = exc.check
+        check = (getattr(check, "error", None) or getattr(check, "name", None) or str(check)) if check is not None \
+            else "schema"
+        if fc is not None and len(fc) and "index" in fc:
+            i = fc["index"].iloc[0]
+            vals = fc["failure_case"].tolist()[:3]
+            if i is not None and not pd.isna(i) and i in df.index:
+                row = df.index.get_loc(i) + 2 if source is not None and str(source).endswith(".csv") else None
+                code = df.at[i, "org_code"]
+                detail = (f"trust {code}: value {vals[0]!r} fails the check: {check}"
+                          + (f" ({len(fc)} failures)" if len(fc) > 1 else ""))
+            else:
+                detail = f"{check}: failure cases {vals}"
+        raise DataError(where, detail + todo, row=row, column=col if isinstance(col, str) else None) from None

@@ -11,8 +11,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import schema
 from analysis.errors import DataError
 from analysis.sources.base import LINE, read_csv_checked
+
+#: Declared minimum number of data rows of each raw file (loader name -> rows).  A file with fewer rows is cut
+#: off or is the wrong file.  The shared-data snapshot (PROVENANCE.md) has: trust profiles 221 organisations
+#: (129 acute trusts), CQC types 213, catchment weights 5,670, successions 25,480, regions 214, IMD 309 LTLAs,
+#: population 331 LTLAs, Health Index 2,149 LTLA-years, THF reference 2,728 trust-years.  The minimums leave
+#: room for mergers and boundary changes, not for a lost tenth of a file.
+MIN_ROWS: dict[str, int] = {
+    "trustpulse": 180, "brc_trust_types": 180, "catchment_weights": 4_500, "successions": 20_000,
+    "regions": 180, "imd2019_ltla22": 280, "population20_ltla21": 290, "health_index": 1_700, "thf_trust_ref": 2_000,
+}
+
+
+def _read(path: Path, name: str, required: dict, key: str | None = None, codes: tuple[str, ...] = (),
+          ranges: dict | None = None) -> pd.DataFrame:
+    """:func:`read_csv_checked` with this source's declared minimum rows and the plausible ranges of
+    :mod:`analysis.schema` (``RAW_RANGES[source]``)."""
+    return read_csv_checked(path, required=required, key=key, name=name, codes=codes,
+                            ranges={**schema.RAW_RANGES.get(_SOURCE_OF[name], {}), **(ranges or {})},
+                            min_rows=MIN_ROWS.get(name))
+
+
+#: loader name -> registry source name (the key of ``schema.RAW_RANGES``)
+_SOURCE_OF = {"trustpulse": "trust_profiles", "brc_trust_types": "trust_types", "catchment_weights": "catchment_weights",
+              "successions": "successions", "regions": "regions", "imd2019_ltla22": "imd",
+              "population20_ltla21": "population", "health_index": "health_index",
+              "thf_trust_ref": "catchment_population"}
 
 # --- TrustPulse trust profiles (2025/26 cross-section) -----------------------------------------
 
@@ -58,21 +85,25 @@ def load_trust_profiles(path: Path) -> pd.DataFrame:
     for actual, gap in COST_SETTING_COLUMNS.values():
         required[actual] = "num"
         required[gap] = "num"
-    return read_csv_checked(path, required=required, key="org_code", name="trustpulse")
+    ranges = {raw: schema.RANGES[col] for col, raw in TRUST_PROFILE_COLUMNS.items()}
+    ranges.update({raw: schema.RANGES["ae_attendances"] for raw in AE_ATTENDANCE_PARTS})
+    ranges.update({raw: schema.RANGES["ae_over_4h"] for raw in AE_OVER4_PARTS})
+    return _read(path, "trustpulse", required, key="org_code", codes=("org_code",), ranges=ranges)
 
 
 # --- CQC trust types (BRC resilience index) ------------------------------------------------------
 
 def load_trust_types(path: Path) -> pd.DataFrame:
-    return read_csv_checked(path, required={"trust_code": "str", "primary_category": "str"}, key="trust_code",
-                            name="brc_trust_types")
+    return _read(path, "brc_trust_types", {"trust_code": "str", "primary_category": "str"}, key="trust_code",
+                 codes=("trust_code",))
 
 
 # --- geographr lookups ---------------------------------------------------------------------------
 
 def load_catchment_weights(path: Path) -> pd.DataFrame:
-    df = read_csv_checked(path, required={"nhs_trust22_code": "str", "ltla21_code": "str",
-                                          "proportion_trust_came_from_ltla": "num"}, name="catchment_weights")
+    df = _read(path, "catchment_weights", {"nhs_trust22_code": "str", "ltla21_code": "str",
+                                            "proportion_trust_came_from_ltla": "num"},
+               codes=("nhs_trust22_code", "ltla21_code"))
     dup = df.duplicated(["nhs_trust22_code", "ltla21_code"], keep=False)
     if dup.any():
         line = int(df.loc[dup, LINE].iloc[1])
@@ -81,27 +112,26 @@ def load_catchment_weights(path: Path) -> pd.DataFrame:
 
 
 def load_successions(path: Path) -> pd.DataFrame:
-    return read_csv_checked(path, required={"old_code": "str", "new_code": "str", "date": "str"},
-                            name="successions")
+    return _read(path, "successions", {"old_code": "str", "new_code": "str", "date": "str"},
+                 codes=("old_code", "new_code"))
 
 
 def load_regions(path: Path) -> pd.DataFrame:
-    return read_csv_checked(path, required={"nhs_trust22_code": "str", "nhs_trust22_name": "str",
-                                            "nhs_region21_name": "str", "status": "str"},
-                            key="nhs_trust22_code", name="regions")
+    return _read(path, "regions", {"nhs_trust22_code": "str", "nhs_trust22_name": "str", "nhs_region21_name": "str",
+                                   "status": "str"}, key="nhs_trust22_code", codes=("nhs_trust22_code",))
 
 
 # --- area-level need -----------------------------------------------------------------------------
 
 def load_imd_ltla(path: Path) -> pd.DataFrame:
-    return read_csv_checked(path, required={"ltla22_code": "str", "Score": "num", "Income_Score": "num",
-                                            "Health_Score": "num"}, key="ltla22_code", name="imd2019_ltla22")
+    return _read(path, "imd2019_ltla22", {"ltla22_code": "str", "Score": "num", "Income_Score": "num",
+                                          "Health_Score": "num"}, key="ltla22_code", codes=("ltla22_code",))
 
 
 def load_population(path: Path) -> pd.DataFrame:
     ages = [str(a) for a in range(75, 90)] + ["90+"]
-    df = read_csv_checked(path, required={"ltla21_code": "str", "total_population": "num",
-                                          **{a: "num" for a in ages}}, key="ltla21_code", name="population20_ltla21")
+    df = _read(path, "population20_ltla21", {"ltla21_code": "str", "total_population": "num",
+                                             **{a: "num" for a in ages}}, key="ltla21_code", codes=("ltla21_code",))
     out = df[[LINE, "ltla21_code", "total_population"]].copy()
     out["pop_75_plus"] = df[ages].sum(axis=1, min_count=len(ages))
     out.attrs.update(df.attrs)
@@ -109,8 +139,8 @@ def load_population(path: Path) -> pd.DataFrame:
 
 
 def load_health_index(path: Path) -> pd.DataFrame:
-    df = read_csv_checked(path, required={"ltla21_code": "str", "year": "num", "overall_score": "num"},
-                          name="health_index")
+    df = _read(path, "health_index", {"ltla21_code": "str", "year": "num", "overall_score": "num"},
+               codes=("ltla21_code",))
     dup = df.duplicated(["ltla21_code", "year"], keep=False)
     if dup.any():
         raise DataError(path, "duplicate LTLA x year", row=int(df.loc[dup, LINE].iloc[1]), column="year")
@@ -119,8 +149,8 @@ def load_health_index(path: Path) -> pd.DataFrame:
 
 def load_thf_catchments(path: Path) -> pd.DataFrame:
     """PHE catchment populations (2018 values) from the THF trust reference file."""
-    df = read_csv_checked(path, required={"year": "num", "procode": "str", "catchment_cat": "num",
-                                          "patients_admitted_cat": "num"}, name="thf_trust_ref")
+    df = _read(path, "thf_trust_ref", {"year": "num", "procode": "str", "catchment_cat": "num",
+                                       "patients_admitted_cat": "num"}, codes=("procode",))
     df = df[df["year"] == 2018].copy()
     dup = df["procode"].duplicated(keep=False)
     if dup.any():
