@@ -48,11 +48,25 @@ def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | N
     return {"tables": write_tables(idata, data, cfg, gate, out, echo), "gate": gate}
 
 
+#: The command that owns ``tables/`` (see analysis.io.atomic_dir): only its own files are ever replaced.
+TABLES_OWNER = "svi fit/summarise"
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _legacy_tables(d: Path) -> bool:
+    """A tables directory written before the ownership marker: only tables and the files written beside them."""
+    return all(p.suffix in TABLE_SUFFIXES or p.name in ("model_notes.txt", "UNPUBLISHABLE", "model.json")
+               for p in d.iterdir())
+
+
 def write_tables(idata, data, cfg, gate, out: Path, echo) -> dict:
+    """The result tables, with ``model.json`` naming the fit they came from (the report checks it)."""
     tables = summarise(idata, data, cfg)
-    with io.atomic_dir(out / "tables") as tmp:
+    with io.atomic_dir(out / "tables", owner=TABLES_OWNER, legacy=_legacy_tables) as tmp:
         for name, t in tables.items():
             io.write_table(t, tmp / name)
+        io.write_json(tmp / "model.json", {"model_id": idata.attrs.get("svi_model_id"),
+                                           "panel_hash": idata.attrs.get("svi_panel_hash")})
         if data.notes:
             io.write_text(tmp / "model_notes.txt", "\n".join(data.notes) + "\n")
         if not gate.passed:
