@@ -1,19 +1,29 @@
 """The ``svi`` command line.
 
 Commands are thin: each parses its options and calls one function in
-``analysis``; errors that a person can act on (``SVIError``) are printed
-without a traceback and exit with status 2.
+``analysis``.  No command shows a Python traceback unless asked (``--debug``
+anywhere on the command line, or ``SVI_DEBUG=1``): :func:`main` turns every
+failure into one paragraph saying what failed, which file, and what to do.
+Errors a person can act on (``SVIError``, a bad ``--config``, a file that
+cannot be read or written) exit with status 2; anything else is reported as
+an internal error (a bug) with status 1.  Notes from the ``svi`` logger (e.g.
+debris of a killed run cleaned up) are printed as ``svi: note: ...``.
+
+To add a command, decorate a function with ``@app.command("name")`` (or
+``@data_app.command``) anywhere above :func:`main`; error handling is shared.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from analysis.errors import SVIError
+from analysis.errors import OutputError, SVIError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SVI: need-adjusted value index for English NHS acute trusts.")
@@ -21,6 +31,38 @@ data_app = typer.Typer(no_args_is_help=True, help="Build, fetch and inspect the 
 app.add_typer(data_app, name="data")
 
 DEFAULT_OUT = Path("results")
+_STATE = {"debug": False}
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="On failure, show the Python traceback as well as "
+                                        "the message (for bug reports). Also SVI_DEBUG=1.")):
+    """SVI: need-adjusted value index for English NHS acute trusts."""
+    _STATE["debug"] = _STATE["debug"] or debug
+
+
+def _check_config(config: Optional[Path]) -> None:
+    """Load --config now, so a typo fails before any work (with the file named)."""
+    if config is not None:
+        from models.config import load_config
+
+        load_config(config)
+
+
+def _check_results_out(out: Path, *parts: str) -> None:
+    """--out of a command that writes ``parts`` (e.g. fit/, tables/) inside a results directory: refuse a file in
+    the way before any work."""
+    out = Path(out)
+    for anc in [out, *out.parents]:
+        if anc.exists():
+            if not anc.is_dir():
+                raise OutputError(f"--out {out}: {anc} is an existing file, not a results directory. Nothing was "
+                                  "changed; give a directory (new, or one written by `svi run`).")
+            break
+    for part in parts:
+        if (out / part).exists() and not (out / part).is_dir():
+            raise OutputError(f"--out {out}: {out / part} is a file, but this command writes a directory there. "
+                              "Nothing was changed; move the file or give another --out.")
 
 
 @data_app.command("build")
@@ -63,6 +105,8 @@ def fit_cmd(
     from analysis.panel import read_panel
     from analysis.pipeline import fit_and_summarise
 
+    _check_config(config)
+    _check_results_out(out, "fit", "tables")
     fit_and_summarise(read_panel(panel), out=out, seed=seed, config=config, echo=typer.echo)
 
 
@@ -76,6 +120,8 @@ def summarise_cmd(
     from analysis.panel import read_panel
     from analysis.pipeline import summarise_saved
 
+    _check_config(config)
+    _check_results_out(out, "tables")
     summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, seed=seed, echo=typer.echo)
 
 
@@ -92,6 +138,7 @@ def run(
     """End to end: data -> panel -> fit -> tables -> methodology paper and every trust's board appendix."""
     from analysis.panel import build_and_write
 
+    _check_results_out(out, "fit", "tables")
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
     typer.echo(result.summary_text())
     if fit:
@@ -148,6 +195,7 @@ def validate_cmd(
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
 
+    _check_results_out(out, "validation", "variants")
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
     run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
                  echo=typer.echo)
@@ -165,27 +213,82 @@ def claims_cmd(
     from analysis.claims import run_claims
     from analysis.panel import build_and_write
 
+    _check_results_out(out, "claims", "variants")
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
-    run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo)
+    run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo, data_dir=data_dir)
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """One paragraph for a failure, and the exit status: 2 for what the user can fix, 1 for an internal error."""
+    from models.config import ConfigError
+
+    if isinstance(exc, SVIError):
+        return str(exc), 2
+    if isinstance(exc, ConfigError):
+        return f"bad model configuration: {exc}. Correct the TOML file given with --config (models/default.toml " \
+               "lists every setting).", 2
+    if isinstance(exc, OSError) and (exc.filename or isinstance(exc, (PermissionError, FileNotFoundError))):
+        what = exc.strerror or str(exc)
+        path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        hint = {PermissionError: "check the file's permissions or choose another location",
+                FileNotFoundError: "check the path (and that the earlier step that writes it has run)",
+                IsADirectoryError: "a directory is where a file is expected; give the file's path",
+                NotADirectoryError: "a file is where a directory is expected; give another path"}
+        todo = next((h for t, h in hint.items() if isinstance(exc, t)), "check the path and free disk space")
+        return f"cannot use {path}: {what}. Nothing further was done; {todo}.", 2
+    if isinstance(exc, MemoryError):
+        return "ran out of memory. Close other programs or use a machine with more memory.", 1
+    msg = str(exc).strip().splitlines()
+    return (f"internal error: {type(exc).__name__}" + (f": {msg[0][:300]}" if msg else "") + ". This is a bug in "
+            "svi rather than a problem with your data or options, as far as svi can tell. Run the same command "
+            "with --debug to see the traceback, and include it when you report the problem."), 1
+
+
+class _NoteFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"svi: note: {record.getMessage()}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (never raises, never prints a traceback unless --debug)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:cut] or os.environ.get("SVI_DEBUG", "") not in ("", "0")
+    argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < cut)]
+    _STATE["debug"] = debug
+    logger = logging.getLogger("svi")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_NoteFormatter())
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
     try:
-        app(args=argv, standalone_mode=False)
-    except SVIError as exc:
-        typer.secho(f"svi: error: {exc}", err=True, fg="red")
-        return 2
+        app(args=argv, standalone_mode=False, prog_name="svi")
     except typer.Exit as exc:  # pragma: no cover - typer control flow
         return exc.exit_code
-    except Exception as exc:  # click usage errors
+    except KeyboardInterrupt:
+        typer.secho("svi: interrupted. Files already written are complete (every output is written atomically); "
+                    "the step in progress left nothing behind.", err=True, fg="red")
+        return 130
+    except Exception as exc:
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, click.exceptions.ClickException):  # usage errors: click's own message
             exc.show()
             return exc.exit_code
         if isinstance(exc, click.exceptions.Abort):
             return 1
-        raise
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if _STATE["debug"]:
+            import traceback
+
+            traceback.print_exc()
+        text, status = _describe(exc)
+        typer.secho(f"svi: error: {text}", err=True, fg="red")
+        return status
+    finally:
+        logger.removeHandler(handler)
     return 0
 
 

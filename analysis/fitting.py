@@ -215,15 +215,41 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
 
 
 def save_fit(idata: az.InferenceData, path: str | Path) -> Path:
+    from analysis.errors import SVIError
+
     path = Path(path)
-    with io.atomic_path(path, suffix=".nc") as tmp:
-        idata.to_netcdf(str(tmp), engine="h5netcdf")
+    try:
+        with io.atomic_path(path, suffix=".nc") as tmp:
+            idata.to_netcdf(str(tmp), engine="h5netcdf")
+    except OSError as exc:
+        raise SVIError(f"the fit could not be saved to {path} ({exc.strerror or exc}); nothing was replaced. Free "
+                       "disk space or choose another --out, and fit again.") from None
     return path
 
 
 def load_fit(path: str | Path, panel: pd.DataFrame | None = None, cfg: dict | None = None) -> az.InferenceData:
-    """Load a saved fit; with ``panel`` and ``cfg``, refuse one made from other inputs."""
-    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    """Load a saved fit; with ``panel`` and ``cfg``, refuse one made from other inputs.
+
+    A missing, damaged or foreign file raises :class:`SVIError` naming it and how to make it again."""
+    from analysis.errors import SVIError
+
+    path = Path(path)
+    results = path.parent.parent if path.parent.name == "fit" else path.parent
+    if not path.exists():
+        raise SVIError(f"no saved fit at {path}: {results} holds no fit yet (or it was moved). Run `svi fit --out "
+                       f"{results}` (or `svi run --out {results}`) to make one.")
+    if path.is_dir():
+        raise SVIError(f"{path} is a directory, not a saved fit (a netCDF file written by `svi fit`).")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+    except Exception as exc:  # h5py/netCDF raise OSError, ValueError, KeyError... for damaged or foreign files
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise SVIError(f"{path} cannot be read as a saved fit ({type(exc).__name__}: {first}): the file is damaged "
+                       "or incomplete, e.g. cut short by a full disk or an interrupted copy. Run `svi fit --out "
+                       f"{results}` again to recreate it.") from None
+    if "posterior" not in idata.groups():
+        raise SVIError(f"{path} holds no posterior draws, so it is not a fit written by `svi fit`; run `svi fit "
+                       f"--out {results}` again.")
     if panel is not None and cfg is not None:
         want, have = model_id(panel, cfg), idata.attrs.get("svi_model_id")
         if want != have:

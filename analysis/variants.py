@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import io
-from analysis.errors import FitMismatchError
+from analysis.errors import SVIError
 from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
 from models.config import load_config, merge
 from models.value_model import prepare
@@ -89,8 +89,8 @@ def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print
             gate = convergence_gate(idata, cfg)
             echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
             return idata, data, gate
-        except FitMismatchError as exc:
-            echo(f"saved fit {path} does not match ({exc}); refitting")
+        except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
+            echo(f"saved fit {path} cannot be reused ({exc}); refitting")
     idata, data, gate = fit(panel, cfg, echo=echo)
     save_fit(idata, path)
     io.write_json(directory / "gate.json", gate_record(gate, idata))
