@@ -1141,7 +1141,7 @@ def run_claims(panel: pd.DataFrame, out: str | Path = "results", quick: bool = F
         echo("(--quick: short chains, a smoke test, not evidence)")
 
     items: list[Item] = []
-    with io.atomic_dir(out / "claims") as tmp:
+    with io.atomic_dir(out / "claims", owner="svi claims", legacy=lambda d: (d / "manifest.json").is_file()) as tmp:
         io.write_table(df, tmp / "claims", formats=("csv",))
         io.write_table(reg, tmp / "claims_regions", formats=("csv",))
         io.write_table(tp, tmp / "claims_trusts", formats=("csv",))

@@ -123,10 +123,37 @@ def _read_attrs(path: Path) -> dict:
             if "posterior" in f.groups and "created_at" in f.groups["posterior"].attrs:
                 attrs["created_at"] = str(f.groups["posterior"].attrs["created_at"])
             return attrs
-    except Exception:  # pragma: no cover - a foreign netCDF: fall back to ArviZ
-        import arviz as az
+    except Exception as exc:  # truncated, damaged or not netCDF at all
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        results = path.parent.parent
+        raise SVIError(f"{path} cannot be read as a saved fit ({type(exc).__name__}: {first}): the file is damaged "
+                       f"or incomplete, e.g. cut short by a full disk or an interrupted copy. Run `svi fit --out "
+                       f"{results}` again to recreate it, then `svi report --out {results}`.") from None
 
-        return dict(az.from_netcdf(str(path)).attrs)
+
+def check_same_run(out: Path, panel: pd.DataFrame, attrs: dict, gate: dict, tables_id: dict) -> None:
+    """Refuse results whose panel, fit and tables come from different runs (as ``svi summarise`` refuses a fit
+    made from another panel): the documents would print one run's data beside another run's estimates."""
+    from analysis.panel import panel_hash
+
+    fit_id = attrs.get("svi_model_id")
+    problems = []
+    if tables_id.get("model_id") != fit_id:
+        problems.append(f"the tables were computed from fit {tables_id.get('model_id')}, but fit/posterior.nc is "
+                        f"fit {fit_id}")
+    if gate.get("model_id") not in (None, fit_id):
+        problems.append(f"fit/gate.json belongs to fit {gate.get('model_id')}, not to fit/posterior.nc ({fit_id})")
+    have = panel_hash(panel)
+    if attrs.get("svi_panel_hash") != have:
+        problems.append(f"panel/ (content hash {have}) is not the panel the fit was made from "
+                        f"({attrs.get('svi_panel_hash') or 'not recorded'})")
+    elif tables_id.get("panel_hash") not in (None, have):
+        problems.append(f"the tables were computed on another panel ({tables_id.get('panel_hash')}, now {have})")
+    if problems:
+        raise SVIError(f"the results in {out} mix runs: {'; '.join(problems)}. Rendering them would print one run's "
+                       "numbers beside another's estimates. Refit on the current panel with `svi fit --out "
+                       f"{out}` (or, when only the tables are stale, recompute them with `svi summarise --out {out}`"
+                       "), then render again.")
 
 
 def _read_sample_stats(path: Path) -> dict:
@@ -170,13 +197,41 @@ def load_results(out: str | Path) -> Results:
     if not tdir.is_dir() or missing:
         raise SVIError(f"{out} holds no complete result tables (missing in {tdir}: {', '.join(missing) or 'all'}); "
                        "run `svi run` or `svi fit` first")
-    tables = {n: pd.read_parquet(tdir / f"{n}.parquet") for n in TABLE_NAMES}
+    tables = {}
+    for n in TABLE_NAMES:
+        try:
+            tables[n] = pd.read_parquet(tdir / f"{n}.parquet")
+        except Exception as exc:
+            raise SVIError(f"{tdir / f'{n}.parquet'} cannot be read ({type(exc).__name__}): the file is damaged; "
+                           f"recompute the tables with `svi summarise --out {out}`") from None
     ppath = out / "panel" / "panel.parquet"
     if not ppath.exists():
-        raise SVIError(f"panel not found: {ppath} (the report draws need and case-mix from it)")
-    panel = pd.read_parquet(ppath)
-    gate = json.loads((out / "fit" / "gate.json").read_text()) if (out / "fit" / "gate.json").exists() else {}
-    attrs = _read_attrs(out / "fit" / "posterior.nc")
+        raise SVIError(f"panel not found: {ppath} (the report draws need and case-mix from it); the results "
+                       f"directory is incomplete: rebuild it with `svi run --out {out}`")
+    from analysis.io import recover
+    from analysis.panel import read_panel
+
+    recover(out / "panel")
+    panel = read_panel(ppath)
+    fpath = out / "fit" / "posterior.nc"
+    if not fpath.exists():
+        raise SVIError(f"no fit at {fpath}: the tables in {tdir} cannot be checked against the fit they were "
+                       f"computed from, so they are not rendered. Run `svi fit --out {out}` (or `svi run --out "
+                       f"{out}`) first.")
+    tid = tdir / "model.json"
+    if not tid.exists():
+        raise SVIError(f"{tdir} does not say which fit it was computed from (no model.json: written by an older "
+                       f"svi), so it cannot be checked against fit/posterior.nc. Recompute the tables with `svi "
+                       f"summarise --out {out}`, then render again.")
+    try:
+        gate = json.loads((out / "fit" / "gate.json").read_text()) if (out / "fit" / "gate.json").exists() else {}
+        tables_id = json.loads(tid.read_text())
+    except ValueError as exc:
+        raise SVIError(f"{out / 'fit' / 'gate.json'} or {tid} is not valid JSON ({exc}); the results directory is "
+                       f"damaged: refit with `svi fit --out {out}`") from None
+    attrs = _read_attrs(fpath)
+    check_same_run(out, panel, attrs, gate if isinstance(gate, dict) else {}, tables_id
+                   if isinstance(tables_id, dict) else {})
     if attrs.get("svi_config"):
         config = json.loads(attrs["svi_config"])
     else:

@@ -72,7 +72,8 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     base = fits["base"]
     items: list[Item] = []
     results: dict = {}
-    with io.atomic_dir(out / "validation") as vd:
+    with io.atomic_dir(out / "validation", owner="svi validate",
+                       legacy=lambda d: (d / "manifest.json").is_file()) as vd:
         items += _diagnostics_items(fits, vd, quick)
         # pointwise log-likelihoods of every fit, computed once: LOO, LOO-PIT and likelihood power-scaling use them
         pws = {name: loo.pointwise_loglik(f["idata"], f["data"], f["cfg"]) for name, f in fits.items()}

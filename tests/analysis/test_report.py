@@ -29,7 +29,7 @@ from analysis.cli import main
 from analysis.errors import SVIError
 from analysis.fitting import save_fit
 from analysis.manifest import Item, write_manifest
-from analysis.panel import build, write
+from analysis.panel import build, panel_hash, write
 from analysis.summaries import summarise
 from models.config import load_config
 from models.value_model import prepare
@@ -80,11 +80,12 @@ def results(tmp_path_factory) -> Path:
     idata = _posterior(d)
     idata.attrs.update({"svi_model_id": GATE["model_id"], "svi_config": json.dumps(cfg, default=str),
                         "svi_code_version": "test", "svi_compile_seconds": 12.5, "svi_sampling_seconds": 34.5,
-                        "svi_gate": "convergence gate PASSED (test)"})
+                        "svi_gate": "convergence gate PASSED (test)", "svi_panel_hash": panel_hash(pr.panel)})
     save_fit(idata, out / "fit" / "posterior.nc")
     io.write_json(out / "fit" / "gate.json", GATE)
     for name, t in summarise(idata, d, cfg).items():
         io.write_table(t, out / "tables" / name)
+    io.write_json(out / "tables" / "model.json", {"model_id": GATE["model_id"], "panel_hash": panel_hash(pr.panel)})
     return out
 
 
