@@ -136,7 +136,9 @@ def recover(dest: str | Path) -> list[str]:
         return done
     prefix = f".{dest.name}."
     try:
-        entries = sorted(p for p in parent.iterdir() if p.name.startswith(prefix))
+        # a moved-aside previous version first: restoring it is what matters most
+        entries = sorted((p for p in parent.iterdir() if p.name.startswith(prefix)),
+                         key=lambda p: (not p.name.startswith(f"{prefix}old-"), p.name))
     except OSError:
         return done
     for entry in entries:

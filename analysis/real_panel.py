@@ -11,6 +11,7 @@ with the OHID trust-to-LTLA catchment shares.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,9 @@ def _exclude_predecessors(tp: pd.DataFrame, raw: dict, report: QualityReport, f:
                            f"(merged {found[1]}; ODS successions): a closed organisation, excluded so that its "
                            f"activity and catchment are not counted twice", f, r[LINE])
             drop.append(r["org_code"])
+            logging.getLogger("svi").warning(f"{f} line {r[LINE]}: {r['org_code']} is a predecessor of {found[0]} "
+                                             f"(merged {found[1]}), which is also listed; {r['org_code']} is "
+                                             "excluded (see quality_report.md)")
     return tp[~tp["org_code"].isin(drop)].copy()
 
 

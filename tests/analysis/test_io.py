@@ -1,8 +1,16 @@
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from analysis import io
-from analysis.panel import write, build
+from analysis.panel import build, read_panel, write
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -61,3 +69,89 @@ def test_outputs_are_readable_by_others_like_any_written_file(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE(f.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+# ----------------------------------------------------------------------------- crash debris (issue 13, class 7)
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (so it cannot be writing anything)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_unfinished_temporaries_of_a_killed_run_are_removed(tmp_path, caplog):
+    out = tmp_path / "panel"
+    write(build(seed=1), out)
+    before = (out / "panel.parquet").read_bytes()
+    pid = _dead_pid()
+    debris = [tmp_path / f".panel.tmp-{pid}-k3j2", tmp_path / ".panel.a1b2c3d4"]  # ours, and an older version's
+    for d in debris:
+        d.mkdir()
+        (d / "panel.parquet").write_bytes(b"PAR1 half")  # an unreadable parquet
+    with caplog.at_level(logging.INFO, logger="svi"):
+        done = io.recover(out)
+    assert len(done) == 2 and all(not d.exists() for d in debris)
+    assert "unfinished output" in caplog.text and str(pid) in caplog.text
+    assert (out / "panel.parquet").read_bytes() == before
+    # a single file's temporary (e.g. fit/posterior.nc) is removed by the next writer of that file
+    single = tmp_path / f".gate.json.tmp-{pid}-xyz.json"
+    single.write_text("half")
+    io.write_json(tmp_path / "gate.json", {"passed": True})
+    assert not single.exists() and (tmp_path / "gate.json").exists()
+
+
+def test_kill_between_the_two_renames_restores_the_previous_output(tmp_path, caplog):
+    out = tmp_path / "panel"
+    write(build(seed=1), out)
+    before = (out / "panel.parquet").read_bytes()
+    pid = _dead_pid()
+    os.replace(out, tmp_path / f".panel.old-{pid}")  # the state a kill between the renames leaves
+    (tmp_path / f".panel.tmp-{pid}-abcd").mkdir()
+    with caplog.at_level(logging.INFO, logger="svi"):
+        panel = read_panel(out)  # a reader recovers it too
+    assert len(panel) == 129 and (out / "panel.parquet").read_bytes() == before
+    assert "restored" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["panel"]
+
+
+def test_old_copy_beside_a_complete_new_output_is_removed(tmp_path):
+    out = tmp_path / "panel"
+    write(build(seed=1), out)
+    old = tmp_path / f".panel.old-{_dead_pid()}"
+    shutil.copytree(out, old)
+    write(build(seed=2), out)  # the next writer cleans up first
+    assert not old.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["panel"]
+
+
+def test_a_live_writers_temporaries_are_left_alone(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tmp = tmp_path / f".panel.tmp-{child.pid}-live"
+        tmp.mkdir()
+        assert io.recover(tmp_path / "panel") == [] and tmp.exists()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_sigkill_while_writing_then_next_run_cleans_up(tmp_path, capsys):
+    """A real SIGKILL in the middle of writing a panel directory."""
+    out = tmp_path / "panel"
+    write(build(seed=1), out)
+    code = ("import sys, time; from analysis import io\n"
+            f"with io.atomic_dir({str(out)!r}, owner='svi data build') as t:\n"
+            "    (t / 'panel.parquet').write_bytes(b'PAR1 half written')\n"
+            "    print('ready', flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert any(p.name.startswith(f".panel.tmp-{child.pid}-") for p in tmp_path.iterdir())
+    from analysis.cli import main
+
+    assert main(["data", "build", "--out", str(out)]) == 0
+    assert "svi: note: removed" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["panel"]
