@@ -80,8 +80,8 @@ def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]
     report.inputs = input_record(data_dir)
     for name, frame in raw.items():
         report.inputs[_src(name)]["rows"] = int(frame.attrs.get("rows", len(frame)))
-    report.notes.append(f"Built from the raw files listed, with their sha256, in manifest.json; period {PERIOD} "
-                        "(SHMI Jan-Dec 2025, NCC 2024/25, RTT/A&E/FFT/workforce latest month of the 2026-03 snapshot).")
+    report.notes.append(f"Period {PERIOD} (SHMI Jan-Dec 2025, NCC 2024/25, RTT/A&E/FFT/workforce latest month of the "
+                        "2026-03 snapshot); the raw files read are listed with their sha256 in manifest.json.")
     tp = raw["trust_profiles"]
     tp_file = _src("trust_profiles")
 

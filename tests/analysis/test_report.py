@@ -613,3 +613,73 @@ def test_timing_says_when_compilation_is_inside_sampling():
     assert timing_text(attrs, "nutpie") == "compilation 52 s, sampling 54 s"
     assert timing_text(attrs, "numpyro", 1) == "sampling 54.5 s, compilation included"
     assert "compilation included" in timing_text(attrs, "pymc")
+
+
+# ----------------------------------------------------------------------------- issue 13, class 4: no mixed runs
+
+def _copy(results: Path, dest: Path) -> Path:
+    shutil.copytree(results, dest, ignore=shutil.ignore_patterns("reports"))
+    return dest
+
+
+def test_consistent_results_load(results, tmp_path):
+    res = rep.load_results(_copy(results, tmp_path / "r"))
+    assert res.attrs["svi_model_id"] == GATE["model_id"]
+
+
+def test_tables_from_another_fit_are_refused(results, tmp_path):
+    out = _copy(results, tmp_path / "r")
+    io.write_json(out / "tables" / "model.json", {"model_id": "otherfit0000001", "panel_hash": None})
+    with pytest.raises(SVIError, match="mix runs: the tables were computed from fit otherfit0000001") as e:
+        rep.load_results(out)
+    assert "svi summarise --out" in str(e.value)
+
+
+def test_panel_rebuilt_after_the_fit_is_refused(results, tmp_path, capsys):
+    """The issue's case: new observed deaths printed beside estimates fitted on the old ones."""
+    out = _copy(results, tmp_path / "r")
+    p = pd.read_parquet(out / "panel" / "panel.parquet")
+    p.loc[p.shmi_observed_deaths.notna().idxmax(), "shmi_observed_deaths"] += 5
+    p.to_parquet(out / "panel" / "panel.parquet", index=False)
+    with pytest.raises(SVIError, match="is not the panel the fit was made from"):
+        rep.load_results(out)
+    assert main(["report", "--out", str(out), "--no-paper", "--all"]) == 2
+    err = capsys.readouterr().err
+    assert "mix runs" in err and "Traceback" not in err
+    assert not (out / "reports").exists()
+
+
+def test_gate_of_another_fit_is_refused(results, tmp_path):
+    out = _copy(results, tmp_path / "r")
+    io.write_json(out / "fit" / "gate.json", {**GATE, "model_id": "someotherfit001"})
+    with pytest.raises(SVIError, match="gate.json belongs to fit someotherfit001"):
+        rep.load_results(out)
+
+
+def test_missing_fit_or_model_id_is_refused(results, tmp_path):
+    out = _copy(results, tmp_path / "r")
+    (out / "tables" / "model.json").unlink()
+    with pytest.raises(SVIError, match="does not say which fit"):
+        rep.load_results(out)
+    out = _copy(results, tmp_path / "r2")
+    (out / "fit" / "posterior.nc").unlink()
+    with pytest.raises(SVIError, match="no fit at .*posterior.nc"):
+        rep.load_results(out)
+
+
+def test_truncated_posterior_names_the_file(results, tmp_path, capsys):
+    out = _copy(results, tmp_path / "r")
+    nc = out / "fit" / "posterior.nc"
+    nc.write_bytes(nc.read_bytes()[:4000])
+    with pytest.raises(SVIError, match="posterior.nc cannot be read as a saved fit") as e:
+        rep.load_results(out)
+    assert str(nc) in str(e.value) and "svi fit --out" in str(e.value)
+    assert main(["report", "--out", str(out)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_damaged_table_names_the_file(results, tmp_path):
+    out = _copy(results, tmp_path / "r")
+    (out / "tables" / "ranks.parquet").write_bytes(b"PAR1")
+    with pytest.raises(SVIError, match="ranks.parquet cannot be read"):
+        rep.load_results(out)
