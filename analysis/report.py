@@ -54,6 +54,7 @@ import pandas as pd
 
 from analysis import io
 from analysis.errors import SVIError
+from analysis.fitinfo import attempts_text, timing_text
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERS = REPO / "papers"
@@ -641,8 +642,10 @@ def paper_values(res: Results) -> dict:
     ss = res.sample_stats
     v["sampler"] = {"name": md(s.get("name", "n/a")), "chains": count(ss.get("chains", s.get("chains"))),
                     "draws": count(ss.get("draws", s.get("draws"))), "tune": count(s.get("tune")),
-                    "target_accept": num(s.get("target_accept"), 2), "seed": md(s.get("seed", "n/a")),
+                    "target_accept": num(res.attrs.get("svi_target_accept", s.get("target_accept")), 2),
+                    "seed": md(s.get("seed", "n/a")),
                     "timing": md(timing_text(res.attrs, s.get("name", ""))),
+                    "attempts": md(attempts_text(res.attrs)),
                     "created": md(str(res.attrs.get("created_at", "n/a"))[:19].replace("T", " "))}
     qw = _cfg(res, "value", "quality_weights", default={})
     qs = _cfg(res, "value", "quality_share", default=float("nan"))
@@ -672,7 +675,7 @@ def paper_values(res: Results) -> dict:
     q = _cfg(res, "quality", default={})
     v["quality"] = {"correlation": "LKJ-correlated (eta = " + num(q.get("lkj_eta"), 1) + ")" if q.get("correlation")
                     == "lkj" else "one latent quality factor", "shmi_likelihood": md(q.get("shmi_likelihood", "n/a")),
-                    "param": md(q.get("trust_effects", "centred"))}
+                    "param": md(param_text(q.get("trust_effects", "centred"), res.attrs.get("svi_noncentred")))}
     v["panel"] = {"n": str(len(res.panel)), "excluded": count(res.quality.get("organisations_excluded")),
                   "findings": count(res.quality.get("findings")),
                   "notes": md(re.sub(r"Built from /\S+?;\s*", "", " ".join(res.quality.get("notes", [])))) or
@@ -716,13 +719,13 @@ def paper_values(res: Results) -> dict:
     return {"svi": v}
 
 
-def timing_text(attrs: dict, sampler: str, digits: int = 0) -> str:
-    """Compilation and sampling time of a fit, in words: nutpie compiles before sampling; PyMC's NUTS and numpyro
-    compile inside ``pm.sample``, so their sampling time includes compilation."""
-    f = lambda key: f"{float(attrs.get(key, float('nan'))):,.{digits}f} s"
-    if sampler == "nutpie":
-        return f"compilation {f('svi_compile_seconds')}, sampling {f('svi_sampling_seconds')}"
-    return f"sampling {f('svi_sampling_seconds')}, compilation included"
+def param_text(mode: str, noncentred: str | None) -> str:
+    """The trust effects' parameterisation in words: the config's mode and, for "auto", the cells non-centred."""
+    if mode != "auto":
+        return mode.replace("_", "-") + " in every peer group"
+    cells = [c for c in (noncentred or "").split(";") if c]
+    return ("chosen per peer group and indicator from the strength of the data: "
+            + (f"non-centred for {', '.join(cells)}, centred elsewhere" if cells else "centred everywhere"))
 
 
 def priors_table(cfg: dict | None) -> str:
