@@ -62,6 +62,8 @@ def validate(cfg: dict) -> None:
     for key in ("scale_variation", "cost_nu_shape", "cost_nu_rate"):
         if not (isinstance(pr.get(key), (int, float)) and pr[key] > 0):
             raise ConfigError(f"priors.{key} must be a positive number")
+    if q.get("trust_effects", "auto") not in ("auto", "centred", "non_centred"):
+        raise ConfigError("quality.trust_effects must be 'auto', 'centred' or 'non_centred'")
     if q["shmi_likelihood"] not in ("poisson", "negbin"):
         raise ConfigError("quality.shmi_likelihood must be 'poisson' or 'negbin'")
     bad = [j for j in cfg["cost"]["outcomes"] if j not in COST_OUTCOMES]
@@ -72,6 +74,10 @@ def validate(cfg: dict) -> None:
             raise ConfigError(f"benchmark.{key} must be 'peer_median' or 'peer_best_quartile'")
     if cfg["sampler"]["name"] not in ("nutpie", "pymc", "numpyro"):
         raise ConfigError("sampler.name must be 'nutpie', 'pymc' or 'numpyro'")
+    for key in ("target_accept", "retry_target_accept"):
+        v = cfg["sampler"].get(key, 0)
+        if not (isinstance(v, (int, float)) and 0 <= v < 1) or (key == "target_accept" and v == 0):
+            raise ConfigError(f"sampler.{key} must be a number below 1 (got {v!r})")
     w = cfg["value"]["quality_weights"]
     missing = [k for k in q["indicators"] if k not in w]
     if missing:

@@ -170,8 +170,11 @@ def _empirical_centre(d: ModelData, k: int) -> float:
     return float(np.mean(np.log(r / (1 - r))))
 
 
-def build_model(d: ModelData, cfg: dict) -> pm.Model:
-    """Build the PyMC model from prepared data and config."""
+def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -> pm.Model:
+    """Build the PyMC model from prepared data and config.
+
+    ``noncentred`` (G, K) overrides the config's choice of which peer group x indicator cells have non-centred
+    trust effects (:func:`parameterisation`); the posterior is the same either way."""
     K, J, G, P = len(d.indicators), len(d.cost_outcomes), len(d.peer_groups), len(d.need_names)
     qcfg = cfg["quality"]
     with pm.Model(coords=d.coords()) as model:
@@ -196,7 +199,6 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
             # one group (national shrinkage): a multiplier would only rescale sd0, an unidentified product whose
             # funnel gave divergences (measured: 2 in the national variant)
             mult = pt.ones((1, K))
-        param = qcfg.get("trust_effects", "centred")
         if qcfg["correlation"] == "lkj":
             chol_r, corr, sd0 = pm.LKJCholeskyCov("chol", eta=qcfg["lkj_eta"], n=K,
                                                   sd_dist=pm.HalfNormal.dist(scale, shape=K), compute_corr=True)
@@ -213,52 +215,71 @@ def build_model(d: ModelData, cfg: dict) -> pm.Model:
             L_R = pt.linalg.cholesky(R)
         sig = sd0 * mult  # (G, K) trust-effect scale of each peer group
         eta_lin = mu[d.g] + x @ beta.T  # (N, K) need-adjusted peer expectation
-        if param == "non_centred":
-            z = pm.Normal("z", 0, 1, dims=("trust", "indicator"))
-            u = pm.Deterministic("u", (z @ L_R.T) * sig[d.g], dims=("trust", "indicator"))
-            theta = pm.Deterministic("theta", eta_lin + u, dims=("trust", "indicator"))
-        else:
-            # centred: theta[i] itself is the random variable, theta[i] ~ MvNormal(mu[g] + beta x[i], Sigma[g]).
-            # Each trust's counts pin theta[i]; the peer-level parameters then see theta as near-data, which is
-            # the well-conditioned geometry when the data are strong (u centred at 0 would leave a ridge
-            # between u[i] and mu[g]).
-            # Only the cells a trust reports are parameters: a missing indicator is marginalised out (the marginal
-            # of a multivariate normal is the normal with the sub-covariance), so nothing is imputed and no
-            # prior-only cell forms a funnel with its group's scale.  theta_obs is Flat and its MvNormal
-            # log-density is the Potential "theta_prior", one triangular solve per missingness pattern.
-            # The observed cells are laid out pattern by pattern (then trust, then indicator), so each missingness
-            # pattern is one contiguous block of theta_obs, and the expectation and scale of every cell are gathered
-            # once as flat vectors: a few large operations instead of many small indexed ones (measured: the
-            # gradient is dominated by per-operation overhead, not arithmetic).
-            lay = _cell_layout(d.observed)
-            rows, cols = lay["rows"], lay["cols"]
-            theta_obs = pm.Flat("theta_obs", shape=len(rows))
+        # Trust effects: theta[i] ~ MvNormal(mu[g] + beta x[i], diag(sig[g]) R diag(sig[g])) over the cells trust i
+        # reports; a missing indicator is marginalised out (the marginal of a multivariate normal is the normal with
+        # the sub-covariance), so nothing is imputed.  Each (peer group, indicator) is centred or non-centred
+        # (``parameterisation``): centred cells are parameters themselves, with the multivariate normal density as
+        # the Potential "theta_prior"; a trust's non-centred cells are drawn from their exact conditional normal
+        # given its centred cells, theta_N = eta_N + sig_N (A w_C + L_S z) with z ~ N(0, 1), A = R_NC R_CC^-1 and
+        # L_S the Cholesky factor of R_NN - A R_CN (w: standardised effects).  The joint distribution is the same
+        # whichever cells are non-centred; only the geometry the sampler sees changes.
+        # The observed cells are laid out block by block (one block per pattern of centred and non-centred
+        # cells), so expectation and scale are gathered once as flat vectors: a few large operations instead of
+        # many small indexed ones (the gradient is dominated by per-operation overhead, not arithmetic).
+        nc = noncentred if noncentred is not None else parameterisation(d, cfg)["noncentred"]
+        lay = _cell_layout(d.observed, nc[d.g])
+        R = L_R @ L_R.T
+        pieces = {}
+        for part in ("C", "N"):
+            rows, cols = lay[part]["rows"], lay[part]["cols"]
             cell = d.g[rows] * K + cols
-            eta_flat = mu.flatten()[cell] + (pt.sum(x[rows] * beta[cols], axis=1) if P else 0.0)
-            sig_flat = sig.flatten()[cell]
-            w = (theta_obs - eta_flat) / sig_flat
-            logp = -pt.sum(pt.log(sig_flat)) - 0.5 * len(rows) * np.log(2 * np.pi)
-            R = L_R @ L_R.T
-            for start, n_rows, c in lay["blocks"]:
-                W = w[start:start + n_rows * len(c)].reshape((n_rows, len(c)))
-                if len(c) == 1:  # one indicator: the correlation factor is 1
-                    logp += -0.5 * pt.sum(W**2)
-                    continue
+            pieces[part] = (mu.flatten()[cell] + (pt.sum(x[rows] * beta[cols], axis=1) if P else 0.0),
+                            sig.flatten()[cell])
+        (eta_c, sig_c), (eta_n, sig_n) = pieces["C"], pieces["N"]
+        theta_c = pm.Flat("theta_obs", shape=len(lay["C"]["rows"]))
+        z = pm.Normal("z", 0.0, 1.0, shape=len(lay["N"]["rows"])) if len(lay["N"]["rows"]) else None
+        w_c = (theta_c - eta_c) / sig_c
+        logp = -pt.sum(pt.log(sig_c)) - 0.5 * len(lay["C"]["rows"]) * np.log(2 * np.pi)
+        w_n = []
+        for b in lay["blocks"]:
+            cC, cN, n_rows = b["cC"], b["cN"], b["n"]
+            W_C = w_c[b["startC"]:b["startC"] + n_rows * len(cC)].reshape((n_rows, len(cC)))
+            L_C = None
+            if len(cC) == 1:  # one centred indicator: its correlation factor is 1
+                L_C = pt.ones((1, 1))
+                logp += -0.5 * pt.sum(W_C**2)
+            elif len(cC) > 1:
                 # the full pattern's factor is L_R itself; a sub-pattern needs the sub-matrix's own Cholesky
-                L_sub = L_R if len(c) == K else pt.linalg.cholesky(R[c][:, c])
-                Z = pt.linalg.solve_triangular(L_sub, W.T, lower=True)
-                logp += -0.5 * pt.sum(Z**2) - n_rows * pt.sum(pt.log(pt.diag(L_sub)))
-            pm.Potential("theta_prior", logp)
-            theta = pt.set_subtensor(pt.zeros((d.N, K))[rows, cols], theta_obs)
-            theta = pm.Deterministic("theta", pt.switch(d.observed, theta, np.nan), dims=("trust", "indicator"))
-            u = pm.Deterministic("u", theta - eta_lin, dims=("trust", "indicator"))
+                L_C = L_R if len(cC) == K else pt.linalg.cholesky(R[cC][:, cC])
+                Zc = pt.linalg.solve_triangular(L_C, W_C.T, lower=True)
+                logp += -0.5 * pt.sum(Zc**2) - n_rows * pt.sum(pt.log(pt.diag(L_C)))
+            if not len(cN):
+                continue
+            Z = z[b["startN"]:b["startN"] + n_rows * len(cN)].reshape((n_rows, len(cN)))
+            R_NN = R[cN][:, cN]
+            if len(cC):
+                # A' = R_CC^-1 R_CN by two triangular solves with R_CC's Cholesky factor
+                V = pt.linalg.solve_triangular(L_C, R[cC][:, cN], lower=True)
+                A_T = pt.linalg.solve_triangular(L_C.T, V, lower=False)
+                L_S = pt.linalg.cholesky(R_NN - pt.dot(V.T, V))
+                W_N = pt.dot(W_C, A_T) + pt.dot(Z, L_S.T)
+            else:
+                W_N = pt.dot(Z, (pt.linalg.cholesky(R_NN) if len(cN) > 1 else pt.ones((1, 1))).T)
+            w_n.append(W_N.flatten())
+        pm.Potential("theta_prior", logp)
+        theta_n = eta_n + sig_n * pt.concatenate(w_n) if w_n else pt.zeros(0)
+        theta = pt.zeros((d.N, K))
+        theta = pt.set_subtensor(theta[lay["C"]["rows"], lay["C"]["cols"]], theta_c)
+        theta = pt.set_subtensor(theta[lay["N"]["rows"], lay["N"]["cols"]], theta_n)
+        theta_full = theta
+        theta = pm.Deterministic("theta", pt.switch(d.observed, theta, np.nan), dims=("trust", "indicator"))
+        pm.Deterministic("u", theta - eta_lin, dims=("trust", "indicator"))
         sigma = pm.Deterministic("sigma", sig, dims=("peer", "indicator"))
         for k, ind in enumerate(d.indicators):
             ok = np.nonzero(d.observed[:, k])[0]
             if len(ok) == 0:
                 continue
-            # centred: the indicator's cells straight from theta_obs (ordered by trust, as ``ok``)
-            th = theta_obs[lay["position"][k]] if param != "non_centred" else theta[ok, k]
+            th = theta_full[ok, k]
             # observed counts are Data, so the model can be refitted to simulated data (SBC) without rebuilding
             # it: ``analysis.fitting.with_data`` (nutpie's ``compiled.with_data``, or ``pm.set_data``)
             y_obs = pm.Data(f"y_{ind}", d.y[ok, k])
@@ -305,30 +326,101 @@ def _zero_sum_eps(name: str, G: int, outcome_dim: str):
     return eps.T
 
 
-def _cell_layout(observed: np.ndarray) -> dict:
-    """Order of the observed (trust, indicator) cells in ``theta_obs``: missingness pattern by pattern, then trust,
-    then indicator.
+def _cell_layout(observed: np.ndarray, noncentred: np.ndarray) -> dict:
+    """Order of the observed (trust, indicator) cells: centred ones in ``theta_obs``, non-centred ones in ``z``.
 
-    Returns ``rows``/``cols`` of each cell, ``blocks`` [(start, n_trusts, indicator columns)] one per pattern, and
-    ``position[k]``: the cells of indicator k in increasing trust order (the order of its observed counts).
+    ``noncentred`` is (N, K): whether each trust's cell is non-centred.  Trusts are grouped into blocks with the
+    same centred columns ``cC`` and non-centred columns ``cN`` (the complete pattern first); within a block the
+    cells are laid out trust by trust.  Returns ``blocks`` [{n, cC, cN, startC, startN}] and, for ``"C"`` and
+    ``"N"``, the ``rows``/``cols`` of each cell in that order.
     """
-    rows, cols, blocks, start = [], [], [], 0
-    for pattern in np.unique(observed, axis=0)[::-1]:  # the complete pattern first
+    K = observed.shape[1]
+    nc = noncentred & observed
+    key = np.concatenate([observed & ~nc, nc], axis=1)
+    out = {"blocks": [], "C": {"rows": [], "cols": []}, "N": {"rows": [], "cols": []}}
+    start = {"C": 0, "N": 0}
+    for pattern in np.unique(key, axis=0)[::-1]:
         if not pattern.any():
             continue
-        idx = np.nonzero((observed == pattern).all(axis=1))[0]
-        c = np.nonzero(pattern)[0]
-        rows.append(np.repeat(idx, len(c)))
-        cols.append(np.tile(c, len(idx)))
-        blocks.append((start, len(idx), c))
-        start += len(idx) * len(c)
-    rows = np.concatenate(rows) if rows else np.zeros(0, int)
-    cols = np.concatenate(cols) if cols else np.zeros(0, int)
-    position = {}
-    for k in range(observed.shape[1]):
-        pos = np.nonzero(cols == k)[0]
-        position[k] = pos[np.argsort(rows[pos], kind="stable")]
-    return {"rows": rows, "cols": cols, "blocks": blocks, "position": position}
+        idx = np.nonzero((key == pattern).all(axis=1))[0]
+        block = {"n": len(idx), "cC": np.nonzero(pattern[:K])[0], "cN": np.nonzero(pattern[K:])[0],
+                 "startC": start["C"], "startN": start["N"]}
+        for part, c in (("C", block["cC"]), ("N", block["cN"])):
+            out[part]["rows"].append(np.repeat(idx, len(c)))
+            out[part]["cols"].append(np.tile(c, len(idx)))
+            start[part] += len(idx) * len(c)
+        out["blocks"].append(block)
+    for part in ("C", "N"):
+        for key_ in ("rows", "cols"):
+            v = out[part][key_]
+            out[part][key_] = np.concatenate(v).astype(int) if v else np.zeros(0, int)
+    return out
+
+
+def sampling_variance(d: ModelData) -> np.ndarray:
+    """(N, K) approximate sampling variance of each observed cell on the linear-predictor scale (NaN if missing):
+    1 / observed deaths for SHMI's log(O/E), 1 / (n p (1 - p)) for a binomial logit, with half a count added so
+    that 0 or n successes give a finite value."""
+    y, n = d.y, d.n
+    v = np.full(y.shape, np.nan)
+    for k, ind in enumerate(d.indicators):
+        ok = d.observed[:, k]
+        if ind == "shmi":
+            v[ok, k] = 1.0 / (y[ok, k] + 0.5)
+        else:
+            p = (y[ok, k] + 0.5) / (n[ok, k] + 1.0)
+            v[ok, k] = 1.0 / ((n[ok, k] + 1.0) * p * (1 - p))
+    return v
+
+
+def _empirical_effect(d: ModelData, k: int, rows: np.ndarray) -> np.ndarray:
+    y, n = d.y[rows, k], d.n[rows, k]
+    if d.indicators[k] == "shmi":
+        return np.log((y + 0.5) / n)
+    p = (y + 0.5) / (n + 1.0)
+    return np.log(p / (1 - p))
+
+
+def parameterisation(d: ModelData, cfg: dict) -> dict:
+    """Which peer group x indicator cells get non-centred trust effects (config ``quality.trust_effects``).
+
+    "centred" and "non_centred" apply to every cell.  "auto" decides each (peer group g, indicator k) from the
+    strength of the group's data, since a trust effect's best parameterisation depends on whether its own data or
+    its prior dominate it (Papaspiliopoulos, Roberts & Skold 2007; Betancourt & Girolami 2015):
+
+    * the group's scale sigma[g,k] is estimated by moments, s^2 = max(0, var(observed effects) - mean sampling
+      variance), and its low end is taken as s exp(-sqrt(2 / n)), n = trusts reporting (the approximate 2-SE lower
+      bound of a log SD estimated from n values): a group with few trusts, or trusts much alike, can have a small
+      scale, where a centred effect is pinned by its prior and forms a funnel with the scale;
+    * the cell is non-centred when its trusts' median sampling variance exceeds that low end squared, i.e. when at
+      the smaller plausible scales the prior, not the data, would dominate the trusts' effects; a group with fewer
+      than two trusts reporting is non-centred.
+
+    Returns ``noncentred`` (G, K) bool and a ``table`` (one row per cell: n trusts, median sampling SD, moment scale,
+    low end, choice) for the diagnostics."""
+    G, K = len(d.peer_groups), len(d.indicators)
+    mode = cfg["quality"].get("trust_effects", "auto")
+    V = sampling_variance(d)
+    rows, nc = [], np.zeros((G, K), bool)
+    for g, name in enumerate(d.peer_groups):
+        for k, ind in enumerate(d.indicators):
+            idx = np.nonzero((d.g == g) & d.observed[:, k])[0]
+            n = len(idx)
+            med_v = float(np.median(V[idx, k])) if n else np.nan
+            if n >= 2:
+                s2 = max(0.0, float(np.var(_empirical_effect(d, k, idx), ddof=1) - np.mean(V[idx, k])))
+                low = np.sqrt(s2) * np.exp(-np.sqrt(2.0 / n))
+            else:
+                s2, low = np.nan, np.nan
+            if mode == "auto":
+                nc[g, k] = n < 2 or med_v > low**2
+            else:
+                nc[g, k] = mode == "non_centred"
+            rows.append({"peer_group": name, "indicator": ind, "n_trusts": n,
+                         "median_sampling_sd": float(np.sqrt(med_v)) if n else np.nan,
+                         "moment_scale": float(np.sqrt(s2)) if n >= 2 else np.nan,
+                         "scale_low_end": float(low), "parameterisation": "non-centred" if nc[g, k] else "centred"})
+    return {"noncentred": nc, "table": pd.DataFrame(rows)}
 
 
 #: parameters whose convergence the gate checks (derived quantities follow from these)

@@ -7,7 +7,7 @@ import pytest
 
 from analysis.synthetic import generate
 from models.config import ConfigError, load_config
-from models.value_model import build_model, peer_assignment, prepare
+from models.value_model import build_model, parameterisation, peer_assignment, prepare
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def test_missing_cells_are_marginalised_not_sampled(panel):
     m = build_model(d, cfg)
     free = {v.name: v for v in m.free_RVs}
     assert "theta_obs" in free
-    assert m.initial_point()["theta_obs"].size == d.observed.sum() < d.N * len(d.indicators)
-    assert not any(n.startswith("z") for n in free)
+    n_cells = m.initial_point()["theta_obs"].size + (m.initial_point()["z"].size if "z" in free else 0)
+    assert n_cells == d.observed.sum() < d.N * len(d.indicators)
 
 
 def test_logp_finite_at_initial_point_for_each_variant(panel):
@@ -96,22 +96,37 @@ def test_factor_anchor_loading_is_positive(panel):
     assert (lam[:, k] >= 0).all() and (np.delete(lam, k, axis=1) < 0).any()
 
 
-@pytest.mark.parametrize("correlation", ["lkj", "factor"])
-def test_centred_trust_effect_density_matches_scipy(panel, correlation):
-    """The pattern-blocked trust-effect density equals the sum over trusts of the multivariate normal density of
-    each trust's observed cells (scipy), at a random point: the marginalisation of missing cells is exact."""
+@pytest.mark.parametrize("correlation, mixed", [("lkj", "none"), ("factor", "none"), ("lkj", "some"),
+                                                ("factor", "some"), ("lkj", "all")])
+def test_trust_effect_density_matches_scipy(panel, correlation, mixed):
+    """Whichever peer group x indicator cells are non-centred, the trust effects have the multivariate normal
+    density of each trust's observed cells (scipy): the Potential of the centred cells, plus the N(0, 1) density of
+    z, less the log-Jacobian of z -> theta (computed numerically), equals it at a random point.  So the
+    marginalisation of missing cells and the conditional draw of non-centred cells given centred ones are exact."""
     from scipy import stats
 
     cfg = load_config(overrides={"quality": {"correlation": correlation}})
     d = prepare(panel, cfg)
     d.observed[3, 1] = d.observed[7, 2] = d.observed[7, 3] = False  # extra patterns: 3 and 2 indicators observed
     d.observed[11, 1:] = False  # and one alone
-    m = build_model(d, cfg)
+    G, K = len(d.peer_groups), len(d.indicators)
+    nc = {"none": np.zeros((G, K), bool), "all": np.ones((G, K), bool),
+          "some": np.arange(G * K).reshape(G, K) % 3 == 1}[mixed]
+    m = build_model(d, cfg, noncentred=nc)
+    names = {v.name for v in m.free_RVs}
+    assert ("z" in names) == bool(nc.any()) and (m.initial_point()["theta_obs"].size == 0) == nc.all()
     rng = np.random.default_rng(5)
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m.initial_point().items()}
     outs = m.replace_rvs_by_values([m["theta_prior"], m["theta"], m["u"], m["sigma"], m["corr"]])
     fn = pytensor.function(m.value_vars, outs, on_unused_input="ignore")
     got, theta, u, sig, R = fn(*[point[v.name] for v in m.value_vars])
+    if nc.any():
+        zv = next(v for v in m.value_vars if v.name == "z")
+        th = m.replace_rvs_by_values([m["theta"]])[0]
+        rows, cols = np.nonzero(d.observed & nc[d.g])
+        jac = pytensor.gradient.jacobian(th[rows, cols], zv)
+        J = pytensor.function(m.value_vars, jac, on_unused_input="ignore")(*[point[v.name] for v in m.value_vars])
+        got = got + stats.norm.logpdf(point["z"]).sum() - np.linalg.slogdet(J)[1]
     eta = theta - u
     ref = 0.0
     for i in range(d.N):
@@ -122,6 +137,27 @@ def test_centred_trust_effect_density_matches_scipy(panel, correlation):
         ref += stats.multivariate_normal(eta[i, c], np.outer(s, s) * R[np.ix_(c, c)]).logpdf(theta[i, c])
     assert len(np.unique(d.observed, axis=0)) >= 3
     assert float(got) == pytest.approx(ref, rel=1e-9, abs=1e-6)
+
+
+def test_auto_parameterisation_follows_data_strength(panel):
+    """"auto" non-centres a peer group x indicator whose trusts' data are weak against the group's plausible
+    scale, and keeps strong cells centred; "centred" and "non_centred" apply to every cell."""
+    cfg = load_config(overrides={"quality": {"trust_effects": "auto"}})
+    d = prepare(panel, cfg)
+    base = parameterisation(d, cfg)
+    g, k = 0, d.indicators.index("rtt")
+    rows = np.nonzero((d.g == g) & d.observed[:, k])[0]
+    assert len(rows) >= 3 and not base["noncentred"][g, k]  # RTT: tens of thousands of pathways per trust
+    weak = prepare(panel, cfg)
+    weak.n[rows, k] = 20.0  # twenty pathways per trust, all alike: the data cannot pin the effects
+    weak.y[rows, k] = 12.0
+    assert parameterisation(weak, cfg)["noncentred"][g, k]
+    t = base["table"]
+    assert len(t) == len(d.peer_groups) * len(d.indicators)
+    assert set(t.parameterisation) <= {"centred", "non-centred"}
+    for mode, want in (("centred", False), ("non_centred", True)):
+        c = load_config(overrides={"quality": {"trust_effects": mode}})
+        assert (parameterisation(d, c)["noncentred"] == want).all()
 
 
 def test_one_peer_group_has_no_scale_multipliers(panel):
