@@ -22,10 +22,11 @@ import pandas as pd
 
 from analysis import io
 from analysis.errors import FitMismatchError
+from analysis.fitinfo import timing_text
 from analysis.panel import panel_hash
 from models import value_model
 from models.config import model_relevant
-from models.value_model import GATE_VARS, ModelData, build_model, prepare
+from models.value_model import GATE_VARS, ModelData, build_model, parameterisation, prepare
 
 
 def code_version() -> str:
@@ -144,10 +145,12 @@ class GateResult:
 
 
 def gate_record(gate: GateResult, idata: az.InferenceData) -> dict:
-    """The gate's verdict and figures as written to ``gate.json`` beside a saved fit."""
+    """The gate's verdict and figures as written to ``gate.json`` beside a saved fit, with every fitting attempt
+    (:func:`fit` refits once when the first attempt failed on divergences alone)."""
     return {"passed": gate.passed, "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
             "min_ess_tail": gate.min_ess_tail, "divergences": gate.divergences, "failing": gate.failing,
-            "model_id": idata.attrs["svi_model_id"]}
+            "model_id": idata.attrs["svi_model_id"], "posterior_hash": idata.attrs.get("svi_posterior_hash"),
+            "attempts": json.loads(idata.attrs.get("svi_attempts") or "[]")}
 
 
 def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
@@ -188,30 +191,75 @@ def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
     return GateResult(passed, float(mr), float(mb), float(mt), div, failing)
 
 
+def posterior_hash(idata: az.InferenceData) -> str:
+    """sha256 of every posterior array (names, shapes and bytes, in name order): the same seed on the same machine
+    gives the same hash; another machine's floating point may not (see the README on reproducibility)."""
+    h = hashlib.sha256()
+    post = idata.posterior
+    for name in sorted(post.data_vars):
+        a = np.ascontiguousarray(post[name].values)
+        h.update(f"{name}{a.shape}{a.dtype}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 def stamp(idata: az.InferenceData, panel: pd.DataFrame, cfg: dict) -> az.InferenceData:
     """Record what a fit was made from: model id, config, panel hash, code version, sampler."""
     idata.attrs.update({"svi_model_id": model_id(panel, cfg), "svi_config": json.dumps(cfg, sort_keys=True, default=str),
                         "svi_panel_hash": panel_hash(panel), "svi_code_version": code_version(),
-                        "svi_sampler": cfg["sampler"]["name"]})
+                        "svi_sampler": cfg["sampler"]["name"], "svi_posterior_hash": posterior_hash(idata)})
     return idata
 
 
-def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool = False,
-        echo=print) -> tuple[az.InferenceData, ModelData, GateResult]:
+def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool = False, echo=print,
+        retry: bool = True) -> tuple[az.InferenceData, ModelData, GateResult]:
+    """Build, sample and gate the model.
+
+    With ``retry``, a fit that fails the gate on divergences alone (every R-hat and ESS within bounds) is sampled
+    once more, with the same seed, at the config's ``sampler.retry_target_accept``: divergences mean the step size
+    was too large for some region of the posterior, which a higher target acceptance shrinks.  A fit failing on
+    R-hat or ESS is not retried (more of the same sampler would not be evidence of convergence).  Both attempts
+    are recorded in the attributes (``svi_attempts``) and reported; the fit returned is the last one, and it is
+    publishable only if it passed."""
     data = prepare(panel, cfg)
     model = build_model(data, cfg)
-    t0 = time.perf_counter()
-    idata = sample(model, cfg, seed=seed, progress=progress)
-    wall = time.perf_counter() - t0
-    gate = convergence_gate(idata, cfg)
+    attempts = []
+    s = cfg["sampler"]
+    accept = [float(s["target_accept"])]
+    if retry and float(s.get("retry_target_accept", 0)) > accept[0]:
+        accept.append(float(s["retry_target_accept"]))
+    for n, ta in enumerate(accept):
+        run_cfg = {**cfg, "sampler": {**s, "target_accept": ta}}
+        t0 = time.perf_counter()
+        idata = sample(model, run_cfg, seed=seed, progress=progress)
+        wall = time.perf_counter() - t0
+        gate = convergence_gate(idata, cfg)
+        attempts.append({"attempt": n + 1, "target_accept": ta, "passed": gate.passed, "divergences": gate.divergences,
+                         "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
+                         "min_ess_tail": gate.min_ess_tail, "wall_seconds": round(wall, 2),
+                         "sampling_seconds": idata.attrs["svi_sampling_seconds"]})
+        echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
+             f"with {s['name']} in {wall:.1f} s ({timing_text(idata.attrs, s['name'], 1)}"
+             f"{f', target_accept {ta:g}' if n else ''})")
+        echo(gate.text())
+        if gate.passed or not divergences_only(gate) or n + 1 == len(accept):
+            break
+        echo(f"the fit failed the gate on divergences alone ({gate.divergences}): refitting once at target_accept "
+             f"{accept[n + 1]:g} (a smaller step size), same seed")
     stamp(idata, panel, cfg)
-    idata.attrs.update({"svi_wall_seconds": round(wall, 2), "svi_gate_passed": int(gate.passed), "svi_gate": gate.text()})
-    from analysis.report import timing_text  # report is light (pandas only); the words are the paper's
-
-    echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
-         f"with {cfg['sampler']['name']} in {wall:.1f} s ({timing_text(idata.attrs, cfg['sampler']['name'], 1)})")
-    echo(gate.text())
+    param = parameterisation(data, cfg)["table"]
+    nc = param[(param.parameterisation == "non-centred") & (param.n_trusts > 0)]
+    idata.attrs.update({"svi_noncentred": ";".join(f"{r.peer_group} x {r.indicator}" for r in nc.itertuples()),
+                        "svi_wall_seconds": round(sum(a["wall_seconds"] for a in attempts), 2),
+                        "svi_gate_passed": int(gate.passed), "svi_gate": gate.text(),
+                        "svi_target_accept": attempts[-1]["target_accept"],
+                        "svi_attempts": json.dumps(attempts)})
     return idata, data, gate
+
+
+def divergences_only(gate: GateResult) -> bool:
+    """The gate failed on divergent transitions and on nothing else."""
+    return not gate.passed and not gate.failing and gate.divergences > 0
 
 
 def save_fit(idata: az.InferenceData, path: str | Path) -> Path:

@@ -138,7 +138,6 @@ def test_fit_refits_once_when_only_divergences_fail(monkeypatch, results, want_c
         assert "refitted with the same seed at target acceptance 0.97" in attempts_text(idata.attrs)
     else:
         assert attempts_text(idata.attrs) == ""
-    assert fitting.fit(panel, cfg, echo=said.append, retry=False)[2].divergences == results[0][0] or True
 
 
 def test_saved_fit_roundtrip_and_mismatch(small_fit, tmp_path):
