@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -218,6 +219,18 @@ def claims_cmd(
     run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo, data_dir=data_dir)
 
 
+@app.command("diagnose")
+def diagnose_cmd(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory holding fit/posterior.nc (and panel/)."),
+):
+    """Where a fit's divergences sit: divergent draws against the scale parameters, per indicator and peer group
+    (tables and figures in fit/diagnostics/)."""
+    from analysis.diagnostics import diagnose_results
+
+    _check_results_out(out)
+    diagnose_results(out, echo=typer.echo)
+
+
 def _describe(exc: BaseException) -> tuple[str, int]:
     """One paragraph for a failure, and the exit status: 2 for what the user can fix, 1 for an internal error."""
     from models.config import ConfigError
@@ -263,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
     try:
-        app(args=argv, standalone_mode=False, prog_name="svi")
+        with warnings.catch_warnings():
+            if not debug:
+                # libraries' notices (ArviZ's refactor banner, PyTensor's BLAS notice, deprecations) are for the
+                # developers of svi, not its users: --debug shows them; svi's own messages are never warnings
+                warnings.simplefilter("ignore")
+            app(args=argv, standalone_mode=False, prog_name="svi")
     except typer.Exit as exc:  # pragma: no cover - typer control flow
         return exc.exit_code
     except KeyboardInterrupt:
