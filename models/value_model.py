@@ -190,8 +190,7 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         mu = pm.Normal("mu", np.broadcast_to(centre, (G, K)), np.broadcast_to(scale, (G, K)),
                        dims=("peer", "indicator"))
         # no need covariates (a validation variant): the peer mean alone is the expectation
-        beta = (pm.Normal("beta", 0, np.broadcast_to(scale[:, None] / 2, (K, P)), dims=("indicator", "need"))
-                if P else pt.zeros((K, 0)))
+        beta = _need_effects("beta", d.x, scale / 2, "indicator") if P else pt.zeros((K, 0))
         if G > 1:
             s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
             mult = pt.exp(s_scale * _zero_sum_eps("eps_scale", G, "indicator"))  # (G, K) peer scale multipliers
@@ -220,8 +219,8 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         # the sub-covariance), so nothing is imputed.  Each (peer group, indicator) is centred or non-centred
         # (``parameterisation``): centred cells are parameters themselves, with the multivariate normal density as
         # the Potential "theta_prior"; a trust's non-centred cells are drawn from their exact conditional normal
-        # given its centred cells, theta_N = eta_N + sig_N (A w_C + L_S z) with z ~ N(0, 1), A = R_NC R_CC^-1 and
-        # L_S the Cholesky factor of R_NN - A R_CN (w: standardised effects).  The joint distribution is the same
+        # given its centred cells, theta_N = eta_N + sig_N w_N with w_N = L_NC L_CC^-1 w_C + L_NN z, z ~ N(0, 1), L the
+        # Cholesky factor of the correlation matrix with the centred indicators first (w: standardised effects).  The joint distribution is the same
         # whichever cells are non-centred; only the geometry the sampler sees changes.
         # The observed cells are laid out block by block (one block per pattern of centred and non-centred
         # cells), so expectation and scale are gathered once as flat vectors: a few large operations instead of
@@ -243,35 +242,43 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         w_n = []
         for b in lay["blocks"]:
             cC, cN, n_rows = b["cC"], b["cN"], b["n"]
-            W_C = w_c[b["startC"]:b["startC"] + n_rows * len(cC)].reshape((n_rows, len(cC)))
-            L_C = None
-            if len(cC) == 1:  # one centred indicator: its correlation factor is 1
-                L_C = pt.ones((1, 1))
-                logp += -0.5 * pt.sum(W_C**2)
-            elif len(cC) > 1:
-                # the full pattern's factor is L_R itself; a sub-pattern needs the sub-matrix's own Cholesky
-                L_C = L_R if len(cC) == K else pt.linalg.cholesky(R[cC][:, cC])
-                Zc = pt.linalg.solve_triangular(L_C, W_C.T, lower=True)
-                logp += -0.5 * pt.sum(Zc**2) - n_rows * pt.sum(pt.log(pt.diag(L_C)))
-            if not len(cN):
-                continue
-            Z = z[b["startN"]:b["startN"] + n_rows * len(cN)].reshape((n_rows, len(cN)))
-            R_NN = R[cN][:, cN]
-            if len(cC):
-                # A' = R_CC^-1 R_CN by two triangular solves with R_CC's Cholesky factor
-                V = pt.linalg.solve_triangular(L_C, R[cC][:, cN], lower=True)
-                A_T = pt.linalg.solve_triangular(L_C.T, V, lower=False)
-                L_S = pt.linalg.cholesky(R_NN - pt.dot(V.T, V))
-                W_N = pt.dot(W_C, A_T) + pt.dot(Z, L_S.T)
+            nC = len(cC)
+            perm = np.concatenate([cC, cN])
+            # Cholesky factor of the block's correlation matrix with its centred indicators first: with w = L e,
+            # e ~ N(0, I), the centred cells' standardised effects are w_C = L_CC e_C and the non-centred ones
+            # w_N = L_NC e_C + L_NN e_N, so e_C = L_CC^-1 w_C (needed for the centred density anyway) and e_N = z
+            # give w_N exactly; the leading block L_CC is the Cholesky factor of R_CC.  The full pattern in natural
+            # order is L_R itself; one indicator alone has factor 1.
+            if len(perm) == 1:
+                L_P = pt.ones((1, 1))
+            elif len(perm) == K and (perm == np.arange(K)).all():
+                L_P = L_R
             else:
-                W_N = pt.dot(Z, (pt.linalg.cholesky(R_NN) if len(cN) > 1 else pt.ones((1, 1))).T)
-            w_n.append(W_N.flatten())
+                L_P = pt.linalg.cholesky(R[perm][:, perm])
+            E_C = None
+            if nC:
+                W_C = w_c[b["startC"]:b["startC"] + n_rows * nC].reshape((n_rows, nC))
+                if nC == 1:
+                    E_C = W_C.T
+                    logp += -0.5 * pt.sum(W_C**2)
+                else:
+                    L_CC = L_P[:nC, :nC]
+                    E_C = pt.linalg.solve_triangular(L_CC, W_C.T, lower=True)
+                    logp += -0.5 * pt.sum(E_C**2) - n_rows * pt.sum(pt.log(pt.diag(L_CC)))
+            if len(cN):
+                Z = z[b["startN"]:b["startN"] + n_rows * len(cN)].reshape((n_rows, len(cN)))
+                W_N = pt.dot(Z, L_P[nC:, nC:].T)
+                if nC:
+                    W_N = W_N + pt.dot(L_P[nC:, :nC], E_C).T
+                w_n.append(W_N.flatten())
         pm.Potential("theta_prior", logp)
-        theta_n = eta_n + sig_n * pt.concatenate(w_n) if w_n else pt.zeros(0)
-        theta = pt.zeros((d.N, K))
-        theta = pt.set_subtensor(theta[lay["C"]["rows"], lay["C"]["cols"]], theta_c)
-        theta = pt.set_subtensor(theta[lay["N"]["rows"], lay["N"]["cols"]], theta_n)
-        theta_full = theta
+        theta_n = eta_n + sig_n * (pt.concatenate(w_n) if len(w_n) > 1 else w_n[0]) if w_n else None
+        # every observed cell, centred then non-centred; the likelihood gathers each indicator's cells straight from
+        # this flat vector (a gather, not a scatter into an N x K matrix, on the gradient's path)
+        cells = pt.concatenate([theta_c, theta_n]) if theta_n is not None else theta_c
+        rows_all = np.concatenate([lay["C"]["rows"], lay["N"]["rows"]])
+        cols_all = np.concatenate([lay["C"]["cols"], lay["N"]["cols"]])
+        theta = pt.set_subtensor(pt.zeros((d.N, K))[rows_all, cols_all], cells)
         theta = pm.Deterministic("theta", pt.switch(d.observed, theta, np.nan), dims=("trust", "indicator"))
         pm.Deterministic("u", theta - eta_lin, dims=("trust", "indicator"))
         sigma = pm.Deterministic("sigma", sig, dims=("peer", "indicator"))
@@ -279,7 +286,8 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
             ok = np.nonzero(d.observed[:, k])[0]
             if len(ok) == 0:
                 continue
-            th = theta_full[ok, k]
+            pos = np.nonzero(cols_all == k)[0]
+            th = cells[pos[np.argsort(rows_all[pos], kind="stable")]]  # ordered by trust, as ``ok``
             # observed counts are Data, so the model can be refitted to simulated data (SBC) without rebuilding
             # it: ``analysis.fitting.with_data`` (nutpie's ``compiled.with_data``, or ``pm.set_data``)
             y_obs = pm.Data(f"y_{ind}", d.y[ok, k])
@@ -298,8 +306,7 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         cs = np.array([float(pr["cost_scale"][j]) for j in d.cost_outcomes])  # (J,) reference scales
         mu_c = pm.Normal("mu_c", np.broadcast_to(ccentre, (G, J)), np.broadcast_to(cs, (G, J)),
                          dims=("peer", "cost_outcome"))
-        beta_c = (pm.Normal("beta_c", 0, np.broadcast_to(cs[:, None] / 2, (J, P)), dims=("cost_outcome", "need"))
-                  if P else pt.zeros((J, 0)))
+        beta_c = _need_effects("beta_c", d.x, cs / 2, "cost_outcome") if P else pt.zeros((J, 0))
         sd0_c = pm.HalfNormal("sd0_c", cs, dims="cost_outcome")
         if G > 1:
             s_c = pm.HalfNormal("s_scale_c", float(pr["scale_variation"]), dims="cost_outcome")
@@ -314,6 +321,26 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
             pm.StudentT(f"obs_cost_{out}", nu=nu_c, mu=m_c[ok, j], sigma=sigma_c[d.g[ok], j],
                         observed=pm.Data(f"y_cost_{out}", d.cost_y[ok, j]))
     return model
+
+
+def _need_effects(name: str, x: np.ndarray, tau: np.ndarray, outcome_dim: str):
+    """Need effects beta[k] ~ Normal(0, tau[k]^2 I), sampled in the coordinates of a QR decomposition of x.
+
+    The need covariates are correlated (catchment deprivation and the Health Index: r about -0.9 on the real panel),
+    so their effects are too (posterior r about 0.9 for every outcome), which a diagonal mass matrix cannot follow:
+    the step size shrinks and the trees deepen.  With x = Q Rn (Q's columns orthogonal with unit variance, Rn upper
+    triangular) the likelihood sees x beta = Q (Rn beta), so the sampler draws beta_q = Rn beta, whose likelihood
+    is nearly uncorrelated, and beta = Rn^-1 beta_q is a Deterministic.  beta_q's prior is the image of beta's,
+    MvNormal(0, tau^2 Rn Rn'), so the model (prior and posterior of beta) is unchanged (Stan User's Guide, "The QR
+    reparameterization")."""
+    P = x.shape[1]
+    _, r = np.linalg.qr(x)
+    rn = r / np.sqrt(max(len(x) - 1, 1))
+    rn = rn * np.sign(np.diag(rn))[:, None]  # positive diagonal: a unique, sign-stable factor
+    L = np.linalg.cholesky(rn @ rn.T)
+    chol = tau[:, None, None] * L[None]  # (outcome, P, P)
+    beta_q = pm.MvNormal(f"{name}_q", mu=np.zeros(P), chol=chol, dims=(outcome_dim, "need"))
+    return pm.Deterministic(name, beta_q @ np.linalg.inv(rn).T, dims=(outcome_dim, "need"))
 
 
 def _zero_sum_eps(name: str, G: int, outcome_dim: str):
