@@ -24,7 +24,7 @@ from typing import Optional
 
 import typer
 
-from analysis.errors import OutputError, SVIError
+from analysis.errors import OutputError, SVIError, SVIWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SVI: need-adjusted value index for English NHS acute trusts.")
@@ -279,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             if not debug:
                 # libraries' notices (ArviZ's refactor banner, PyTensor's BLAS notice, deprecations) are for the
-                # developers of svi, not its users: --debug shows them; svi's own messages are never warnings
+                # developers of svi, not its users: --debug shows them.  svi's own warnings (SVIWarning) still show.
                 warnings.simplefilter("ignore")
+                warnings.filterwarnings("default", category=SVIWarning)
             app(args=argv, standalone_mode=False, prog_name="svi")
     except typer.Exit as exc:  # pragma: no cover - typer control flow
         return exc.exit_code

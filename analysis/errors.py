@@ -9,6 +9,11 @@ class SVIError(Exception):
     """Base class for SVI errors shown to users without a traceback."""
 
 
+class SVIWarning(UserWarning):
+    """A warning svi gives its users (e.g. an unpinned download): shown by the command line, where library
+    warnings are not."""
+
+
 class DataError(SVIError):
     """Bad input data.
 

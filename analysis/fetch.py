@@ -38,7 +38,7 @@ from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
-from analysis.errors import ChecksumError, SVIError
+from analysis.errors import ChecksumError, SVIError, SVIWarning
 from analysis.io import atomic_path, write_json
 from analysis.registry import Entry, Registry, load_registry, resolve_cache_dir
 
@@ -56,7 +56,7 @@ class FetchError(SVIError):
     """A publication could not be downloaded (HTTP error, network failure, truncated or wrong content)."""
 
 
-class UnpinnedDownloadWarning(UserWarning):
+class UnpinnedDownloadWarning(SVIWarning):
     """A file was downloaded for a registry entry without a pinned SHA-256."""
 
 
@@ -134,7 +134,7 @@ class Manifest:
                 raise TypeError("'files' is not an object")
         except (ValueError, KeyError, TypeError) as exc:
             warnings.warn(f"ignoring unreadable cache manifest {path} ({exc}); unpinned files will be "
-                          "downloaded again", stacklevel=3)
+                          "downloaded again", SVIWarning, stacklevel=3)
             return cls(path)
         return cls(path, files)
 
