@@ -106,6 +106,14 @@ def verdict(summary: pd.DataFrame, n_divergent: int, n_draws: int) -> str:
             + (f"; also in the tails: {', '.join(also)}" if also else "") + ".")
 
 
+def where(idata) -> str:
+    """The verdict for a fit's divergences, in one sentence (:func:`verdict` of :func:`cell_summary`)."""
+    ci, _ = _divergent(idata)
+    post = idata.posterior
+    return verdict(cell_summary(divergence_percentiles(idata), len(ci)), len(ci),
+                   int(post.sizes["chain"] * post.sizes["draw"]))
+
+
 def funnel_figure(idata, block: str = "quality", max_points: int = 2000, seed: int = 0):
     """Per (peer group, outcome) cell: log scale against mean, a thinned sample of draws in grey, every divergent
     draw in red.  A funnel shows as draws narrowing toward small scales, divergences at its neck."""

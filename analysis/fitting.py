@@ -238,10 +238,15 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
                          "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
                          "min_ess_tail": gate.min_ess_tail, "wall_seconds": round(wall, 2),
                          "sampling_seconds": idata.attrs["svi_sampling_seconds"]})
+        if gate.divergences > 0:  # where they sat, before a refit replaces these draws (analysis.diagnostics)
+            from analysis.diagnostics import where
+            attempts[-1]["divergences_at"] = where(idata)
         echo(f"fitted {data.N} trusts x {len(data.indicators)} indicators + {len(data.cost_outcomes)} cost outcomes "
              f"with {s['name']} in {wall:.1f} s ({timing_text(idata.attrs, s['name'], 1)}"
              f"{f', target_accept {ta:g}' if n else ''})")
         echo(gate.text())
+        if "divergences_at" in attempts[-1]:
+            echo("  " + attempts[-1]["divergences_at"])
         if gate.passed or not divergences_only(gate) or n + 1 == len(accept):
             break
         echo(f"the fit failed the gate on divergences alone ({gate.divergences}): refitting once at target_accept "

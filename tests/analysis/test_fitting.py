@@ -133,6 +133,9 @@ def test_fit_refits_once_when_only_divergences_fail(monkeypatch, results, want_c
     assert [a["target_accept"] for a in att] == want_calls
     assert fitting.gate_record(gate, idata)["attempts"] == att
     assert idata.attrs["svi_model_id"] == model_id(panel, cfg)  # the configured procedure, retry included
+    assert all(("divergences_at" in a) == (a["divergences"] > 0) for a in att)
+    if att[0]["divergences"]:
+        assert att[0]["divergences_at"].startswith(f"{att[0]['divergences']} divergent draw(s) of 4,000")
     if len(want_calls) == 2:
         assert any("refitting once at target_accept 0.97" in s for s in said)
         assert "refitted with the same seed at target acceptance 0.97" in attempts_text(idata.attrs)
