@@ -32,7 +32,6 @@ warnings.filterwarnings("ignore")
 args = json.loads(sys.argv[1])
 res = {"panel": args["panel"], "seed": args["seed"]}
 try:
-    from analysis.diagnostics import cell_summary, divergence_percentiles, verdict
     from analysis.fitinfo import attempts
     from analysis.fitting import fit
     from analysis.panel import read_panel
@@ -48,12 +47,8 @@ try:
                sampling_s=first["sampling_seconds"], wall_s=round(time.perf_counter() - t, 1),
                attempts=len(att), final_passed=gate.passed, final_divergences=gate.divergences,
                final_target_accept=att[-1]["target_accept"])
-    if first["divergences"] > 0 and len(att) == 1:
-        pct = divergence_percentiles(idata)
-        res["where"] = verdict(cell_summary(pct, first["divergences"]), first["divergences"],
-                               int(idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]))
-    elif first["divergences"] > 0:
-        res["where"] = "(first attempt's draws replaced by the refit; see svi diagnose on a saved first attempt)"
+    if first.get("divergences_at"):
+        res["where"] = first["divergences_at"]
 except Exception as exc:  # report, do not crash the benchmark
     res["error"] = f"{type(exc).__name__}: {exc}"[:300]
 res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
