@@ -15,12 +15,14 @@ The multipliers sum to zero on the log scale across peer groups, so sd0[k] is th
 groups' scales.  Without the constraint a shift in log sd0 is undone by shifting every eps[g]: the two are
 identified only through their priors (measured: R-hat 1.014-1.017 on sd0[rtt] in two validation variants).
 
-The trust effects are centred by default (config ``quality.trust_effects``): each trust's indicators have
-denominators of 10^3 to 10^5, so the likelihood pins u[i,k] far more tightly than its prior.  In that regime
-the non-centred form u = s * (L z) couples every z[i] to the scales and NUTS needs tree depth 9-10 with
-divergences (measured: 270 s, 18 divergences on the synthetic panel); the centred form is the efficient one
-(Betancourt & Girolami 2015).  The peer-specific scale multipliers m stay non-centred, because six peer
-groups carry little information about them.
+The trust effects are centred or non-centred per peer group x indicator (config ``quality.trust_effects``,
+"auto" by default; :func:`parameterisation`).  Most cells' denominators of 10^3 to 10^5 pin u[i,k] far more
+tightly than its prior, where the centred form is the efficient one and the non-centred form couples every z[i]
+to the scales (all cells non-centred: tree depth 9-10 and divergences on the synthetic panel); a group whose
+trusts' data are weak against its plausible scale (real panel: multi-service x FFT, four trusts) is non-centred,
+since there the centred form makes a funnel with the group's scale (Betancourt & Girolami 2015).  The
+peer-specific scale multipliers m stay non-centred, because six peer groups carry little information about them.
+The need effects are sampled in QR coordinates of x (:func:`_need_effects`), since the need covariates correlate.
 
     SHMI observed deaths  ~ Poisson(E[i] exp(theta[i,shmi]))   (or negative binomial)
     RTT within 18 weeks, A&E within 4 hours, FFT positive ~ Binomial(n[i,k], logistic(theta[i,k]))
@@ -219,9 +221,9 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         # the sub-covariance), so nothing is imputed.  Each (peer group, indicator) is centred or non-centred
         # (``parameterisation``): centred cells are parameters themselves, with the multivariate normal density as
         # the Potential "theta_prior"; a trust's non-centred cells are drawn from their exact conditional normal
-        # given its centred cells, theta_N = eta_N + sig_N w_N with w_N = L_NC L_CC^-1 w_C + L_NN z, z ~ N(0, 1), L the
-        # Cholesky factor of the correlation matrix with the centred indicators first (w: standardised effects).  The joint distribution is the same
-        # whichever cells are non-centred; only the geometry the sampler sees changes.
+        # given its centred cells, theta_N = eta_N + sig_N w_N with w_N = L_NC L_CC^-1 w_C + L_NN z, z ~ N(0, 1), L
+        # the Cholesky factor of the correlation matrix with the centred indicators first (w: standardised effects).
+        # The joint distribution is the same whichever cells are non-centred; only the sampler's geometry changes.
         # The observed cells are laid out block by block (one block per pattern of centred and non-centred
         # cells), so expectation and scale are gathered once as flat vectors: a few large operations instead of
         # many small indexed ones (the gradient is dominated by per-operation overhead, not arithmetic).
