@@ -222,7 +222,8 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     are recorded in the attributes (``svi_attempts``) and reported; the fit returned is the last one, and it is
     publishable only if it passed."""
     data = prepare(panel, cfg)
-    model = build_model(data, cfg)
+    param = parameterisation(data, cfg)  # once: the model's parameterisation and the record of it
+    model = build_model(data, cfg, noncentred=param["noncentred"])
     attempts = []
     s = cfg["sampler"]
     accept = [float(s["target_accept"])]
@@ -252,8 +253,8 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
         echo(f"the fit failed the gate on divergences alone ({gate.divergences}): refitting once at target_accept "
              f"{accept[n + 1]:g} (a smaller step size), same seed")
     stamp(idata, panel, cfg)
-    param = parameterisation(data, cfg)["table"]
-    nc = param[(param.parameterisation == "non-centred") & (param.n_trusts > 0)]
+    table = param["table"]
+    nc = table[(table.parameterisation == "non-centred") & (table.n_trusts > 0)]
     idata.attrs.update({"svi_noncentred": ";".join(f"{r.peer_group} x {r.indicator}" for r in nc.itertuples()),
                         "svi_wall_seconds": round(sum(a["wall_seconds"] for a in attempts), 2),
                         "svi_gate_passed": int(gate.passed), "svi_gate": gate.text(),
