@@ -225,19 +225,23 @@ def diagnose_results(out: str | Path, echo=print) -> dict:
 
     out = Path(out)
     idata = load_fit(out / "fit" / "posterior.nc")
-    param = None
+    param = scale_table = None
     try:
         panel = read_panel(out / "panel")
     except Exception:  # the divergence diagnosis needs only the fit
         panel = None
     if panel is not None and idata.attrs.get("svi_panel_hash") == panel_hash(panel):
         cfg = merge(load_config(), json.loads(idata.attrs.get("svi_config") or "{}"))
-        param = parameterisation(prepare(panel, cfg), cfg)["table"]
+        full = parameterisation(prepare(panel, cfg), cfg)
+        param = full["table"]
+        scale_table = full["scale_table"]
     else:
         echo(f"note: {out / 'panel'} is missing or is not the panel this fit was made from; the parameterisation "
              "table is left out")
     with io.atomic_dir(out / "fit" / "diagnostics", owner="svi diagnose") as tmp:
         res = diagnose(idata, tmp, param)
+        if scale_table is not None:
+            scale_table.to_csv(tmp / "scale_parameterisation.csv", index=False)
     echo(res["verdict"])
     if len(res["cells"]) and res["n_divergent"]:
         echo(res["cells"].head(5).drop(columns=["extremeness"]).to_string(index=False))

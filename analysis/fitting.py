@@ -223,7 +223,7 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     publishable only if it passed."""
     data = prepare(panel, cfg)
     param = parameterisation(data, cfg)  # once: the model's parameterisation and the record of it
-    model = build_model(data, cfg, noncentred=param["noncentred"])
+    model = build_model(data, cfg, noncentred=param["noncentred"], scales_centred=param["scales_centred"])
     attempts = []
     s = cfg["sampler"]
     accept = [float(s["target_accept"])]
@@ -255,7 +255,10 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     stamp(idata, panel, cfg)
     table = param["table"]
     nc = table[(table.parameterisation == "non-centred") & (table.n_trusts > 0)]
+    st = param["scale_table"]
     idata.attrs.update({"svi_noncentred": ";".join(f"{r.peer_group} x {r.indicator}" for r in nc.itertuples()),
+                        "svi_centred_scales": ";".join(f"{r.block} {r.outcome}" for r in st.itertuples()
+                                                       if r.parameterisation == "centred"),
                         "svi_wall_seconds": round(sum(a["wall_seconds"] for a in attempts), 2),
                         "svi_gate_passed": int(gate.passed), "svi_gate": gate.text(),
                         "svi_target_accept": attempts[-1]["target_accept"],

@@ -62,6 +62,15 @@ def validate(cfg: dict) -> None:
     for key in ("scale_variation", "cost_nu_shape", "cost_nu_rate"):
         if not (isinstance(pr.get(key), (int, float)) and pr[key] > 0):
             raise ConfigError(f"priors.{key} must be a positive number")
+    for block in ("quality", "cost"):
+        sm = cfg[block].get("scale_multipliers", "auto")
+        known = cfg[block]["indicators" if block == "quality" else "outcomes"]
+        if isinstance(sm, list):
+            if not set(sm) <= set(known):
+                raise ConfigError(f"{block}.scale_multipliers: {sorted(set(sm) - set(known))} are not in {list(known)}")
+        elif sm not in ("auto", "centred", "non_centred"):
+            raise ConfigError(f"{block}.scale_multipliers must be 'auto', 'centred', 'non_centred' or a list of "
+                              f"outcomes to centre")
     if q.get("trust_effects", "auto") not in ("auto", "centred", "non_centred"):
         raise ConfigError("quality.trust_effects must be 'auto', 'centred' or 'non_centred'")
     if q["shmi_likelihood"] not in ("poisson", "negbin"):

@@ -9,19 +9,22 @@ need covariates x[i]::
     mu[g,k]    ~ Normal(national centre[k], r[k])               (peer means, one per group; r from config [priors])
     u[i,:]     ~ MvNormal(0, diag(s[g]) R diag(s[g])),  s[g,k] = sd0[k] m[g,k]   (trust effects)
     R ~ LKJ(eta) ("lkj"),  or  R = lambda lambda' + diag(1 - lambda^2) (one latent quality factor, "factor")
-    m[g,k]     = exp(s[k] * eps[g,k]),  sum_g eps[g,k] = 0        (peer-group-specific scale, non-centred)
+    log m[g,k] ~ zero-sum normal over the peer groups reporting k, marginal SD s[k]  (peer-group-specific scale)
 
-The multipliers sum to zero on the log scale across peer groups, so sd0[k] is the geometric mean of the peer
-groups' scales.  Without the constraint a shift in log sd0 is undone by shifting every eps[g]: the two are
-identified only through their priors (measured: R-hat 1.014-1.017 on sd0[rtt] in two validation variants).
+The log multipliers sum to zero across the peer groups with trusts reporting indicator k, so sd0[k] is the geometric
+mean of their scales; a group reporting nothing has no scale of its own (specialist trusts: SHMI).  Without the
+constraint a shift in log sd0 is undone by shifting every multiplier: the two are identified only through their
+priors (figures: benchmarks/RESULTS.md).
 
 The trust effects are centred or non-centred per peer group x indicator (config ``quality.trust_effects``,
 "auto" by default; :func:`parameterisation`).  Most cells' denominators of 10^3 to 10^5 pin u[i,k] far more
 tightly than its prior, where the centred form is the efficient one and the non-centred form couples every z[i]
 to the scales (all cells non-centred: tree depth 9-10 and divergences on the synthetic panel); a group whose
 trusts' data are weak against its plausible scale (real panel: multi-service x FFT, four trusts) is non-centred,
-since there the centred form makes a funnel with the group's scale (Betancourt & Girolami 2015).  The
-peer-specific scale multipliers m stay non-centred, because six peer groups carry little information about them.
+since there the centred form makes a funnel with the group's scale (Betancourt & Girolami 2015), and partially
+non-centred where its data still carry weight.  The log multipliers are centred or non-centred per outcome by the
+same rule one level up (config ``scale_multipliers``): centred where the groups' scales differ by clearly more than
+their sampling error (real panel: RTT and A&E), non-centred elsewhere.
 The need effects are sampled in QR coordinates of x (:func:`_need_effects`), since the need covariates correlate.
 
     SHMI observed deaths  ~ Poisson(E[i] exp(theta[i,shmi]))   (or negative binomial)
@@ -172,7 +175,8 @@ def _empirical_centre(d: ModelData, k: int) -> float:
     return float(np.mean(np.log(r / (1 - r))))
 
 
-def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -> pm.Model:
+def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None,
+                scales_centred: dict | None = None) -> pm.Model:
     """Build the PyMC model from prepared data and config.
 
     ``noncentred`` (G, K) overrides the config's choice of which peer group x indicator cells have non-centred
@@ -193,9 +197,14 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
                        dims=("peer", "indicator"))
         # no need covariates (a validation variant): the peer mean alone is the expectation
         beta = _need_effects("beta", d.x, scale / 2, "indicator") if P else pt.zeros((K, 0))
+        param = parameterisation(d, cfg) if noncentred is None or scales_centred is None else None
+        nc = noncentred if noncentred is not None else param["noncentred"]
+        sc = scales_centred if scales_centred is not None else param["scales_centred"]
         if G > 1:
             s_scale = pm.HalfNormal("s_scale", float(pr["scale_variation"]), dims="indicator")
-            mult = pt.exp(s_scale * _zero_sum_eps("eps_scale", G, "indicator"))  # (G, K) peer scale multipliers
+            # (G, K) peer scale multipliers, over the peer groups with trusts reporting each indicator
+            mult = pt.exp(_log_multipliers("scale_dev", s_scale, _present(d.g, d.observed, G), sc["quality"],
+                                           ("peer", "indicator")))
         else:
             # one group (national shrinkage): a multiplier would only rescale sd0, an unidentified product whose
             # funnel gave divergences (measured: 2 in the national variant)
@@ -227,8 +236,8 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         # The observed cells are laid out block by block (one block per pattern of centred and non-centred
         # cells), so expectation and scale are gathered once as flat vectors: a few large operations instead of
         # many small indexed ones (the gradient is dominated by per-operation overhead, not arithmetic).
-        nc = noncentred if noncentred is not None else parameterisation(d, cfg)["noncentred"]
-        lay = _cell_layout(d.observed, nc[d.g])
+        nc = np.asarray(nc, float)  # True (1.0): non-centred; 0: centred; between: partially non-centred
+        lay = _cell_layout(d.observed, nc[d.g] > 0)
         R = L_R @ L_R.T
         pieces = {}
         for part in ("C", "N"):
@@ -238,7 +247,13 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
                             sig.flatten()[cell])
         (eta_c, sig_c), (eta_n, sig_n) = pieces["C"], pieces["N"]
         theta_c = pm.Flat("theta_obs", shape=len(lay["C"]["rows"]))
-        z = pm.Normal("z", 0.0, 1.0, shape=len(lay["N"]["rows"])) if len(lay["N"]["rows"]) else None
+        z = None
+        if len(lay["N"]["rows"]):
+            # partial non-centring: z ~ N(0, sig^(1 - a)) and z / sig^(1 - a) the standard normal draw, so the
+            # trust effect moves with sig^a z (a = 1: non-centred; a -> 0: centred); the model is the same for any a
+            power = 1.0 - nc[d.g[lay["N"]["rows"]], lay["N"]["cols"]]
+            z_raw = pm.Normal("z", 0.0, sig_n**power if (power > 0).any() else 1.0, shape=len(lay["N"]["rows"]))
+            z = z_raw / sig_n**power if (power > 0).any() else z_raw
         w_c = (theta_c - eta_c) / sig_c
         logp = -pt.sum(pt.log(sig_c)) - 0.5 * len(lay["C"]["rows"]) * np.log(2 * np.pi)
         w_n = []
@@ -312,7 +327,8 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None) -
         sd0_c = pm.HalfNormal("sd0_c", cs, dims="cost_outcome")
         if G > 1:
             s_c = pm.HalfNormal("s_scale_c", float(pr["scale_variation"]), dims="cost_outcome")
-            mult_c = pt.exp(s_c * _zero_sum_eps("eps_scale_c", G, "cost_outcome"))
+            mult_c = pt.exp(_log_multipliers("scale_dev_c", s_c, _present(d.g, cobs, G), sc["cost"],
+                                             ("peer", "cost_outcome")))
         else:  # one group: as for quality
             mult_c = pt.ones((1, J))
         sigma_c = pm.Deterministic("sigma_c", sd0_c * mult_c, dims=("peer", "cost_outcome"))
@@ -345,14 +361,52 @@ def _need_effects(name: str, x: np.ndarray, tau: np.ndarray, outcome_dim: str):
     return pm.Deterministic(name, beta_q @ np.linalg.inv(rn).T, dims=(outcome_dim, "need"))
 
 
-def _zero_sum_eps(name: str, G: int, outcome_dim: str):
-    """Peer-group log-scale deviations eps[g, k], summing to zero over the G peer groups for each k.
+def _present(g: np.ndarray, observed: np.ndarray, G: int) -> np.ndarray:
+    """(G, K) whether any trust of peer group g has outcome k."""
+    return np.stack([observed[g == j].any(axis=0) for j in range(G)])
 
-    ZeroSumNormal constrains its last axis, so the variable is (outcome, peer) and is returned transposed to
-    (peer, outcome).  Its sigma sqrt(G / (G - 1)) gives each element a marginal standard deviation of 1, so
-    s[k] keeps its meaning: the standard deviation of the log multipliers across peer groups."""
-    eps = pm.ZeroSumNormal(name, sigma=float(np.sqrt(G / (G - 1))), dims=(outcome_dim, "peer"))
-    return eps.T
+
+def _log_multipliers(name: str, s, present: np.ndarray, centred: np.ndarray, dims: tuple[str, str]):
+    """(G, K) log peer-scale multipliers l[g, k]: for each outcome k, zero-sum over the G_k peer groups with data.
+
+    l[., k] restricted to those groups is a zero-sum normal with marginal SD s[k] (sigma s[k] sqrt(G_k / (G_k - 1))
+    on an orthonormal basis H_k of the sum-zero subspace), so sd0[k] is the geometric mean of their scales; a group
+    with no trust reporting k has no scale of its own (l = 0: nothing in the model uses it), and an outcome reported
+    by one group alone has none either.  Outcome k's basis coordinates are centred, r ~ Normal(0, s[k] c_k)
+    (variable ``name``), where the groups' scales are well determined by their data, and non-centred,
+    r = s[k] c_k e with e ~ Normal(0, 1) (``name``_z), where they are not (:func:`parameterisation`): either way
+    the model is the same."""
+    G, K = present.shape
+    blocks = []
+    for k in range(K):
+        gk = np.nonzero(present[:, k])[0]
+        if len(gk) < 2:
+            continue
+        ones = np.ones((len(gk), 1)) / np.sqrt(len(gk))
+        H = np.linalg.qr(np.hstack([ones, np.eye(len(gk))[:, :-1]]))[0][:, 1:]  # orthonormal, columns sum to zero
+        blocks.append((k, gk, H, np.sqrt(len(gk) / (len(gk) - 1))))
+    raw, maps = [], []
+    for want in (True, False):
+        part = [b for b in blocks if bool(centred[b[0]]) is want]
+        if not part:
+            continue
+        k_of = np.concatenate([np.full(b[2].shape[1], b[0]) for b in part])
+        c_of = np.concatenate([np.full(b[2].shape[1], b[3]) for b in part])
+        sd = s[k_of] * c_of
+        if want:
+            raw.append(pm.Normal(name, 0.0, sd, shape=len(k_of)))
+        else:
+            raw.append(sd * pm.Normal(f"{name}_z", 0.0, 1.0, shape=len(k_of)))
+        M = np.zeros((G * K, len(k_of)))
+        col = 0
+        for k, gk, H, _ in part:
+            M[gk * K + k, col:col + H.shape[1]] = H
+            col += H.shape[1]
+        maps.append(M)
+    if not raw:
+        return pt.zeros((G, K))
+    flat = pt.dot(np.hstack(maps), pt.concatenate(raw) if len(raw) > 1 else raw[0])
+    return pm.Deterministic(f"log_{name}", flat.reshape((G, K)), dims=dims)
 
 
 def _cell_layout(observed: np.ndarray, noncentred: np.ndarray) -> dict:
@@ -421,16 +475,21 @@ def parameterisation(d: ModelData, cfg: dict) -> dict:
       variance), and its low end is taken as s exp(-sqrt(2 / n)), n = trusts reporting (the approximate 2-SE lower
       bound of a log SD estimated from n values): a group with few trusts, or trusts much alike, can have a small
       scale, where a centred effect is pinned by its prior and forms a funnel with the scale;
-    * the cell is non-centred when its trusts' median sampling variance exceeds that low end squared, i.e. when at
+    * the cell is non-centred when its trusts' median sampling variance v exceeds that low end squared, i.e. when at
       the smaller plausible scales the prior, not the data, would dominate the trusts' effects; a group with fewer
-      than two trusts reporting is non-centred.
+      than two trusts reporting, or no spread beyond sampling noise, is fully non-centred;
+    * a non-centred cell whose data still carry weight is *partially* non-centred, with weight a = v / (v + s^2)
+      (the prior's share of a typical effect's precision): the effect moves with sigma^a, between the centred
+      (a = 0) and the non-centred (a = 1) forms (Papaspiliopoulos et al. 2007; Gorinova et al. 2020), since a fully
+      non-centred effect with informative data makes the inverted funnel at large sigma.
 
-    Returns ``noncentred`` (G, K) bool and a ``table`` (one row per cell: n trusts, median sampling SD, moment scale,
-    low end, choice) for the diagnostics."""
+    Returns ``noncentred`` (G, K) float (0 centred, a in (0, 1] non-centred with that weight), ``table`` (one row
+    per cell: n trusts, median sampling SD, moment scale, low end, weight, choice), and for the peer-scale
+    multipliers ``scales_centred`` {"quality": (K,), "cost": (J,)} bool and ``scale_table``."""
     G, K = len(d.peer_groups), len(d.indicators)
     mode = cfg["quality"].get("trust_effects", "auto")
     V = sampling_variance(d)
-    rows, nc = [], np.zeros((G, K), bool)
+    rows, nc = [], np.zeros((G, K))
     for g, name in enumerate(d.peer_groups):
         for k, ind in enumerate(d.indicators):
             idx = np.nonzero((d.g == g) & d.observed[:, k])[0]
@@ -442,14 +501,71 @@ def parameterisation(d: ModelData, cfg: dict) -> dict:
             else:
                 s2, low = np.nan, np.nan
             if mode == "auto":
-                nc[g, k] = n < 2 or med_v > low**2
+                if n < 2 or not s2 > 0:
+                    nc[g, k] = 1.0
+                elif med_v > low**2:  # the prior's share of a typical trust effect's precision
+                    nc[g, k] = med_v / (med_v + s2)
             else:
-                nc[g, k] = mode == "non_centred"
+                nc[g, k] = float(mode == "non_centred")
             rows.append({"peer_group": name, "indicator": ind, "n_trusts": n,
                          "median_sampling_sd": float(np.sqrt(med_v)) if n else np.nan,
                          "moment_scale": float(np.sqrt(s2)) if n >= 2 else np.nan,
-                         "scale_low_end": float(low), "parameterisation": "non-centred" if nc[g, k] else "centred"})
-    return {"noncentred": nc, "table": pd.DataFrame(rows)}
+                         "scale_low_end": float(low), "noncentring": round(float(nc[g, k]), 3),
+                         "parameterisation": "non-centred" if nc[g, k] > 0 else "centred"})
+    table = pd.DataFrame(rows)
+    # each peer group's trust-effect / cost scale, and the sampling variance of its logarithm
+    q_scale = table.moment_scale.to_numpy().reshape(G, K)
+    q_var = np.full((G, K), np.nan)
+    for g in range(G):
+        for k in range(K):
+            idx = np.nonzero((d.g == g) & d.observed[:, k])[0]
+            s_ = q_scale[g, k]
+            if len(idx) >= 2 and s_ > 0:  # delta method for the log of the moment estimate s^2 = var - mean(v)
+                q_var[g, k] = (s_**2 + np.mean(V[idx, k]))**2 / (2 * (len(idx) - 1) * s_**4)
+    J = len(d.cost_outcomes)
+    cost_scale, cost_var = np.full((G, J), np.nan), np.full((G, J), np.nan)
+    for g in range(G):
+        for j in range(J):
+            y = d.cost_y[d.g == g, j]
+            y = y[~np.isnan(y)]
+            if len(y) >= 2:  # robust (the cost likelihood is Student-t): 1.4826 MAD, log variance about 1.36 / n
+                cost_scale[g, j] = 1.4826 * np.median(np.abs(y - np.median(y)))
+                cost_var[g, j] = 1.36 / len(y)
+    scales, srows = {}, []
+    for block, sc_, var_, names, key in (("quality", q_scale, q_var, d.indicators, "quality"),
+                                         ("cost", cost_scale, cost_var, d.cost_outcomes, "cost")):
+        mode_s = cfg[key].get("scale_multipliers", "auto")
+        out = np.zeros(len(names), bool)
+        for k, name in enumerate(names):
+            r = _scale_strength(sc_[:, k], var_[:, k])
+            if isinstance(mode_s, (list, tuple)):  # the outcomes to centre, by name
+                out[k] = name in mode_s
+            else:
+                out[k] = r["centred"] if mode_s == "auto" else mode_s == "centred"
+            srows.append({"block": block, "outcome": name, **{k_: v for k_, v in r.items() if k_ != "centred"},
+                          "parameterisation": "centred" if out[k] else "non-centred"})
+        scales[block] = out
+    return {"noncentred": nc, "table": table, "scales_centred": scales, "scale_table": pd.DataFrame(srows)}
+
+
+def _scale_strength(scale: np.ndarray, var: np.ndarray) -> dict:
+    """Whether the peer groups' scales of one outcome are determined by their data well enough for centred log
+    multipliers: the trust effects' rule, one level up.  ``scale`` is each group's estimated scale and ``var`` the
+    sampling variance of its logarithm (NaN where a group has under two trusts or no spread).  The spread of the log
+    scales across groups is estimated by moments, s^2 = var(log scale) - mean(var), and its low end taken as
+    s exp(-sqrt(2 / G)); the multipliers are centred when the groups' median sampling variance is below the low end
+    squared (the data, not the scale-of-scales prior, place each group's scale) and non-centred otherwise, since a
+    centred multiplier whose prior dominates makes a funnel with s."""
+    ok = np.isfinite(var) & np.isfinite(scale) & (scale > 0)
+    Gk = int(ok.sum())
+    if Gk < 2:
+        return {"n_groups": Gk, "log_scale_spread": np.nan, "median_log_sampling_sd": np.nan,
+                "spread_low_end": np.nan, "centred": False}
+    s2 = max(0.0, float(np.var(np.log(scale[ok]), ddof=1) - np.mean(var[ok])))
+    low = np.sqrt(s2) * np.exp(-np.sqrt(2.0 / Gk))
+    med = float(np.median(var[ok]))
+    return {"n_groups": Gk, "log_scale_spread": float(np.sqrt(s2)), "median_log_sampling_sd": float(np.sqrt(med)),
+            "spread_low_end": float(low), "centred": bool(s2 > 0 and med < low**2)}
 
 
 #: parameters whose convergence the gate checks (derived quantities follow from these)

@@ -9,6 +9,7 @@ import pytest
 from analysis.errors import FitMismatchError
 from analysis.fitting import convergence_gate, load_fit, model_id, posterior_hash, sample, save_fit, stamp
 from analysis.synthetic import generate
+from models.value_model import parameterisation, prepare
 from models.config import load_config
 
 
@@ -133,6 +134,10 @@ def test_fit_refits_once_when_only_divergences_fail(monkeypatch, results, want_c
     assert [a["target_accept"] for a in att] == want_calls
     assert fitting.gate_record(gate, idata)["attempts"] == att
     assert idata.attrs["svi_model_id"] == model_id(panel, cfg)  # the configured procedure, retry included
+    # the parameterisation used is on record: which cells' trust effects and which outcomes' multipliers
+    param = parameterisation(prepare(panel, cfg), cfg)
+    assert idata.attrs["svi_centred_scales"] == ";".join(
+        f"{r.block} {r.outcome}" for r in param["scale_table"].itertuples() if r.parameterisation == "centred")
     assert all(("divergences_at" in a) == (a["divergences"] > 0) for a in att)
     if att[0]["divergences"]:
         assert att[0]["divergences_at"].startswith(f"{att[0]['divergences']} divergent draw(s) of 4,000")

@@ -97,7 +97,7 @@ def test_factor_anchor_loading_is_positive(panel):
 
 
 @pytest.mark.parametrize("correlation, mixed", [("lkj", "none"), ("factor", "none"), ("lkj", "some"),
-                                                ("factor", "some"), ("lkj", "all")])
+                                                ("factor", "some"), ("lkj", "all"), ("lkj", "partial")])
 def test_trust_effect_density_matches_scipy(panel, correlation, mixed):
     """Whichever peer group x indicator cells are non-centred, the trust effects have the multivariate normal
     density of each trust's observed cells (scipy): the Potential of the centred cells, plus the N(0, 1) density of
@@ -111,10 +111,11 @@ def test_trust_effect_density_matches_scipy(panel, correlation, mixed):
     d.observed[11, 1:] = False  # and one alone
     G, K = len(d.peer_groups), len(d.indicators)
     nc = {"none": np.zeros((G, K), bool), "all": np.ones((G, K), bool),
-          "some": np.arange(G * K).reshape(G, K) % 3 == 1}[mixed]
+          "some": np.arange(G * K).reshape(G, K) % 3 == 1,
+          "partial": np.where(np.arange(G * K).reshape(G, K) % 3 == 1, 0.6, 0.0)}[mixed]
     m = build_model(d, cfg, noncentred=nc)
     names = {v.name for v in m.free_RVs}
-    assert ("z" in names) == bool(nc.any()) and (m.initial_point()["theta_obs"].size == 0) == nc.all()
+    assert ("z" in names) == bool(nc.any()) and (m.initial_point()["theta_obs"].size == 0) == (nc > 0).all()
     rng = np.random.default_rng(5)
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m.initial_point().items()}
     outs = m.replace_rvs_by_values([m["theta_prior"], m["theta"], m["u"], m["sigma"], m["corr"]])
@@ -123,10 +124,11 @@ def test_trust_effect_density_matches_scipy(panel, correlation, mixed):
     if nc.any():
         zv = next(v for v in m.value_vars if v.name == "z")
         th = m.replace_rvs_by_values([m["theta"]])[0]
-        rows, cols = np.nonzero(d.observed & nc[d.g])
+        rows, cols = np.nonzero(d.observed & (nc[d.g] > 0))
         jac = pytensor.gradient.jacobian(th[rows, cols], zv)
         J = pytensor.function(m.value_vars, jac, on_unused_input="ignore")(*[point[v.name] for v in m.value_vars])
-        got = got + stats.norm.logpdf(point["z"]).sum() - np.linalg.slogdet(J)[1]
+        z_logp = m.compile_logp(vars=[m["z"]])(point)  # N(0, 1), or N(0, sigma^(1 - a)) partially non-centred
+        got = got + z_logp - np.linalg.slogdet(J)[1]
     eta = theta - u
     ref = 0.0
     for i in range(d.N):
@@ -165,19 +167,54 @@ def test_one_peer_group_has_no_scale_multipliers(panel):
     cfg = load_config(overrides={"peer_groups": {"column": "national"}})
     m = build_model(prepare(panel, cfg), cfg)
     names = {v.name for v in m.free_RVs}
-    assert not names & {"s_scale", "eps_scale", "s_scale_c", "eps_scale_c"}
+    assert not {n for n in names if n.startswith(("s_scale", "scale_dev"))}
     assert np.isfinite(m.compile_logp()(m.initial_point()))
     base = build_model(prepare(panel, load_config()), load_config())
-    assert {"s_scale", "eps_scale", "s_scale_c", "eps_scale_c"} <= {v.name for v in base.free_RVs}
+    assert {"s_scale", "s_scale_c"} <= {v.name for v in base.free_RVs}
 
 
-def test_peer_scale_deviations_sum_to_zero_with_unit_marginal_sd(panel):
-    """sd0 is the geometric-mean scale: log multipliers sum to zero over peer groups, each N(0, 1) marginally."""
-    cfg = load_config()
+@pytest.mark.parametrize("mode", ["centred", "non_centred"])
+def test_peer_scale_multipliers_sum_to_zero_over_groups_with_data(panel, mode):
+    """sd0 is the geometric-mean scale of the peer groups that report an outcome: their log multipliers sum to zero,
+    each with marginal SD s_scale; a group reporting nothing (specialist trusts have no SHMI) has multiplier 1.  The
+    same prior whether the multipliers are centred or not."""
+    cfg = load_config(overrides={"quality": {"scale_multipliers": mode}, "cost": {"scale_multipliers": mode}})
     d = prepare(panel, cfg)
     m = build_model(d, cfg)
-    for name, dim in (("eps_scale", "indicator"), ("eps_scale_c", "cost_outcome")):
-        assert m.named_vars_to_dims[name] == (dim, "peer") and len(d.peer_groups) > 1
-        eps = pm.draw(m[name], draws=4000, random_seed=3)  # (draw, outcome, peer)
-        np.testing.assert_allclose(eps.sum(axis=-1), 0, atol=1e-9)
-        assert eps.std(axis=0).min() > 0.95 and eps.std(axis=0).max() < 1.05
+    present_q = np.stack([d.observed[d.g == g].any(0) for g in range(len(d.peer_groups))])
+    present_c = np.stack([(~np.isnan(d.cost_y[d.g == g])).any(0) for g in range(len(d.peer_groups))])
+    assert not present_q.all()  # the synthetic panel has a group without SHMI
+    for lm, s, present in (("log_scale_dev", "s_scale", present_q), ("log_scale_dev_c", "s_scale_c", present_c)):
+        assert m.named_vars_to_dims[lm] == ("peer", m.named_vars_to_dims[s][0])
+        draws_l, draws_s = pm.draw([m[lm], m[s]], draws=4000, random_seed=3)  # (draw, peer, outcome), (draw, outcome)
+        eps = draws_l / draws_s[:, None, :]
+        np.testing.assert_allclose(np.where(present, draws_l, 0).sum(axis=1), 0, atol=1e-9)
+        np.testing.assert_array_equal(draws_l[:, ~present], 0)
+        sd = eps.std(axis=0)[present]
+        assert sd.min() > 0.95 and sd.max() < 1.05
+
+
+def test_scale_multiplier_parameterisation_follows_data_strength(panel):
+    """"auto" centres an outcome's log multipliers when the peer groups' scales are determined by their data (they
+    differ by more than their sampling error) and non-centres them when they are alike."""
+    cfg = load_config()
+    d = prepare(panel, cfg)
+    k = d.indicators.index("rtt")
+
+    def with_spreads(spread_of_group):
+        out = prepare(panel, cfg)
+        for g in range(len(d.peer_groups)):
+            rows = np.nonzero((d.g == g) & d.observed[:, k])[0]
+            p = 1 / (1 + np.exp(-(0.3 + spread_of_group(g) * np.linspace(-1.7, 1.7, len(rows)))))
+            out.y[rows, k] = np.round(p * out.n[rows, k])
+        return out
+
+    assert parameterisation(with_spreads(lambda g: np.exp(g - 2.5)), cfg)["scales_centred"]["quality"][k]
+    assert not parameterisation(with_spreads(lambda g: 0.4), cfg)["scales_centred"]["quality"][k]
+    t = parameterisation(d, cfg)["scale_table"]
+    assert list(t.block.unique()) == ["quality", "cost"] and len(t) == len(d.indicators) + len(d.cost_outcomes)
+    for mode, want in (("centred", True), ("non_centred", False)):
+        c = load_config(overrides={"quality": {"scale_multipliers": mode}, "cost": {"scale_multipliers": mode}})
+        r = parameterisation(d, c)["scales_centred"]
+        assert (r["quality"] == want).all() and (r["cost"] == want).all()
+
