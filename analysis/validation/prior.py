@@ -27,11 +27,11 @@ from models.value_model import ModelData
 #: hyperprior groups that are power-scaled together
 PRIOR_GROUPS = {
     "peer means (mu)": ["mu"],
-    "need coefficients (beta)": ["beta"],
-    "trust-effect scales and correlation": ["chol", "sd0", "loading", "s_scale", "eps_scale"],
+    "need coefficients (beta)": ["beta_q"],  # beta's prior, on the QR coordinates the model samples
+    "trust-effect scales and correlation": ["chol", "sd0", "loading", "s_scale", "scale_dev", "scale_dev_z"],
     "cost peer means (mu_c)": ["mu_c"],
-    "cost need coefficients (beta_c)": ["beta_c"],
-    "cost scales and tail (sigma_c, nu_c)": ["sd0_c", "s_scale_c", "eps_scale_c", "nu_c"],
+    "cost need coefficients (beta_c)": ["beta_c_q"],
+    "cost scales and tail (sigma_c, nu_c)": ["sd0_c", "s_scale_c", "scale_dev_c", "scale_dev_c_z", "nu_c"],
     "SHMI dispersion": ["shmi_inv_dispersion"],
 }
 #: posterior quantities whose sensitivity is reported

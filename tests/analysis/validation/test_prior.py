@@ -2,6 +2,7 @@
 
 import arviz as az
 import numpy as np
+import pytest
 import xarray as xr
 from scipy import stats
 
@@ -36,3 +37,21 @@ def test_power_scaling_names_the_sensitive_element_and_skips_constants():
     assert c.elements == 2  # the two off-diagonal elements; the constant diagonal is not counted
     assert "," in c.most_sensitive and c.most_sensitive.split("[")[1].split(",")[0] != \
         c.most_sensitive.split(", ")[1].rstrip("]")
+
+
+@pytest.mark.parametrize("overrides", [{}, {"quality": {"correlation": "factor", "shmi_likelihood": "negbin",
+                                                          "scale_multipliers": "centred"},
+                                            "cost": {"scale_multipliers": "centred"}}])
+def test_prior_groups_cover_every_hyperprior_of_the_model(overrides):
+    """Power-scaling scales the priors named in PRIOR_GROUPS: each hyperparameter the model samples must be in one
+    group (a renamed or reparameterised variable would otherwise drop out of the check silently)."""
+    from analysis.synthetic import generate
+    from analysis.validation.prior import PRIOR_GROUPS
+    from models.config import load_config
+    from models.value_model import build_model, prepare
+
+    cfg = load_config(overrides=overrides)
+    m = build_model(prepare(generate(4)[0], cfg), cfg)
+    grouped = {v for members in PRIOR_GROUPS.values() for v in members}
+    trust_level = {"theta_obs", "z"}  # the trust effects themselves, not hyperpriors
+    assert {v.name for v in m.free_RVs} - trust_level <= grouped
