@@ -2,7 +2,7 @@
 
 Each ``[[publication]]`` table in the registry names one file published by
 NHS England, NHS Digital, MHCLG or OHID, where to download it, how to check
-it and which function in :mod:`analysis.official` parses it.  This module
+it and which function in :mod:`analysis.sources.official` parses it.  This module
 loads and validates the registry and resolves the local cache directory; the
 download itself lives in :mod:`analysis.fetch`.
 
@@ -249,7 +249,7 @@ def _validate_entry(path: Path, index: int, table: Any) -> Entry:
                              "leave it empty (\"\") if the file is not pinned")
     values["sha256"] = sha
     if not _PARSER_RE.match(values["parser"]):
-        raise fail("parser", f"{values['parser']!r} is not a dotted name like 'analysis.official.parse_x'")
+        raise fail("parser", f"{values['parser']!r} is not a dotted name like 'analysis.sources.official.parse_x'")
 
     url = values["url"]
     if url:

@@ -23,7 +23,7 @@ from analysis import registry as registry_mod
 from analysis.cli import main
 from analysis.errors import ChecksumError
 from analysis.fetch import MANIFEST_NAME, FetchError, UnpinnedDownloadWarning, run_fetch
-from analysis.official import AE_COLUMNS
+from analysis.sources.official import AE_COLUMNS
 from analysis.registry import (DEFAULT_CACHE_DIR, DEFAULT_REGISTRY_PATH, RegistryError, load_registry,
                                resolve_cache_dir)
 
@@ -102,7 +102,7 @@ def entry(name: str, url: str, filename: str | None = None, sha256: str = "", **
     return {"name": name, "description": f"test entry {name}", "publisher": "Test publisher", "url": url,
             "url_verified": bool(url), "source_page": "https://example.org/publication-page",
             "filename": filename or url.rsplit("/", 1)[-1], "sha256": sha256,
-            "parser": "analysis.official.parse_ae_monthly", "licence": "OGL-UK-3.0", "period": "March 2026",
+            "parser": "analysis.sources.official.parse_ae_monthly", "licence": "OGL-UK-3.0", "period": "March 2026",
             **extra}
 
 
@@ -428,9 +428,9 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path):
 
 
 def test_parser_that_does_not_exist_is_reported_when_used(tmp_path):
-    item = entry("x", "https://example.org/files/x.csv", parser="analysis.official.parse_nothing")
+    item = entry("x", "https://example.org/files/x.csv", parser="analysis.sources.official.parse_nothing")
     reg = load_registry(write_registry(tmp_path / "registry.toml", [item]))
-    with pytest.raises(RegistryError, match=r"entry 'x', field 'parser': module 'analysis.official' has no "
+    with pytest.raises(RegistryError, match=r"entry 'x', field 'parser': module 'analysis.sources.official' has no "
                                             r"function 'parse_nothing'"):
         reg.get("x").load_parser()
 

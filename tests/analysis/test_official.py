@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from analysis import official
+from analysis.sources import official
 from analysis.errors import DataError
 from analysis.registry import load_registry
 
@@ -140,11 +140,11 @@ def test_shmi_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path):
     text = SHMI.read_bytes().decode()
     text = text.replace("ALPHA VALLEY HOSPITALS", '"ALPHA VALLEY\nHOSPITALS', 1).replace("FOUNDATION TRUST,",
                                                                                         'FOUNDATION TRUST",', 1)
-    text = text.replace("PROVIDER_CODE", "\r\nPROVIDER_CODE", 1).replace("0.8472", "n/a")
+    text = text.replace("PROVIDER_CODE", "\r\nPROVIDER_CODE", 1).replace("0.8472", "O.8472")
     broken = tmp_path / "shmi.csv"
     broken.write_bytes(text.encode())
     # blank line 1, header line 2, RZ1 spans lines 3-4, RZ2 line 5, RZ3 line 6
-    with raises_at(broken, 6, "SHMI_VALUE", "got 'n/a'"):
+    with raises_at(broken, 6, "SHMI_VALUE", "got 'O.8472'"):
         official.parse_shmi_trust(broken)
 
 
@@ -267,7 +267,7 @@ def test_rtt_negative_count(tmp_path):
 
 def test_rows_with_too_many_or_too_few_fields_are_rejected(tmp_path):
     unquoted = edit_csv(SHMI, tmp_path / "shmi.csv", 4, "0.8472", "0,8472")
-    with raises_at(unquoted, 4, None, "has 8 fields but the header .* has 7; a value may contain an unquoted comma"):
+    with raises_at(unquoted, 4, None, "has 8 fields but the header .* has 7: a value holds an unquoted comma"):
         official.parse_shmi_trust(unquoted)
     cut = tmp_path / "ae.csv"
     data = AE.read_bytes()
