@@ -147,3 +147,20 @@ def test_cli_fetch_then_build_says_where_each_column_came_from(dirs, capsys):
                  str(dirs["tmp"] / "panel2")]) == 0
     assert (out / "panel.parquet").read_bytes() == (dirs["tmp"] / "panel2" / "panel.parquet").read_bytes()
     assert np.isfinite(pd.read_parquet(out / "panel.parquet")["imd_score"]).all()
+
+
+@pytest.mark.slow
+def test_official_fixtures_panel_fits(dirs):
+    """fixtures -> panel -> a short fit -> result tables (a smoke test of the path: 7 trusts cannot converge)."""
+    from analysis.panel import build_and_write
+    from analysis.pipeline import fit_and_summarise
+    from analysis.variants import QUICK_SAMPLER
+
+    fill_cache(dirs["cache"], dirs["mirror"])
+    result = build_and_write(dirs["data"], out=dirs["tmp"] / "results" / "panel", cache_dir=dirs["cache"])
+    fitted = fit_and_summarise(result.panel, out=dirs["tmp"] / "results", echo=lambda *a: None,
+                               overrides={"sampler": {**QUICK_SAMPLER, "seed": 1}})
+    assert sorted(fitted["data"].trusts["org_code"]) == sorted(result.panel["org_code"])
+    effects = pd.read_parquet(dirs["tmp"] / "results" / "tables" / "trust_effects.parquet")
+    assert set(OFFICIAL_TRUSTS) <= set(effects["org_code"])
+    assert (dirs["tmp"] / "results" / "fit" / "posterior.nc").is_file()
