@@ -72,11 +72,18 @@ def data_build(
                                             "Omit to build the embedded synthetic default."),
     out: Path = typer.Option(DEFAULT_OUT / "panel", "--out", help="Output directory for the panel and its quality report."),
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel (ignored with --data-dir)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Download cache of `svi data fetch` (default: "
+                                             "$SVI_DATA_DIR or data/cache). With --data-dir, the official publications "
+                                             "in it supersede the compiled columns they supply."),
 ):
-    """Build the canonical panel (real data with --data-dir, else the synthetic default)."""
+    """Build the canonical panel (real data with --data-dir, else the synthetic default).
+
+    With --data-dir, each official publication that `svi data fetch` put in the download cache supplies its
+    columns; the shared compilation supplies the rest, and the quality report says which source each column
+    came from."""
     from analysis.panel import build_and_write
 
-    result = build_and_write(data_dir=data_dir, out=out, seed=seed)
+    result = build_and_write(data_dir=data_dir, out=out, seed=seed, cache_dir=cache_dir)
     typer.echo(result.summary_text())
 
 

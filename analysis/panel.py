@@ -7,7 +7,7 @@ when every file in it has been written)::
     panel_dictionary.csv            every column's meaning, unit, source, period
     quality_report.md (+ .csv/.json) trusts in, trusts excluded and why, every changed value
     truth.json, truth_trusts.parquet  (synthetic only) the true parameters
-    manifest.json                   kind, seed or the raw files read (rows, sha256), content hash
+    manifest.json                   kind, seed or the files read (rows, sha256), the source of every column, content hash
     .svi-output.json                marks the directory as written by `svi data build` (see analysis.io)
 
 Nothing in these files depends on where the raw data or the output lie: the same data give byte-identical
@@ -74,7 +74,11 @@ class PanelResult:
         return "\n".join(lines)
 
 
-def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> PanelResult:
+def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED,
+          cache_dir: str | Path | None = None) -> PanelResult:
+    """The synthetic default (no ``data_dir``), or the real panel from the compilation in ``data_dir`` with the
+    official publications of the download cache (``cache_dir``, default ``$SVI_DATA_DIR`` or the default cache)
+    superseding the columns they supply (:mod:`analysis.precedence`)."""
     if data_dir is None:
         from analysis.synthetic import generate
 
@@ -82,8 +86,8 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> Panel
         return PanelResult(panel, report, "synthetic", truth=truth, truth_trusts=trusts, extra={"seed": seed})
     from analysis.real_panel import build_real_panel
 
-    panel, report = build_real_panel(data_dir)
-    return PanelResult(panel, report, "real", extra={"inputs": report.inputs})
+    panel, report = build_real_panel(data_dir, cache_dir=cache_dir)
+    return PanelResult(panel, report, "real", extra={"inputs": report.inputs, "column_sources": report.column_sources})
 
 
 def _legacy_panel(d: Path) -> bool:
@@ -130,7 +134,7 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
     _compare_with_previous(result, out)
     with io.atomic_dir(out, owner=OWNER, legacy=_legacy_panel, hint=_hint(out)) as tmp:
         io.write_table(result.panel, tmp / "panel")
-        io.write_table(schema.dictionary(), tmp / "panel_dictionary", formats=("csv",))
+        io.write_table(schema.dictionary(result.report.dictionary), tmp / "panel_dictionary", formats=("csv",))
         result.report.write(tmp)
         if result.truth is not None:
             io.write_json(tmp / "truth.json", result.truth)
@@ -142,9 +146,9 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
 
 
 def build_and_write(data_dir: str | Path | None = None, out: str | Path = "results/panel",
-                    seed: int = DEFAULT_SEED) -> PanelResult:
+                    seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None) -> PanelResult:
     check_out(out)  # refuse a bad --out before the work, not after
-    return write(build(data_dir, seed), out)
+    return write(build(data_dir, seed, cache_dir=cache_dir), out)
 
 
 REBUILD = "rebuild it with `svi data build --out DIR` (add --data-dir for real data)"

@@ -41,6 +41,11 @@ class QualityReport:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inputs: dict = field(default_factory=dict)  # raw file (path under raw/) -> rows, sha256; written in the manifest
+    #: one row per official publication: used or not, the columns it supplies, the trusts it covers and those that
+    #: fell back (analysis.precedence)
+    sources: list[dict] = field(default_factory=list)
+    column_sources: dict = field(default_factory=dict)  # panel column -> where its values came from (manifest)
+    dictionary: dict = field(default_factory=dict)  # panel column -> source and period, for panel_dictionary.csv
 
     def include(self, org_code: str, org_name: str, **extra) -> None:
         self.included.append({"org_code": org_code, "org_name": org_name, **extra})
@@ -78,6 +83,15 @@ class QualityReport:
                   + ", ".join(f"{k}: {v}" for k, v in sorted(c["findings_by_action"].items())), ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        if self.sources:
+            lines += ["## Sources of the panel columns", "",
+                      "Official publications in the download cache supersede the shared compilation for the columns "
+                      "they supply; every other column, and every column whose publication is not used, comes from "
+                      "the compilation (manifest.json lists the source of every column).", "",
+                      "| publication | panel columns | status | source | detail |", "|---|---|---|---|---|"]
+            lines += [f"| {s['publication']} | {s['columns']} | {s['status']} | {s['source']} | {s['detail']} |"
+                      for s in self.sources]
+            lines.append("")
         col = f[f["org_code"].isna() & f["line"].isna()] if len(f) else f
         area = f[f["org_code"].isna() & f["line"].notna()] if len(f) else f
         if len(col):

@@ -52,12 +52,11 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from analysis import io
+from analysis import io, resources
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 
-REPO = Path(__file__).resolve().parents[1]
-PAPERS = REPO / "papers"
+PAPERS = resources.papers_dir()  # papers/ in a checkout, the copy shipped in an installed wheel
 PAPER_QMD = PAPERS / "methodology.qmd"
 APPENDIX_QMD = PAPERS / "appendix.qmd"
 SLIDE_QMD = PAPERS / "slide.qmd"

@@ -1,8 +1,13 @@
-"""The registry of raw data sources: one adapter per source, registered here and only here.
+"""The registry of data sources: one adapter per source, registered here and only here.
 
-Each :class:`Source` names its files under ``<data_dir>/raw`` (the layout of
+Each compiled :class:`Source` names its files under ``<data_dir>/raw`` (the layout of
 ``shared/data/raw``), its loader, period and publisher.  The panel builder asks
 this registry for sources by name; adding a source means adding one entry.
+
+The official publications are sources too: each entry of ``data/registry.toml`` names its file in the download
+cache and its loader, which is its parser in :mod:`analysis.sources.official`; the panel columns each one
+supplies are declared beside the parser (:data:`analysis.sources.official.FEEDS`) and
+:mod:`analysis.precedence` decides, column by column, which source a panel build uses.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
            ("thf_trust_reference/trust_ref_file.csv",), loaders.load_thf_catchments, "2018",
            "PHE via The Health Foundation trust reference file"),
 )}
+
+
+def source_file(name: str) -> str:
+    """The file of compiled source ``name``, as outputs name it (its path under ``raw/``)."""
+    return SOURCES[name].files[0]
 
 
 def get(name: str) -> Source:
