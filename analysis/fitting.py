@@ -256,7 +256,9 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     table = param["table"]
     nc = table[(table.parameterisation == "non-centred") & (table.n_trusts > 0)]
     st = param["scale_table"]
-    idata.attrs.update({"svi_noncentred": ";".join(f"{r.peer_group} x {r.indicator}" for r in nc.itertuples()),
+    cells = [f"{r.peer_group} x {r.indicator}" + (f" (partially, weight {r.noncentring:.2f})" if r.noncentring < 1 else "")
+             for r in nc.itertuples()]
+    idata.attrs.update({"svi_noncentred": ";".join(cells),
                         "svi_centred_scales": ";".join(f"{r.block} {r.outcome}" for r in st.itertuples()
                                                        if r.parameterisation == "centred"),
                         "svi_wall_seconds": round(sum(a["wall_seconds"] for a in attempts), 2),
