@@ -108,7 +108,47 @@ def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
     for r in panel.itertuples():
         report.include(r.org_code, r.org_name, size_class=r.size_class)
     precedence.record(official, panel, raw, report)
+    check_reference(set(panel["org_code"]), raw, report)
     return panel, report
+
+
+def check_reference(panel_codes: set, raw: dict, report: QualityReport) -> None:
+    """Report every open acute trust of the reference list (CQC primary inspection category "Acute hospital", 2021/22)
+    whose current successor (ODS successions and the curated later mergers) is not in the panel, with the reason:
+    the compilation's count of acute trusts is not England's, and a board must see who is not compared."""
+    types = raw["trust_types"]
+    f_types = _src("trust_types")
+    report.reference = f"{f_types}, CQC acute categories"
+    succ = _successors(raw)
+    names = dict(zip(raw["regions"]["nhs_trust22_code"], raw["regions"]["nhs_trust22_name"]))
+    tp = raw["trust_profiles"]
+    names_tp = dict(zip(tp["org_code"], tp["org_name"]))
+    excluded = {e["org_code"]: e["reason"] for e in report.excluded}
+
+    def current(code: str, seen: frozenset = frozenset()) -> str | None:
+        if code in panel_codes:
+            return code
+        for new, _ in succ.get(code, ()):
+            if new not in seen:
+                found = current(new, seen | {code})
+                if found:
+                    return found
+        return None
+
+    acute = types[types["primary_category"].fillna("").str.startswith("Acute hospital")]
+    for code, cat in zip(acute["trust_code"], acute["primary_category"]):
+        if current(code) is not None:
+            continue
+        if code in excluded:
+            reason = f"in {_src('trust_profiles')} but excluded: {excluded[code]}"
+        else:
+            reason = f"not in {_src('trust_profiles')} (the compilation has no row for it), so no indicator is known"
+        name = names.get(code) or names_tp.get(code) or ""
+        report.missing.append({"org_code": code, "org_name": name, "category": cat, "reason": reason})
+    if report.missing:
+        logging.getLogger("svi").warning(
+            f"{len(report.missing)} open acute trust(s) of {f_types} are not in the panel "
+            f"({', '.join(m['org_code'] for m in report.missing)}): listed with the reasons in quality_report.md")
 
 
 # --------------------------------------------------------------------------------- identities and raw values
