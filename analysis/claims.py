@@ -70,6 +70,7 @@ import pandas as pd
 from analysis import io
 from analysis.errors import DataError, SVIError
 from analysis.manifest import Item, write_manifest
+from analysis.results import ResultsDir
 from analysis.summaries import dirichlet_weights, peer_quantile, rank_draws, stack_draws, trapped_value
 from models.value_model import INDICATOR_SIGN, ModelData
 
@@ -406,7 +407,7 @@ def find_data_dir(panel: pd.DataFrame, out: Path) -> Path | None:
     """The real data directory recorded in ``<out>/panel/manifest.json`` when it describes this very panel."""
     from analysis.panel import panel_hash
 
-    m = Path(out) / "panel" / "manifest.json"
+    m = ResultsDir(out).panel_manifest
     if not m.exists():
         return None
     try:
@@ -1076,8 +1077,9 @@ def _fit_variants(panel, out: Path, quick: bool, seed: int, echo, fits: dict | N
         if name in got or not fit_missing:
             continue
         cfg = variant_config(name, overrides)
-        echo(f"[claims] variant {name}: fitting or reusing {out / 'variants' / name}")
-        idata, data, gate = fit_cached(panel, cfg, out / "variants" / name, echo=echo)
+        fd = ResultsDir(out).variant(name)
+        echo(f"[claims] variant {name}: fitting or reusing {fd.path}")
+        idata, data, gate = fit_cached(panel, cfg, fd.path, echo=echo)
         got[name] = (idata, data, gate, cfg)
     return got
 
@@ -1141,7 +1143,7 @@ def run_claims(panel: pd.DataFrame, out: str | Path = "results", quick: bool = F
         echo("(--quick: short chains, a smoke test, not evidence)")
 
     items: list[Item] = []
-    with io.atomic_dir(out / "claims", owner="svi claims", legacy=lambda d: (d / "manifest.json").is_file()) as tmp:
+    with io.atomic_dir(ResultsDir(out).claims_dir, owner="svi claims", legacy=lambda d: (d / "manifest.json").is_file()) as tmp:
         io.write_table(df, tmp / "claims", formats=("csv",))
         io.write_table(reg, tmp / "claims_regions", formats=("csv",))
         io.write_table(tp, tmp / "claims_trusts", formats=("csv",))
@@ -1195,5 +1197,5 @@ def run_claims(panel: pd.DataFrame, out: str | Path = "results", quick: bool = F
             items.append(Item(f"claim_{claim}", f"Claim {claim}: {CLAIMS[claim].short}", text, table=tab, figure=fig,
                               caption=cap, passed=None if base_passed else False, extra=extra))
         write_manifest(tmp, "svi claims", items, model_id=str(fits["base"][0].attrs.get("svi_model_id", "")))
-    echo(f"claims written to {out / 'claims'}")
-    return ClaimsResult(df, reg, tp, items, out / "claims")
+    echo(f"claims written to {ResultsDir(out).claims_dir}")
+    return ClaimsResult(df, reg, tp, items, ResultsDir(out).claims_dir)

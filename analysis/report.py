@@ -55,6 +55,8 @@ import pandas as pd
 from analysis import io
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
+from analysis.results import POSTERIOR_TABLES as TABLE_NAMES
+from analysis.results import ResultsDir
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERS = REPO / "papers"
@@ -64,17 +66,11 @@ SLIDE_QMD = PAPERS / "slide.qmd"
 HANDOUT_QMD = PAPERS / "handout.qmd"
 BOARD_DOCS = (("slide", SLIDE_QMD), ("appendix", APPENDIX_QMD), ("handout", HANDOUT_QMD))  # in reading order
 SPLIT = "// SVI-APPENDIX-SPLIT"
-TABLE_NAMES = ("trust_effects", "health_alpha", "value_index", "ranks", "trapped_value", "avoidable_deaths")
 MINUS = "\u2212"
 
 
 class UnpublishableError(SVIError):
     """The results failed the convergence gate: trust appendices must not be rendered from them."""
-
-
-def board_pdf(reports: Path, code: str, kind: str) -> Path:
-    """Where a trust's board document goes: ``reports/appendices/<CODE>_<kind>.pdf`` (slide, appendix, handout)."""
-    return Path(reports) / "appendices" / f"{code}_{kind}.pdf"
 
 
 # ============================================================================ results
@@ -112,144 +108,28 @@ class Results:
         return self._fig
 
 
-def _read_attrs(path: Path) -> dict:
-    """Root attributes of a saved InferenceData (model id, config, gate, timings) without loading the draws."""
-    if not path.exists():
-        return {}
-    try:
-        import h5netcdf
-
-        with h5netcdf.File(path, "r") as f:
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-            if "posterior" in f.groups and "created_at" in f.groups["posterior"].attrs:
-                attrs["created_at"] = str(f.groups["posterior"].attrs["created_at"])
-            return attrs
-    except Exception as exc:  # truncated, damaged or not netCDF at all
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        results = path.parent.parent
-        raise SVIError(f"{path} cannot be read as a saved fit ({type(exc).__name__}: {first}): the file is damaged "
-                       f"or incomplete, e.g. cut short by a full disk or an interrupted copy. Run `svi fit --out "
-                       f"{results}` again to recreate it, then `svi report --out {results}`.") from None
-
-
-def check_same_run(out: Path, panel: pd.DataFrame, attrs: dict, gate: dict, tables_id: dict) -> None:
-    """Refuse results whose panel, fit and tables come from different runs (as ``svi summarise`` refuses a fit
-    made from another panel): the documents would print one run's data beside another run's estimates."""
-    from analysis.panel import panel_hash
-
-    fit_id = attrs.get("svi_model_id")
-    problems = []
-    if tables_id.get("model_id") != fit_id:
-        problems.append(f"the tables were computed from fit {tables_id.get('model_id')}, but fit/posterior.nc is "
-                        f"fit {fit_id}")
-    if gate.get("model_id") not in (None, fit_id):
-        problems.append(f"fit/gate.json belongs to fit {gate.get('model_id')}, not to fit/posterior.nc ({fit_id})")
-    have = panel_hash(panel)
-    if attrs.get("svi_panel_hash") != have:
-        problems.append(f"panel/ (content hash {have}) is not the panel the fit was made from "
-                        f"({attrs.get('svi_panel_hash') or 'not recorded'})")
-    elif tables_id.get("panel_hash") not in (None, have):
-        problems.append(f"the tables were computed on another panel ({tables_id.get('panel_hash')}, now {have})")
-    if problems:
-        raise SVIError(f"the results in {out} mix runs: {'; '.join(problems)}. Rendering them would print one run's "
-                       "numbers beside another's estimates. Refit on the current panel with `svi fit --out "
-                       f"{out}` (or, when only the tables are stale, recompute them with `svi summarise --out {out}`"
-                       "), then render again.")
-
-
-def _read_sample_stats(path: Path) -> dict:
-    """Chains, draws, divergences per chain, mean tree depth and step size (small; read lazily)."""
-    if not path.exists():
-        return {}
-    try:
-        import xarray as xr
-
-        with xr.open_dataset(path, group="sample_stats", engine="h5netcdf") as ss:
-            out = {"chains": int(ss.sizes.get("chain", 0)), "draws": int(ss.sizes.get("draw", 0))}
-            if "diverging" in ss:
-                out["divergences_by_chain"] = [int(v) for v in ss["diverging"].sum("draw").values]
-            for name, key in (("tree_depth", "depth"), ("tree_depth", "tree_depth"), ("step_size", "step_size"),
-                              ("n_steps", "n_steps")):
-                if key in ss and name not in out:
-                    out[name] = float(ss[key].mean())
-            return out
-    except Exception:
-        return {}
-
-
-def _read_manifest(directory: Path) -> dict | None:
-    """The manifest of a validation or claims run, None when there is none; a malformed one is an error (the paper
-    must not quietly drop a section its reviewers expect)."""
-    from analysis.manifest import read_manifest
-
-    try:
-        doc = read_manifest(directory)
-    except (ValueError, OSError) as exc:
-        raise SVIError(f"{directory / 'manifest.json'} cannot be read ({exc}); run the step again") from exc
-    if doc is not None and (not isinstance(doc, dict) or not isinstance(doc.get("items"), list)):
-        raise SVIError(f"{directory / 'manifest.json'} has no list of items; run the step again")
-    return doc
-
-
 def load_results(out: str | Path) -> Results:
-    out = Path(out)
-    tdir = out / "tables"
-    missing = [n for n in TABLE_NAMES if not (tdir / f"{n}.parquet").exists()]
-    if not tdir.is_dir() or missing:
-        raise SVIError(f"{out} holds no complete result tables (missing in {tdir}: {', '.join(missing) or 'all'}); "
-                       "run `svi run` or `svi fit` first")
-    tables = {}
-    for n in TABLE_NAMES:
-        try:
-            tables[n] = pd.read_parquet(tdir / f"{n}.parquet")
-        except Exception as exc:
-            raise SVIError(f"{tdir / f'{n}.parquet'} cannot be read ({type(exc).__name__}): the file is damaged; "
-                           f"recompute the tables with `svi summarise --out {out}`") from None
-    ppath = out / "panel" / "panel.parquet"
-    if not ppath.exists():
-        raise SVIError(f"panel not found: {ppath} (the report draws need and case-mix from it); the results "
-                       f"directory is incomplete: rebuild it with `svi run --out {out}`")
-    from analysis.io import recover
-    from analysis.panel import read_panel
-
-    recover(out / "panel")
-    panel = read_panel(ppath)
-    fpath = out / "fit" / "posterior.nc"
-    if not fpath.exists():
-        raise SVIError(f"no fit at {fpath}: the tables in {tdir} cannot be checked against the fit they were "
-                       f"computed from, so they are not rendered. Run `svi fit --out {out}` (or `svi run --out "
-                       f"{out}`) first.")
-    tid = tdir / "model.json"
-    if not tid.exists():
-        raise SVIError(f"{tdir} does not say which fit it was computed from (no model.json: written by an older "
-                       f"svi), so it cannot be checked against fit/posterior.nc. Recompute the tables with `svi "
-                       f"summarise --out {out}`, then render again.")
-    try:
-        gate = json.loads((out / "fit" / "gate.json").read_text()) if (out / "fit" / "gate.json").exists() else {}
-        tables_id = json.loads(tid.read_text())
-    except ValueError as exc:
-        raise SVIError(f"{out / 'fit' / 'gate.json'} or {tid} is not valid JSON ({exc}); the results directory is "
-                       f"damaged: refit with `svi fit --out {out}`") from None
-    attrs = _read_attrs(fpath)
-    check_same_run(out, panel, attrs, gate if isinstance(gate, dict) else {}, tables_id
-                   if isinstance(tables_id, dict) else {})
-    if attrs.get("svi_config"):
-        config = json.loads(attrs["svi_config"])
-    else:
-        from models.config import load_config
-
-        config = load_config()
-    rd = lambda p: json.loads(p.read_text()) if p.exists() else {}
-    dpath = out / "panel" / "panel_dictionary.csv"
-    unpub = tdir / "UNPUBLISHABLE"
-    notes = tdir / "model_notes.txt"
+    """Everything the documents draw on, read through :class:`analysis.results.ResultsDir` and checked to come
+    from one run."""
+    rd = ResultsDir(out)
+    out = rd.root
+    tables = rd.read_tables(TABLE_NAMES)
+    panel = rd.read_panel()
+    if not rd.posterior.exists():
+        raise SVIError(f"no fit at {rd.posterior}: the tables in {rd.tables_dir} cannot be checked against the fit "
+                       f"they were computed from, so they are not rendered. Run `svi fit --out {out}` (or `svi run "
+                       f"--out {out}`) first.")
+    tables_id = rd.read_tables_model()
+    gate = rd.fit.read_gate()
+    attrs = rd.read_attrs()
+    rd.check_same_run(panel, attrs, gate if isinstance(gate, dict) else {}, tables_id)
+    config = rd.fit_config(attrs)
+    unpub, notes = rd.read_text(rd.unpublishable), rd.read_text(rd.model_notes)
     return Results(out=out, tables=tables, panel=panel, gate=gate, attrs=attrs, config=config,
-                   manifest=rd(out / "panel" / "manifest.json"), quality=rd(out / "panel" / "quality_summary.json"),
-                   dictionary=pd.read_csv(dpath) if dpath.exists() else None,
-                   unpublishable=unpub.read_text().strip() if unpub.exists() else None,
-                   model_notes=notes.read_text() if notes.exists() else None,
-                   manifests={kind: (out / kind, _read_manifest(out / kind)) for kind in MANIFESTS},
-                   sample_stats=_read_sample_stats(out / "fit" / "posterior.nc"))
+                   manifest=rd.read_panel_manifest(), quality=rd.read_quality_summary(),
+                   dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
+                   model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFESTS},
+                   sample_stats=rd.read_sample_stats())
 
 
 # ============================================================================ formatting (Markdown-ready text)
@@ -966,7 +846,7 @@ def manifest_markdown(res: Results, kind: str) -> str:
     text, its table (cut to a readable size) and its figure.  Figures are staged into ``<build>/<kind>/`` by
     :func:`_stage_paper`; image paths are relative to the paper (so Quarto's include finds them too)."""
     spec = MANIFESTS[kind]
-    directory, doc = res.manifests.get(kind, (res.out / kind, None))
+    directory, doc = res.manifests.get(kind, (ResultsDir(res.out) / kind, None))
     if doc is None:
         extra = ""
         if directory is not None and directory.is_dir() and any(directory.iterdir()):
@@ -1333,21 +1213,21 @@ def _write_bytes(dest: Path, data: bytes) -> Path:
     return dest
 
 
-def render_paper(res: Results, reports: Path, build: Path, echo=print) -> list[Path]:
+def render_paper(res: Results, reports: ResultsDir, build: Path, echo=print) -> list[Path]:
     quarto = quarto_path() is not None
     qmd = _stage_paper(res, build / "paper", quarto)
     unpub = res.unpublishable is not None or not res.gate.get("passed", False)
     out = []
     if quarto:
-        out.append(_copy_atomic(_quarto_render(qmd, "html"), reports / "methodology.html"))
-        out.append(_copy_atomic(_quarto_render(qmd, "typst"), reports / "methodology.pdf"))
+        out.append(_copy_atomic(_quarto_render(qmd, "html"), reports.paper_html))
+        out.append(_copy_atomic(_quarto_render(qmd, "typst"), reports.paper_pdf))
         return out
     front, meta, markdown = _resolved_markdown(qmd)
     html = md_to_html(markdown, meta, qmd.parent, unpub)
-    out.append(_write_bytes(reports / "methodology.html", html.encode("utf-8")))
+    out.append(_write_bytes(reports.paper_html, html.encode("utf-8")))
     typ = qmd.with_suffix(".typ")
     typ.write_text(typst_preamble(front, meta, unpublishable=unpub) + md_to_typst(markdown), encoding="utf-8")
-    out.append(_write_bytes(reports / "methodology.pdf", compile_typst(typ, qmd.parent)))
+    out.append(_write_bytes(reports.paper_pdf, compile_typst(typ, qmd.parent)))
     return out
 
 
@@ -1362,7 +1242,7 @@ def _typeset(code: str) -> list[str]:
     d = st["build"] / code
     out = []
     for kind, src in BOARD_DOCS:
-        dest = board_pdf(st["reports"], code, kind)
+        dest = st["reports"].board_pdf(code, kind)
         if st["quarto"]:
             _copy_atomic(_quarto_render(d / src.name, "typst"), dest)
         else:
@@ -1486,7 +1366,7 @@ def _board_typst(staged: list[dict[str, Path]]) -> None:
                           typst_preamble(fronts[kind], meta, title_block=False) + text.strip() + "\n")
 
 
-def render_appendices(res: Results, codes: list[str], reports: Path, build: Path, progress: bool = False,
+def render_appendices(res: Results, codes: list[str], reports: ResultsDir, build: Path, progress: bool = False,
                       workers: int | None = None, echo=print) -> list[Path]:
     """Stage, draw and typeset the board documents (slide, appendix, handout) of ``codes``; returns their paths.
 
@@ -1502,9 +1382,9 @@ def render_appendices(res: Results, codes: list[str], reports: Path, build: Path
     build = build / "appendix"
     fd = res.figdata
     _STATE.update(build=build, reports=reports, figures=AppendixFigures(fd), quarto=quarto)
-    (reports / "appendices").mkdir(parents=True, exist_ok=True)
+    reports.appendices_dir.mkdir(parents=True, exist_ok=True)
     for c in codes:  # the single combined PDF of earlier versions would be stale beside the new three
-        (reports / "appendices" / f"appendix-{c}.pdf").unlink(missing_ok=True)
+        reports.legacy_appendix(c).unlink(missing_ok=True)
     workers = min(workers or min(2, os.cpu_count() or 1), len(codes))
     bar = None
     if progress:
@@ -1593,11 +1473,11 @@ def report(out: str | Path = "results", trusts: Iterable[str] | None = None, all
         raise UnpublishableError(
             f"the results in {res.out} failed the convergence gate (tables/UNPUBLISHABLE), so trust appendices "
             f"will not be rendered from them.\n  {res.unpublishable.splitlines()[0]}\n  Refit until the gate passes "
-            f"(see {res.out / 'fit' / 'gate.json'}); `svi report` without --trust/--all renders the paper, "
+            f"(see {ResultsDir(res.out).gate}); `svi report` without --trust/--all renders the paper, "
             "marked not publishable, for diagnosis.")
     if not paper and not codes:
         raise SVIError("nothing to render: give --trust CODE or --all, or drop --no-paper")
-    reports = res.out / "reports"
+    reports = ResultsDir(res.out)
     written: dict = {"paper": [], "appendices": [], "trusts": codes,
                      "engine": "quarto" if quarto_path() else "pandoc+typst"}
     shm = Path("/dev/shm")  # many small files, written once and read once: keep them in memory where possible

@@ -30,6 +30,7 @@ from analysis.errors import SVIError
 from analysis.fitting import save_fit
 from analysis.manifest import Item, write_manifest
 from analysis.panel import build, panel_hash, write
+from analysis.results import ResultsDir
 from analysis.summaries import summarise
 from models.config import load_config
 from models.value_model import prepare
@@ -409,7 +410,7 @@ def test_manifest_markdown_edge_cases(with_manifests, tmp_path):
     (d / "manifest.json").write_text(json.dumps({"producer": "svi validate", "items": [
         {"id": "x", "title": "Escape", "text": "t {{< meta svi.period >}}", "table": "../secret.csv",
          "figure": "gone.png", "passed": None}]}))
-    res.manifests["validation"] = (d, rep._read_manifest(d))
+    res.manifests["validation"] = (d, ResultsDir(tmp_path).read_manifest("validation"))
     m = rep.manifest_markdown(res, "validation")
     assert "`validation/../secret.csv` named by the manifest is missing" in m
     assert "`validation/gone.png` named by the manifest is missing" in m
@@ -422,7 +423,7 @@ def test_manifest_markdown_edge_cases(with_manifests, tmp_path):
     assert "has not been run" in m and "holds no `manifest.json`" in m
     (d / "manifest.json").write_text("{not json")
     with pytest.raises(SVIError, match="cannot be read"):
-        rep._read_manifest(d)
+        ResultsDir(tmp_path).read_manifest("validation")
 
 
 # ----------------------------------------------------------------------------- the Quarto path (a fake quarto)
