@@ -1,0 +1,141 @@
+"""Check that two versions of the code compute the same result tables from one saved fit (a refactoring check).
+
+    python benchmarks/tables_identical.py --results /tmp/base-run --base main            # main against this tree
+    python benchmarks/tables_identical.py --results /tmp/base-run --base 83684bd --head arch --report 3
+
+``--results`` is a finished results directory (``svi run --out``) made with the model code both versions share
+(the saved fit's model id includes a hash of models/value_model.py, so ``svi summarise`` refuses a fit of other
+model code).  For each version the script copies the results' ``panel/`` and ``fit/`` into a scratch directory,
+runs ``svi summarise`` there with that version's code (a ``git archive`` of the commit, or this working tree for
+``--head .``), and compares every file in the two ``tables/`` byte for byte.  A table the head adds is listed as
+an addition; a table that differs or that the head lost is a failure (exit status 1).
+
+With ``--report N`` it also renders the paper and the board documents of the first N trusts with each version
+and compares their text (``pdftotext``; the PDFs themselves carry creation dates), page by page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def checkout(ref: str, scratch: Path) -> Path:
+    """The code of ``ref``: this working tree for ".", else a ``git archive`` of the commit."""
+    if ref == ".":
+        return REPO
+    dest = scratch / f"code-{ref.replace('/', '_')}"
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def svi(code: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(code), "SVI_REPORT_ENGINE": "inprocess"}
+    p = subprocess.run([sys.executable, "-m", "analysis.cli", *args], cwd=code, env=env, capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"svi {' '.join(args)} failed with the code in {code}:\n{p.stderr[-3000:]}")
+    return p
+
+
+def summarise(code: Path, results: Path, dest: Path, seed: str | None) -> Path:
+    """``svi summarise`` on a copy of ``results``' panel and fit; returns the copy."""
+    for part in ("panel", "fit"):
+        shutil.copytree(results / part, dest / part)
+    svi(code, "summarise", "--out", str(dest), *(["--seed", seed] if seed else []))
+    return dest
+
+
+def compare_tables(base: Path, head: Path) -> tuple[list[str], list[str], list[str]]:
+    """(identical, differing or lost, added) file names of the two tables/ directories."""
+    b = {p.name for p in (base / "tables").iterdir() if p.is_file()}
+    h = {p.name for p in (head / "tables").iterdir() if p.is_file()}
+    b.discard(".svi-output.json")  # the ownership marker lists the files, so it differs whenever a table is added
+    h.discard(".svi-output.json")
+    same, bad = [], []
+    for name in sorted(b):
+        if name in h and filecmp.cmp(base / "tables" / name, head / "tables" / name, shallow=False):
+            same.append(name)
+        else:
+            bad.append(name + ("" if name in h else " (missing in head)"))
+    return same, bad, sorted(h - b)
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def compare_reports(code_b: Path, base: Path, code_h: Path, head: Path, n: int) -> list[str]:
+    vi = __import__("pandas").read_parquet(base / "tables" / "value_index.parquet")
+    codes = sorted(vi.org_code[vi.measure == "value_index"].unique())[:n]
+    args = ["report", *sum((["--trust", c] for c in codes), [])]
+    svi(code_b, *args, "--out", str(base))
+    svi(code_h, *args, "--out", str(head))
+    pdfs = sorted(p.relative_to(base) for p in (base / "reports").rglob("*.pdf"))
+    bad = []
+    for rel in pdfs:
+        if not (head / rel).exists() or pdf_text(base / rel) != pdf_text(head / rel):
+            bad.append(str(rel))
+    print(f"reports: {len(pdfs) - len(bad)} of {len(pdfs)} PDFs have the same text ({', '.join(codes)} and the "
+          "paper)")
+    return bad
+
+
+def fit_seed(results: Path) -> str | None:
+    """The sampler seed recorded with the fit (``svi summarise`` checks the config, seed included)."""
+    import json
+
+    import h5netcdf
+
+    with h5netcdf.File(results / "fit" / "posterior.nc", "r") as f:
+        cfg = f.attrs.get("svi_config")
+    return str(json.loads(cfg)["sampler"]["seed"]) if cfg else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, required=True, help="a finished results directory (panel/ and fit/)")
+    ap.add_argument("--base", default="main", help="git ref of the reference code (default main)")
+    ap.add_argument("--head", default=".", help="git ref of the code to check ('.' = this working tree)")
+    ap.add_argument("--report", type=int, default=0, metavar="N", help="also compare the paper's and N trusts' "
+                    "board documents' text")
+    ap.add_argument("--keep", type=Path, help="keep the scratch directories here")
+    a = ap.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="svi-identical-", dir=a.keep))
+    try:
+        seed = fit_seed(a.results)
+        code_b, code_h = checkout(a.base, scratch), checkout(a.head, scratch)
+        base = summarise(code_b, a.results, scratch / "base", seed)
+        head = summarise(code_h, a.results, scratch / "head", seed)
+        same, bad, added = compare_tables(base, head)
+        print(f"tables: {len(same)} identical, {len(bad)} different or missing, {len(added)} added "
+              f"(base {a.base}, head {a.head}, fit {a.results})")
+        for name in bad:
+            print(f"  DIFFERENT  {name}")
+        for name in added:
+            print(f"  added      {name}")
+        if a.report:
+            bad += [f"report {r}" for r in compare_reports(code_b, base, code_h, head, a.report)]
+            for r in bad:
+                if r.startswith("report "):
+                    print(f"  DIFFERENT  {r}")
+        print("IDENTICAL" if not bad else "DIFFERENT")
+        return 1 if bad else 0
+    finally:
+        if a.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
