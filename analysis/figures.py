@@ -92,7 +92,7 @@ class FigureData:
     ranks: pd.DataFrame                  # national ranks indexed by org_code
     trapped: dict[str, pd.DataFrame]     # setting -> frame indexed by org_code (ENGLAND row included)
     panel: pd.DataFrame                  # panel indexed by org_code
-    funnel: pd.DataFrame | None = None   # analysis.shmi_funnel.shmi_banding result (label org_code), or None
+    funnel: pd.DataFrame | None = None   # the saved SHMI funnel table (analysis.summaries.derived), or None
     _peer_of: dict = field(default_factory=dict)
 
     @classmethod
@@ -111,16 +111,8 @@ class FigureData:
         ranks = rk[rk.scope == "national"].set_index("org_code").reindex(trusts.index)
         trapped = {s: g.set_index("org_code") for s, g in tables["trapped_value"].groupby("setting")}
         pan = panel.drop_duplicates("org_code").set_index("org_code")
-        funnel = None
-        cols = ["shmi_observed_deaths", "shmi_expected_deaths", "shmi_value"]
-        if all(c in pan.columns for c in cols):
-            from analysis.shmi_funnel import shmi_banding
-
-            try:
-                funnel = shmi_banding(pan.reset_index(), observed=cols[0], expected=cols[1], shmi=cols[2],
-                                      label="org_code")
-            except ValueError:  # fewer than three trusts with SHMI: no funnel
-                funnel = None
+        funnel = tables.get("shmi_funnel")  # analysis.summaries.derived.shmi_funnel: empty when there is no funnel
+        funnel = funnel if funnel is not None and len(funnel) else None
         fd = cls(trusts, value, alpha, ranks, trapped, pan, funnel)
         fd._peer_of = trusts.peer_group.to_dict()
         return fd

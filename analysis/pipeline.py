@@ -11,7 +11,8 @@ import pandas as pd
 
 from analysis.fitting import convergence_gate, fit, gate_record
 from analysis.results import ResultsDir
-from analysis.summaries import summarise
+from analysis.summaries import derived_tables, summarise
+from analysis.summaries.derived import headline_values
 from models.config import load_config
 from models.value_model import prepare
 
@@ -24,7 +25,7 @@ def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = N
     res = ResultsDir(out)
     idata, data, gate = fit(panel, cfg, echo=echo)
     res.save_fit(idata, gate_record(gate, idata))
-    tables = write_tables(idata, data, cfg, gate, res, echo)
+    tables = write_tables(idata, data, cfg, gate, res, echo, panel)
     return {"idata": idata, "data": data, "gate": gate, "tables": tables, "config": cfg}
 
 
@@ -39,12 +40,14 @@ def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | N
     data = prepare(panel, cfg)
     gate = convergence_gate(idata, cfg)
     echo(gate.text())
-    return {"tables": write_tables(idata, data, cfg, gate, res, echo), "gate": gate}
+    return {"tables": write_tables(idata, data, cfg, gate, res, echo, panel), "gate": gate}
 
 
-def write_tables(idata, data, cfg, gate, res: ResultsDir, echo) -> dict:
-    """The result tables, with ``model.json`` naming the fit they came from (the report checks it)."""
+def write_tables(idata, data, cfg, gate, res: ResultsDir, echo, panel: pd.DataFrame) -> dict:
+    """The result tables and those derived from them, with ``model.json`` naming the fit they came from (the report
+    checks it)."""
     tables = summarise(idata, data, cfg)
+    tables.update(derived_tables(tables, panel))
     res.write_tables(tables, {"model_id": idata.attrs.get("svi_model_id"),
                               "panel_hash": idata.attrs.get("svi_panel_hash")},
                      notes=data.notes, unpublishable=None if gate.passed else gate.text())
@@ -59,20 +62,17 @@ def write_tables(idata, data, cfg, gate, res: ResultsDir, echo) -> dict:
 
 
 def headline(tables: dict) -> str:
+    """The national figures in three lines, for the log."""
+    h = headline_values(tables["headlines"])
     lines = []
-    tv = tables["trapped_value"]
-    eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")]
-    if len(eng):
-        r = eng.iloc[0]
-        lines.append(f"trapped value (total cost, {r.benchmark}): GBP {r['median']:,.0f}m "
-                     f"[95% CrI {r.lo95:,.0f}-{r.hi95:,.0f}m]")
+    if h["trapped_value_median"] == h["trapped_value_median"]:
+        bench = tables["trapped_value"].benchmark.iloc[0]
+        lines.append(f"trapped value (total cost, {bench}): GBP {h['trapped_value_median']:,.0f}m "
+                     f"[95% CrI {h['trapped_value_lo95']:,.0f}-{h['trapped_value_hi95']:,.0f}m]")
     if "avoidable_deaths" in tables:
-        ad = tables["avoidable_deaths"]
-        r = ad[ad.org_code == "ENGLAND"].iloc[0]
-        lines.append(f"avoidable deaths ({r.benchmark}): {r['median']:,.0f} [95% CrI {r.lo95:,.0f}-{r.hi95:,.0f}]")
-    rk = tables["ranks"]
-    nat = rk[rk.scope == "national"].dropna(subset=["rank_median"])
-    width = (nat.rank_hi95 - nat.rank_lo95).median()
-    lines.append(f"national ranks: median width of 95% rank interval {width:.0f} places of {int(nat.n_ranked.max())}; "
-                 f"{(nat.p_top_quartile > 0.9).sum()} trusts with P(top quartile) > 0.9")
+        bench = tables["avoidable_deaths"].benchmark.iloc[0]
+        lines.append(f"avoidable deaths ({bench}): {h['avoidable_deaths_median']:,.0f} "
+                     f"[95% CrI {h['avoidable_deaths_lo95']:,.0f}-{h['avoidable_deaths_hi95']:,.0f}]")
+    lines.append(f"national ranks: median width of 95% rank interval {h['rank_width_median']:.0f} places of "
+                 f"{int(h['ranks_n'])}; {int(h['ranks_top90'])} trusts with P(top quartile) > 0.9")
     return "\n".join(lines)

@@ -55,8 +55,8 @@ import pandas as pd
 from analysis import io
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
-from analysis.results import POSTERIOR_TABLES as TABLE_NAMES
-from analysis.results import ResultsDir
+from analysis.results import TABLE_NAMES, ResultsDir
+from analysis.summaries.derived import headline_values
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERS = REPO / "papers"
@@ -93,6 +93,10 @@ class Results:
     manifests: dict  # "validation" / "claims" -> (directory, manifest or None), see analysis.manifest
     sample_stats: dict = field(default_factory=dict)
     _fig: object = None
+
+    @property
+    def headlines(self) -> dict[str, float]:
+        return headline_values(self.tables["headlines"])
 
     @property
     def codes(self) -> list[str]:
@@ -282,16 +286,13 @@ class _Index:
         ad = t.get("avoidable_deaths")
         self.deaths = ad.set_index("org_code") if ad is not None else None
         self.panel = res.panel.drop_duplicates("org_code").set_index("org_code")
-        fd = res.figdata
-        self.funnel = fd.funnel.set_index("org_code") if fd.funnel is not None else None
+        self.funnel = t["shmi_funnel"].set_index("org_code")
+        self.category = t["categories"].set_index("org_code")
+        nc = t["need_context"]
+        self.context = {c: g.set_index("org_code") for c, g in nc[nc.scope == "trust"].groupby("column")}
         self.peer_of = self.info.peer_group.to_dict()
         self.groups = {g: list(idx) for g, idx in self.info.groupby("peer_group").groups.items()}
         self.pos = {c: i for i, c in enumerate(self.info.index)}
-        pg = self.info.peer_group.to_numpy()
-        self.group_mask = {g: pg == g for g in self.groups}
-        self.need = {c: pd.to_numeric(self.panel[c], errors="coerce").reindex(self.info.index).to_numpy(float)
-                     for c in ("imd_score", "share_aged_75_plus", "health_index_score", "ncc_expected_cost_total_gbp_m",
-                               "ncc_actual_cost_total_gbp_m", "catchment_population") if c in self.panel.columns}
 
 
 def _row(frame: pd.DataFrame | None, code: str):
@@ -301,35 +302,24 @@ def _row(frame: pd.DataFrame | None, code: str):
     return r.iloc[0] if isinstance(r, pd.DataFrame) else r
 
 
-def _verdict(p_top, p_bottom) -> str:
-    if not _ok(p_top):
-        return "not ranked (no value index for this trust)"
-    if p_top >= 0.9:
-        return "very likely among the best-value quarter of trusts in England"
-    if p_top >= 0.5:
-        return "more likely than not among the best-value quarter of trusts in England"
-    if p_bottom >= 0.9:
-        return "very likely among the lowest-value quarter of trusts in England"
-    if p_bottom >= 0.5:
-        return "more likely than not among the lowest-value quarter of trusts in England"
-    return "cannot be placed with confidence in either the best or the lowest quarter nationally"
+#: what the board documents say of each value category (analysis.summaries.derived.value_category)
+VERDICTS = {
+    "not ranked": "not ranked (no value index for this trust)",
+    "best quarter (very likely)": "very likely among the best-value quarter of trusts in England",
+    "best quarter (likely)": "more likely than not among the best-value quarter of trusts in England",
+    "lowest quarter (very likely)": "very likely among the lowest-value quarter of trusts in England",
+    "lowest quarter (likely)": "more likely than not among the lowest-value quarter of trusts in England",
+    "uncertain": "cannot be placed with confidence in either the best or the lowest quarter nationally",
+}
 
 
 def _peer_stats(ix: _Index, code: str, col: str, scale: float = 1.0, f=None) -> list[str]:
     """The trust's value, its peers' median and range (the trust itself left out), and the England median."""
-    vals = ix.need.get(col)
-    if vals is None:
+    r = _row(ix.context.get(col), code)
+    if r is None:
         return ["n/a"] * 4
-    vals = vals * scale
-    i = ix.pos[code]
-    peers = ix.group_mask[ix.peer_of[code]].copy()
-    peers[i] = False
-    pv = vals[peers]
-    pv = pv[~np.isnan(pv)]
-    allv = vals[~np.isnan(vals)]
-    return [f(vals[i]), f(np.median(pv)) if pv.size else "n/a",
-            interval(pv.min(), pv.max(), f=lambda x: f(x)) if pv.size else "n/a",
-            f(np.median(allv)) if allv.size else "n/a"]
+    g = lambda x: f(x * scale) if _ok(x) else "n/a"
+    return [g(r.value), g(r.peer_median), interval(r.peer_min, r.peer_max, f=g), g(r.england_median)]
 
 
 def trust_values(res: Results, code: str, ix: _Index | None = None) -> dict:
@@ -381,9 +371,8 @@ def trust_values(res: Results, code: str, ix: _Index | None = None) -> dict:
                    "group": md(r.group),
                    "text": f"{rank(r.rank_median)} of {count(r.n_ranked)} (95% interval {interval(r.rank_lo95, r.rank_hi95, rank)})"}
     v["rank"] = rk
-    rn = _row(ix.ranks.get("national"), code)
-    v["verdict"] = _verdict(rn.p_top_quartile if rn is not None else None,
-                            rn.p_bottom_quartile if rn is not None else None)
+    cat = _row(ix.category, code)
+    v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
 
     # -- indicators
     ind = {}
@@ -391,7 +380,8 @@ def trust_values(res: Results, code: str, ix: _Index | None = None) -> dict:
         t = ix.alpha.get(measure)
         r = _row(t, code)
         key = measure.split("_")[0] if measure != "excess_deaths_per_1000_spells" else "excess"
-        peer_med = t["median"].reindex(peers).median() if t is not None else float("nan")
+        pr = _row(ix.context.get(measure), code)
+        peer_med = pr.peer_median if pr is not None else float("nan")
         if r is None or not _ok(r["median"]):
             why = "not published for this trust" if indicator == "shmi" else "not reported by this trust"
             ind[key] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "peer": f(peer_med) if _ok(peer_med) else "n/a",
@@ -461,7 +451,7 @@ def trust_values(res: Results, code: str, ix: _Index | None = None) -> dict:
                                ("expcost", "ncc_expected_cost_total_gbp_m", 1.0, lambda x: money(x, 0)),
                                ("actcost", "ncc_actual_cost_total_gbp_m", 1.0, lambda x: money(x, 0)),
                                ("catchment", "catchment_population", 1.0, count)):
-        vals = _peer_stats(ix, code, col, scale, f=lambda x, f=f: f(x) if _ok(x) else "n/a")
+        vals = _peer_stats(ix, code, col, scale, f=f)
         need[key] = dict(zip(("trust", "peer_median", "peer_range", "england"), vals))
     v["need"] = need
     v.update(_common_values(res))
@@ -486,7 +476,7 @@ def _common_values(res: Results) -> dict:
         "gate_line": md(res.attrs.get("svi_gate") or
                         f"max R-hat {num(gate.get('max_rhat'), 4)}, min bulk ESS {count(gate.get('min_ess_bulk'))}, "
                         f"min tail ESS {count(gate.get('min_ess_tail'))}, divergences {count(gate.get('divergences'))}"),
-        "n_trusts": str(len(res.codes)),
+        "n_trusts": count(res.headlines["n_trusts"]),
     }
 
 
@@ -502,7 +492,7 @@ def _cfg(res: Results, *keys, default="n/a"):
 
 
 def paper_values(res: Results) -> dict:
-    t = res.tables
+    h = res.headlines
     v = _common_values(res)
     gate = res.gate
     passed = v["gate_status"] == "passed"
@@ -550,7 +540,7 @@ def paper_values(res: Results) -> dict:
     v["need"] = {"covariates": md("; ".join(labels.get(c, c) for c in need)) or "none", "n": str(len(need))}
     pg = _cfg(res, "peer_groups", default={})
     v["peer"] = {"column": md(str(pg.get("column", "size_class")).replace("_", " ")),
-                 "n_groups": str(t["value_index"].peer_group.dropna().nunique()),
+                 "n_groups": count(h["n_peer_groups"]),
                  "n_overrides": str(len(pg.get("overrides") or {}))}
     q = _cfg(res, "quality", default={})
     v["quality"] = {"correlation": "LKJ-correlated (eta = " + num(q.get("lkj_eta"), 1) + ")" if q.get("correlation")
@@ -561,39 +551,20 @@ def paper_values(res: Results) -> dict:
                   "notes": md(re.sub(r"Built from /\S+?;\s*", "", " ".join(res.quality.get("notes", [])))) or
                   "none recorded"}
 
-    # national results
-    tv = t["trapped_value"]
-    eng = tv[tv.org_code == "ENGLAND"].set_index("setting")
-    tot = eng.loc["total"] if "total" in eng.index else None
-    v["tv"] = {"total": money(tot["median"], 0) if tot is not None else "n/a",
-               "total_i95": interval(tot.lo95, tot.hi95, money, d=0) if tot is not None else "n/a",
-               "n_positive": count((tv[(tv.setting == "total") & (tv.org_code != "ENGLAND")]["median"] > 0).sum())}
-    ad = t["avoidable_deaths"]
-    e = ad[ad.org_code == "ENGLAND"]
-    v["ad"] = {"total": count(e["median"].iloc[0]) if len(e) else "n/a",
-               "i95": interval(e.lo95.iloc[0], e.hi95.iloc[0], count) if len(e) else "n/a"}
-    rk = t["ranks"]
-    nat = rk[rk.scope == "national"].dropna(subset=["rank_median"])
-    width = (nat.rank_hi95 - nat.rank_lo95)
-    v["ranks"] = {"n": count(nat.n_ranked.max()), "width_median": count(width.median()),
-                  "width_min": count(width.min()), "width_max": count(width.max()),
-                  "top90": count((nat.p_top_quartile > 0.9).sum()), "bottom90": count((nat.p_bottom_quartile > 0.9).sum())}
-    vi = t["value_index"]
-    val = vi[vi.measure == "value_index"]
-    v["value"] = {"above": count((val.lo95 > 0).sum()), "below": count((val.hi95 < 0).sum()),
-                  "n": count(val["median"].notna().sum())}
-    ha = t["health_alpha"]
-    sh = ha[ha.measure == "shmi_ratio_to_expected"].dropna(subset=["median"])
-    v["shmi"] = {"n": count(len(sh)), "above": count((sh.lo95 > 1).sum()), "below": count((sh.hi95 < 1).sum())}
-    fd = res.figdata
-    if fd.funnel is not None:
-        f = fd.funnel
-        bands = f.band.value_counts()
-        v["funnel"] = {"n": count(f.in_fit.sum()), "phi": num(f.attrs.get("phi"), 2), "tau2": num(f.attrs.get("tau2"), 5),
-                       "kept": count(f.attrs.get("n_kept")), "higher": count(bands.get(1, 0)),
-                       "lower": count(bands.get(3, 0)), "as_expected": count(bands.get(2, 0))}
-    else:
-        v["funnel"] = {k: "n/a" for k in ("n", "phi", "tau2", "kept", "higher", "lower", "as_expected")}
+    # national results (analysis.summaries.derived.headlines)
+    v["tv"] = {"total": money(h["trapped_value_median"], 0),
+               "total_i95": interval(h["trapped_value_lo95"], h["trapped_value_hi95"], money, d=0),
+               "n_positive": count(h["trapped_value_n_positive"])}
+    v["ad"] = {"total": count(h["avoidable_deaths_median"]),
+               "i95": interval(h["avoidable_deaths_lo95"], h["avoidable_deaths_hi95"], count)}
+    v["ranks"] = {"n": count(h["ranks_n"]), "width_median": count(h["rank_width_median"]),
+                  "width_min": count(h["rank_width_min"]), "width_max": count(h["rank_width_max"]),
+                  "top90": count(h["ranks_top90"]), "bottom90": count(h["ranks_bottom90"])}
+    v["value"] = {"above": count(h["value_above"]), "below": count(h["value_below"]), "n": count(h["value_n"])}
+    v["shmi"] = {"n": count(h["shmi_n"]), "above": count(h["shmi_above"]), "below": count(h["shmi_below"])}
+    v["funnel"] = {"n": count(h["funnel_n"]), "phi": num(h["funnel_phi"], 2), "tau2": num(h["funnel_tau2"], 5),
+                   "kept": count(h["funnel_kept"]), "higher": count(h["funnel_higher"]),
+                   "lower": count(h["funnel_lower"]), "as_expected": count(h["funnel_as_expected"])}
     v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
     return {"svi": v}
@@ -653,16 +624,19 @@ def paper_tables(res: Results) -> dict[str, str]:
                                   rows, [45, 35, 20], "lll")
     else:
         out["sources"] = "*The panel dictionary (`panel/panel_dictionary.csv`) is missing from these results.*\n"
-    # peer groups
-    p = res.panel.drop_duplicates("org_code").set_index("org_code")
+    # peer groups (medians: analysis.summaries.derived.need_context)
     info = res.tables["value_index"]
     info = info[info.measure == "value_index"].set_index("org_code")
+    nc = res.tables["need_context"]
+    nc = nc[nc.scope == "peer group"]
     rows = []
     for g, idx in info.groupby("peer_group").groups.items():
-        sub = p.reindex(idx)
-        med = lambda c, s=1.0: sub[c].median() * s if c in sub else float("nan")
-        rows.append([md(g), str(len(idx)), num(med("imd_score"), 1), num(med("share_aged_75_plus", 100), 1) + "%",
-                     num(med("health_index_score"), 1), money(med("ncc_expected_cost_total_gbp_m"), 0)])
+        sub = nc[nc.peer_group == g]
+        med = dict(zip(sub.column, sub.value))
+        m = lambda c, s=1.0: med[c] * s if c in med else float("nan")
+        rows.append([md(g), str(len(idx)), num(m("imd_score"), 1),
+                     num(m("share_aged_75_plus", 100), 1) + "%", num(m("health_index_score"), 1),
+                     money(m("ncc_expected_cost_total_gbp_m"), 0)])
     out["peer_groups"] = md_table(["Peer group", "Trusts", "IMD score", "Aged 75+", "Health Index",
                                    "Expected cost"], rows, [24, 12, 14, 14, 16, 20])
     out["priors"] = priors_table(res.config)

@@ -87,8 +87,9 @@ def compare_reports(code_b: Path, base: Path, code_h: Path, head: Path, n: int) 
     for rel in pdfs:
         if not (head / rel).exists() or pdf_text(base / rel) != pdf_text(head / rel):
             bad.append(str(rel))
-    print(f"reports: {len(pdfs) - len(bad)} of {len(pdfs)} PDFs have the same text ({', '.join(codes)} and the "
-          "paper)")
+    shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more trusts" if len(codes) > 5 else "")
+    print(f"reports: {len(pdfs) - len(bad)} of {len(pdfs)} PDFs have the same text (the paper and the board "
+          f"documents of {shown})")
     return bad
 
 

@@ -31,7 +31,7 @@ from analysis.fitting import save_fit
 from analysis.manifest import Item, write_manifest
 from analysis.panel import build, panel_hash, write
 from analysis.results import ResultsDir
-from analysis.summaries import summarise
+from analysis.summaries import derived_tables, summarise
 from models.config import load_config
 from models.value_model import prepare
 
@@ -84,7 +84,9 @@ def results(tmp_path_factory) -> Path:
                         "svi_gate": "convergence gate PASSED (test)", "svi_panel_hash": panel_hash(pr.panel)})
     save_fit(idata, out / "fit" / "posterior.nc")
     io.write_json(out / "fit" / "gate.json", GATE)
-    for name, t in summarise(idata, d, cfg).items():
+    tables = summarise(idata, d, cfg)
+    tables.update(derived_tables(tables, pr.panel))
+    for name, t in tables.items():
         io.write_table(t, out / "tables" / name)
     io.write_json(out / "tables" / "model.json", {"model_id": GATE["model_id"], "panel_hash": panel_hash(pr.panel)})
     return out
