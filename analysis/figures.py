@@ -128,7 +128,8 @@ class FigureData:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _rc():
+def rc_context():
+    """The figures' matplotlib settings, as a context manager (also for the claims' figures)."""
     import matplotlib as mpl
 
     return mpl.rc_context(RC)
@@ -138,7 +139,8 @@ def _fig(height: float, width: float = WIDTH) -> Figure:
     return Figure(figsize=(width, height))
 
 
-def _style(ax) -> None:
+def style_axes(ax) -> None:
+    """Short ticks, no top or right spine."""
     ax.tick_params(length=3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -155,7 +157,7 @@ def _strip_axis(fig, i: int, top: float, h: float, gap: float, left: float, widt
     """Row ``i`` of a stack of one-dimensional strip plots, labelled on the left; returns (axis, bottom)."""
     y0 = top - (i + 1) * h - i * gap
     ax = fig.add_axes([left, y0, width, h])
-    _style(ax)
+    style_axes(ax)
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
     ax.set_ylim(-0.6, 0.6)
@@ -172,7 +174,7 @@ def _interval_cross(ax, s, colour, *, lw, alpha, ms, zorder, label):
     ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=ms, color=colour, mec="white", mew=0.3,
             zorder=zorder + 1, label=label)
 
-def _plain_log(axis) -> None:
+def plain_log_axis(axis) -> None:
     """Log axis with plain-number labels and unlabelled minor ticks (mathtext labels cost 10x the drawing)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -208,7 +210,7 @@ def _jitter(n: int, seed: int, width: float = 0.32) -> np.ndarray:
 
 def svg_text(fig: Figure) -> str:
     buf = _stdio.StringIO()
-    with _rc():
+    with rc_context():
         fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()
 
@@ -219,7 +221,7 @@ def save(fig: Figure, path: str | Path) -> Path:
     fmt = path.suffix.lstrip(".") or "svg"
     if fmt == "svg":
         return io.write_text(path, svg_text(fig))
-    with _rc(), io.atomic_path(path) as tmp:
+    with rc_context(), io.atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=200)
     return path
 
@@ -229,7 +231,7 @@ def save(fig: Figure, path: str | Path) -> Path:
 def _value_frame(fd: FigureData, group: str | None, height: float, width: float):
     fig = _fig(height, width)
     ax = fig.add_axes([0.095, 0.125, 0.885, 0.75])
-    _style(ax)
+    style_axes(ax)
     v = fd.value
     x, y = v["cost_composite_median"], v["quality_composite_median"]
     ok = (x.notna() & y.notna()).to_numpy(bool)
@@ -353,7 +355,7 @@ def _indicator_overlay(fd: FigureData, code: str, axes) -> None:
 def _rank_frame(fd: FigureData, group: str | None, height: float):
     fig = _fig(height)
     ax = fig.add_axes([0.08, 0.17, 0.90, 0.76])
-    _style(ax)
+    style_axes(ax)
     rk = fd.ranks.dropna(subset=["rank_median"]).sort_values(["rank_median", "sucra"], ascending=[True, False])
     n = int(rk.n_ranked.max()) if len(rk) else 1
     pos = np.arange(1, len(rk) + 1)
@@ -398,7 +400,7 @@ def _funnel_frame(fd: FigureData, group: str | None, height: float):
 
     fig = _fig(height)
     ax = fig.add_axes([0.09, 0.30, 0.89, 0.67])
-    _style(ax)
+    style_axes(ax)
     res = fd.funnel
     if res is None:
         ax.text(0.5, 0.5, "SHMI funnel not available: fewer than three trusts with published SHMI counts.",
@@ -408,7 +410,7 @@ def _funnel_frame(fd: FigureData, group: str | None, height: float):
     funnel_plot(res, ax=ax)
     ax.set_title("")
     ax.set_xscale("log")
-    _plain_log(ax.xaxis)
+    plain_log_axis(ax.xaxis)
     ax.set_xlabel("Expected deaths (log scale)")
     ax.set_ylabel("Published SHMI (observed / expected)")
     handles, labels = ax.get_legend_handles_labels()
@@ -460,7 +462,7 @@ def _need_frame(fd: FigureData, group: str | None, height: float):
             continue
         if log:
             ax.set_xscale("log")
-            _plain_log(ax.xaxis)
+            plain_log_axis(ax.xaxis)
             lo, hi = vals[ok].min(), vals[ok].max()
             ax.set_xlim(lo / 1.15, hi * 1.15)
         else:
@@ -500,7 +502,7 @@ def _need_overlay(fd: FigureData, code: str, axes) -> None:
 def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
     fig = _fig(height)
     ax = fig.add_axes([0.16, 0.24, 0.52, 0.72])
-    _style(ax)
+    style_axes(ax)
     key = "ENGLAND" if code is None else code
     rows = []
     for s, label in SETTINGS:
@@ -532,7 +534,7 @@ def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
 # ============================================================================= public figure functions
 
 def _full(frame, overlay, fd: FigureData, code: str | None, *args) -> Figure:
-    with _rc():
+    with rc_context():
         fig, axes = frame(fd, fd.group_of(code), *args)
         if code is not None:
             for ax in axes:
@@ -568,7 +570,7 @@ def peer_need(fd: FigureData, code: str | None = None, height: float = 2.7) -> F
 
 def trapped_value(fd: FigureData, code: str | None = None, height: float = 1.8) -> Figure:
     """Trapped value by care setting: posterior median, 80 % (thick) and 95 % (thin) intervals, £ million."""
-    with _rc():
+    with rc_context():
         return _trapped(fd, code, height)
 
 
@@ -618,7 +620,7 @@ class _Layer:
     def with_overlay(self, overlay, fd: FigureData, code: str) -> str:
         before = {ax: (set(ax.get_children())) for ax in self.axes}
         try:
-            with _rc():
+            with rc_context():
                 overlay(fd, code, self.axes)
             return splice_svg(self.svg, svg_text(self.fig))
         finally:
@@ -641,7 +643,7 @@ class AppendixFigures:
         key = (name, None if name in _SHARED else group)
         if key not in self._layers:
             frame, _, args = LAYERED[name]
-            with _rc():
+            with rc_context():
                 fig, axes = frame(self.fd, group, *args)
             self._layers[key] = _Layer(fig, axes)
         return self._layers[key]

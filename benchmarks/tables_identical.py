@@ -11,7 +11,9 @@ runs ``svi summarise`` there with that version's code (a ``git archive`` of the 
 an addition; a table that differs or that the head lost is a failure (exit status 1).
 
 With ``--report N`` it also renders the paper and the board documents of the first N trusts with each version
-and compares their text (``pdftotext``; the PDFs themselves carry creation dates), page by page.
+and compares their text (``pdftotext``; the PDFs themselves carry creation dates).  With ``--claims`` it re-tests
+the claims from the saved fit alone (the other variants not fitted) with each version and compares every file of
+``claims/`` (the manifest without its creation time).
 """
 
 from __future__ import annotations
@@ -93,6 +95,48 @@ def compare_reports(code_b: Path, base: Path, code_h: Path, head: Path, n: int) 
     return bad
 
 
+CLAIMS_SNIPPET = """
+import sys
+from pathlib import Path
+from analysis.claims import run_claims
+from analysis.fitting import convergence_gate, load_fit
+from analysis.panel import read_panel
+from models.config import load_config, merge
+from models.value_model import prepare
+import json
+res, out = Path(sys.argv[1]), Path(sys.argv[2])
+panel = read_panel(res / "panel" / "panel.parquet")
+idata = load_fit(res / "fit" / "posterior.nc")
+cfg = merge(load_config(), json.loads(idata.attrs["svi_config"]))
+run_claims(panel, out=out, fits={"base": (idata, prepare(panel, cfg), convergence_gate(idata, cfg), cfg)},
+           fit_missing=False, echo=lambda *a: None)
+"""
+
+
+def compare_claims(code_b: Path, base: Path, code_h: Path, head: Path) -> list[str]:
+    import json
+
+    for code, out in ((code_b, base), (code_h, head)):
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        p = subprocess.run([sys.executable, "-c", CLAIMS_SNIPPET, str(out), str(out)], cwd=code, env=env,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"claims failed with the code in {code}:\n{p.stderr[-3000:]}")
+    names = sorted(p.name for p in (base / "claims").iterdir() if p.name != ".svi-output.json")
+    bad = []
+    for name in names:
+        a, b = base / "claims" / name, head / "claims" / name
+        if name == "manifest.json" and b.exists():
+            strip = lambda f: {k: v for k, v in json.loads(f.read_text()).items() if k != "created"}
+            same = strip(a) == strip(b)
+        else:
+            same = b.exists() and filecmp.cmp(a, b, shallow=False)
+        if not same:
+            bad.append(f"claims/{name}")
+    print(f"claims: {len(names) - len(bad)} of {len(names)} files identical ({', '.join(names)})")
+    return bad
+
+
 def fit_seed(results: Path) -> str | None:
     """The sampler seed recorded with the fit (``svi summarise`` checks the config, seed included)."""
     import json
@@ -111,6 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--head", default=".", help="git ref of the code to check ('.' = this working tree)")
     ap.add_argument("--report", type=int, default=0, metavar="N", help="also compare the paper's and N trusts' "
                     "board documents' text")
+    ap.add_argument("--claims", action="store_true", help="also compare the claims re-tested from the saved fit")
     ap.add_argument("--keep", type=Path, help="keep the scratch directories here")
     a = ap.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="svi-identical-", dir=a.keep))
@@ -126,11 +171,14 @@ def main(argv=None) -> int:
             print(f"  DIFFERENT  {name}")
         for name in added:
             print(f"  added      {name}")
+        others = []
         if a.report:
-            bad += [f"report {r}" for r in compare_reports(code_b, base, code_h, head, a.report)]
-            for r in bad:
-                if r.startswith("report "):
-                    print(f"  DIFFERENT  {r}")
+            others += [f"report {r}" for r in compare_reports(code_b, base, code_h, head, a.report)]
+        if a.claims:
+            others += compare_claims(code_b, base, code_h, head)
+        for r in others:
+            print(f"  DIFFERENT  {r}")
+        bad += others
         print("IDENTICAL" if not bad else "DIFFERENT")
         return 1 if bad else 0
     finally:
