@@ -27,11 +27,10 @@ from models.config import merge
 from models.value_model import build_model
 
 #: SBC sampler: nutpie, whatever the default, because it compiles the model once and refits it to each
-#: replication's data (``with_data``).  numpyro through PyMC compiles again at every refit: on the real panel it
-#: took 24-74 s per replication, 24-26 s even when the trees were small (31-47 steps), against nutpie's 15 s median
-#: for a whole replication; and the process crashed after 33 replications when LLVM could not map memory for more
-#: compiled code.  Both are NUTS on the same log density; the production fit's convergence is checked by the gate.
-#: 2 chains in parallel (one per core); L = 99 thinned draws per replication.
+#: replication's data (``with_data``); numpyro through PyMC compiles at every refit, several times slower and
+#: running out of memory for compiled code (benchmarks/RESULTS.md, "SBC sampler").  Both are NUTS on the same log
+#: density; the production fit's convergence is checked by the gate.  2 chains in parallel (one per core); L = 99
+#: thinned draws per replication.
 SBC_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 300, "draws": 300}
 SBC_QUICK_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 200, "draws": 200}
 #: fewer replications than this give no SBC verdict (the issue's minimum; the uniformity test has little power)
