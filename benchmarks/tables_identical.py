@@ -13,7 +13,8 @@ an addition; a table that differs or that the head lost is a failure (exit statu
 With ``--report N`` it also renders the paper and the board documents of the first N trusts with each version
 and compares their text (``pdftotext``; the PDFs themselves carry creation dates).  With ``--claims`` it re-tests
 the claims from the saved fit alone (the other variants not fitted) with each version and compares every file of
-``claims/`` (the manifest without its creation time).
+``claims/`` (the manifest without its creation time).  With ``--figures N`` it draws the paper's figures and the
+first N trusts' appendix figures with each version and compares the SVG files byte for byte.
 """
 
 from __future__ import annotations
@@ -137,6 +138,34 @@ def compare_claims(code_b: Path, base: Path, code_h: Path, head: Path) -> list[s
     return bad
 
 
+FIGURES_SNIPPET = """
+import sys
+from pathlib import Path
+from analysis.figures import AppendixFigures, paper_figures
+from analysis.report import load_results
+out, n = Path(sys.argv[1]), int(sys.argv[2])
+res = load_results(out)
+paper_figures(res.figdata, out / "figures" / "paper")
+af = AppendixFigures(res.figdata)
+for code in res.codes[:n]:
+    af.write(code, out / "figures" / code)
+"""
+
+
+def compare_figures(code_b: Path, base: Path, code_h: Path, head: Path, n: int) -> list[str]:
+    """The SVG figures of the paper and of the first ``n`` trusts' appendices, byte for byte."""
+    for code, out in ((code_b, base), (code_h, head)):
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        p = subprocess.run([sys.executable, "-c", FIGURES_SNIPPET, str(out), str(n)], cwd=code, env=env,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"figures failed with the code in {code}:\n{p.stderr[-3000:]}")
+    svgs = sorted(p.relative_to(base) for p in (base / "figures").rglob("*.svg"))
+    bad = [str(r) for r in svgs if not (head / r).exists() or not filecmp.cmp(base / r, head / r, shallow=False)]
+    print(f"figures: {len(svgs) - len(bad)} of {len(svgs)} SVG files identical (the paper's and {n} trusts')")
+    return bad
+
+
 def fit_seed(results: Path) -> str | None:
     """The sampler seed recorded with the fit (``svi summarise`` checks the config, seed included)."""
     import json
@@ -155,6 +184,8 @@ def main(argv=None) -> int:
     ap.add_argument("--head", default=".", help="git ref of the code to check ('.' = this working tree)")
     ap.add_argument("--report", type=int, default=0, metavar="N", help="also compare the paper's and N trusts' "
                     "board documents' text")
+    ap.add_argument("--figures", type=int, default=0, metavar="N", help="also compare the SVG figures of the paper "
+                    "and of N trusts' appendices byte for byte")
     ap.add_argument("--claims", action="store_true", help="also compare the claims re-tested from the saved fit")
     ap.add_argument("--keep", type=Path, help="keep the scratch directories here")
     a = ap.parse_args(argv)
@@ -176,6 +207,8 @@ def main(argv=None) -> int:
             others += [f"report {r}" for r in compare_reports(code_b, base, code_h, head, a.report)]
         if a.claims:
             others += compare_claims(code_b, base, code_h, head)
+        if a.figures:
+            others += compare_figures(code_b, base, code_h, head, a.figures)
         for r in others:
             print(f"  DIFFERENT  {r}")
         bad += others
