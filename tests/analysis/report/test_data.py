@@ -1,4 +1,5 @@
-"""Results access: results whose panel, fit and tables come from different runs are refused (issue 13, class 4)."""
+"""Results access: results whose panel, fit and tables come from different runs are refused (issue 13, class 4), and
+so are results the documents cannot describe (no recorded config, tables of an older version)."""
 
 from __future__ import annotations
 
@@ -79,4 +80,26 @@ def test_damaged_table_names_the_file(results, tmp_path):
     out = _copy(results, tmp_path / "r")
     (out / "tables" / "ranks.parquet").write_bytes(b"PAR1")
     with pytest.raises(SVIError, match="ranks.parquet cannot be read"):
+        rep.load_results(out)
+
+
+def test_a_fit_without_its_config_is_refused_not_replaced_by_the_default(results, tmp_path):
+    import arviz as az
+
+    from analysis.fitting import save_fit
+
+    out = _copy(results, tmp_path / "r")
+    idata = az.from_netcdf(out / "fit" / "posterior.nc", engine="h5netcdf")
+    idata.load()
+    del idata.attrs["svi_config"]
+    save_fit(idata, out / "fit" / "posterior.nc")
+    with pytest.raises(SVIError, match="does not record the model configuration"):
+        rep.load_results(out)
+
+
+def test_tables_without_the_derived_ones_say_to_summarise(results, tmp_path):
+    out = _copy(results, tmp_path / "r")
+    for suffix in (".parquet", ".csv"):
+        (out / "tables" / f"headlines{suffix}").unlink()
+    with pytest.raises(SVIError, match=r"missing in .*headlines.*svi summarise --out"):
         rep.load_results(out)
