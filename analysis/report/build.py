@@ -288,8 +288,8 @@ def report(out: str | Path = "results", trusts: Iterable[str] | None = None, all
                 codes.append(c)
     if codes and res.unpublishable is not None:
         raise UnpublishableError(
-            f"the results in {res.out} failed the convergence gate (tables/UNPUBLISHABLE), so trust appendices "
-            f"will not be rendered from them.\n  {res.unpublishable.splitlines()[0]}\n  Refit until the gate passes "
+            f"the results in {res.out} failed the convergence gate ({ResultsDir(res.out).unpublishable}), so trust "
+            f"appendices will not be rendered from them.\n  {res.unpublishable.splitlines()[0]}\n  Refit until the gate passes "
             f"(see {ResultsDir(res.out).gate}); `svi report` without --trust/--all renders the paper, "
             "marked not publishable, for diagnosis.")
     if not paper and not codes:
