@@ -189,7 +189,11 @@ def main(argv=None) -> int:
     ap.add_argument("--claims", action="store_true", help="also compare the claims re-tested from the saved fit")
     ap.add_argument("--keep", type=Path, help="keep the scratch directories here")
     a = ap.parse_args(argv)
+    if a.keep is not None:
+        a.keep.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="svi-identical-", dir=a.keep))
+    if a.keep is not None:
+        print(f"scratch directories kept in {scratch}")
     try:
         seed = fit_seed(a.results)
         code_b, code_h = checkout(a.base, scratch), checkout(a.head, scratch)
