@@ -24,7 +24,8 @@ from typing import Optional
 
 import typer
 
-from analysis.errors import OutputError, SVIError, SVIWarning
+from analysis.errors import SVIError, SVIWarning
+from analysis.results import CLAIMS, FIT, TABLES, VALIDATION, VARIANTS, ResultsDir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SVI: need-adjusted value index for English NHS acute trusts.")
@@ -53,24 +54,14 @@ def _check_config(config: Optional[Path]) -> None:
 def _check_results_out(out: Path, *parts: str) -> None:
     """--out of a command that writes ``parts`` (e.g. fit/, tables/) inside a results directory: refuse a file in
     the way before any work."""
-    out = Path(out)
-    for anc in [out, *out.parents]:
-        if anc.exists():
-            if not anc.is_dir():
-                raise OutputError(f"--out {out}: {anc} is an existing file, not a results directory. Nothing was "
-                                  "changed; give a directory (new, or one written by `svi run`).")
-            break
-    for part in parts:
-        if (out / part).exists() and not (out / part).is_dir():
-            raise OutputError(f"--out {out}: {out / part} is a file, but this command writes a directory there. "
-                              "Nothing was changed; move the file or give another --out.")
+    ResultsDir(out).check_out(*parts)
 
 
 @data_app.command("build")
 def data_build(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
                                             "Omit to build the embedded synthetic default."),
-    out: Path = typer.Option(DEFAULT_OUT / "panel", "--out", help="Output directory for the panel and its quality report."),
+    out: Path = typer.Option(ResultsDir(DEFAULT_OUT).panel_dir, "--out", help="Output directory for the panel and its quality report."),
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel (ignored with --data-dir)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Download cache of `svi data fetch` (default: "
                                              "$SVI_DATA_DIR or data/cache). With --data-dir, the official publications "
@@ -104,7 +95,7 @@ def data_fetch(
 
 @app.command("fit")
 def fit_cmd(
-    panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel", help="Panel directory written by `svi data build`."),
+    panel: Path = typer.Option(ResultsDir(DEFAULT_OUT).panel_dir, "--panel", help="Panel directory written by `svi data build`."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory (fit/ and tables/ are written inside)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/default.toml."),
     seed: Optional[int] = typer.Option(None, help="Sampler seed (default: the config's)."),
@@ -114,7 +105,7 @@ def fit_cmd(
     from analysis.pipeline import fit_and_summarise
 
     _check_config(config)
-    _check_results_out(out, "fit", "tables")
+    _check_results_out(out, FIT, TABLES)
     fit_and_summarise(read_panel(panel), out=out, seed=seed, config=config, echo=typer.echo)
 
 
@@ -129,8 +120,8 @@ def summarise_cmd(
     from analysis.pipeline import summarise_saved
 
     _check_config(config)
-    _check_results_out(out, "tables")
-    summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, seed=seed, echo=typer.echo)
+    _check_results_out(out, TABLES)
+    summarise_saved(read_panel(ResultsDir(out).panel_dir), out=out, config=config, seed=seed, echo=typer.echo)
 
 
 @app.command("run")
@@ -146,8 +137,8 @@ def run(
     """End to end: data -> panel -> fit -> tables -> methodology paper and every trust's board appendix."""
     from analysis.panel import build_and_write
 
-    _check_results_out(out, "fit", "tables")
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    _check_results_out(out, FIT, TABLES)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     typer.echo(result.summary_text())
     if fit:
         from analysis.pipeline import fit_and_summarise
@@ -156,7 +147,7 @@ def run(
         if reports and res["gate"].passed:
             report_cmd(out=Path(out), trust=None, all_trusts=True, paper=True)
         elif reports:
-            typer.echo("reports not rendered: the convergence gate failed (see tables/UNPUBLISHABLE)")
+            typer.echo(f"reports not rendered: the convergence gate failed (see {ResultsDir(out).unpublishable})")
 
 
 @app.command("report")
@@ -203,8 +194,8 @@ def validate_cmd(
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
 
-    _check_results_out(out, "validation", "variants")
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    _check_results_out(out, VALIDATION, VARIANTS)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
                  echo=typer.echo)
 
@@ -221,8 +212,8 @@ def claims_cmd(
     from analysis.claims import run_claims
     from analysis.panel import build_and_write
 
-    _check_results_out(out, "claims", "variants")
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    _check_results_out(out, CLAIMS, VARIANTS)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo, data_dir=data_dir)
 
 

@@ -293,7 +293,9 @@ def load_fit(path: str | Path, panel: pd.DataFrame | None = None, cfg: dict | No
     from analysis.errors import SVIError
 
     path = Path(path)
-    results = path.parent.parent if path.parent.name == "fit" else path.parent
+    from analysis.results import FIT
+
+    results = path.parent.parent if path.parent.name == FIT else path.parent
     if not path.exists():
         raise SVIError(f"no saved fit at {path}: {results} holds no fit yet (or it was moved). Run `svi fit --out "
                        f"{results}` (or `svi run --out {results}`) to make one.")

@@ -100,8 +100,11 @@ def _legacy_panel(d: Path) -> bool:
 
 
 def _hint(out: Path) -> str:
-    if (out / "panel").is_dir() or (out / "fit").is_dir():
-        return (f"To rebuild the panel of this results directory give --out {out / 'panel'} (or `svi run --out "
+    from analysis.results import ResultsDir
+
+    res = ResultsDir(out)
+    if res.panel_dir.is_dir() or res.fit.path.is_dir():
+        return (f"To rebuild the panel of this results directory give --out {res.panel_dir} (or `svi run --out "
                 f"{out}`); to keep it, give a new directory.")
     return ""
 

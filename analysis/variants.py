@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import io
 from analysis.errors import SVIError
-from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
+from analysis.fitting import convergence_gate, fit, gate_record
+from analysis.results import FitDir
 from models.config import load_config, merge
 from models.value_model import prepare
 
@@ -80,20 +80,19 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
 
 def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
     """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate)."""
-    directory = Path(directory)
-    path = directory / "posterior.nc"
+    fd = FitDir(directory)
+    path = fd.posterior
     data = prepare(panel, cfg)
     if path.exists():
         try:
-            idata = load_fit(path, panel, cfg)
+            idata = fd.load(panel, cfg)
             gate = convergence_gate(idata, cfg)
             echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
             return idata, data, gate
         except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
             echo(f"saved fit {path} cannot be reused ({exc}); refitting")
     idata, data, gate = fit(panel, cfg, echo=echo)
-    save_fit(idata, path)
-    io.write_json(directory / "gate.json", gate_record(gate, idata))
+    fd.save(idata, gate_record(gate, idata))
     return idata, data, gate
 
 

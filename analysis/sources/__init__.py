@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.errors import DataError
-from analysis.sources import loaders
+from analysis.sources import loaders, peer_finder
 from analysis.sources.base import Source
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
@@ -48,11 +48,15 @@ def source_file(name: str) -> str:
     return SOURCES[name].files[0]
 
 
+#: sources read beside the panel, not by its build (``load_all`` leaves them out): ``svi claims``
+SIDE_SOURCES: dict[str, Source] = {s.name: s for s in (peer_finder.SOURCE,)}
+
+
 def get(name: str) -> Source:
     try:
-        return SOURCES[name]
+        return SOURCES[name] if name in SOURCES else SIDE_SOURCES[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES)}") from None
+        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES) + sorted(SIDE_SOURCES)}") from None
 
 
 def load_all(data_dir: Path) -> dict:

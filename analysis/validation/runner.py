@@ -1,11 +1,8 @@
 """``svi validate``: every validation check, written as tables, figures and a manifest the paper renders.
 
-Layout under ``out``::
-
-    variants/<name>/posterior.nc   one fit per refit variant (reused when its model id matches; shared with
-                                   ``svi claims``)
-    validation/*.csv, *.png        the results of each check
-    validation/manifest.json       the ordered sections the methodology paper renders (analysis/manifest.py)
+Writes ``validation/`` (tables, figures and ``manifest.json``, the ordered sections the methodology paper
+renders, :mod:`analysis.manifest`) and one fit per refit variant in ``variants/<name>/`` (reused when its model id
+matches; shared with ``svi claims``); see :mod:`analysis.results`.
 
 The directory is written atomically: a failed or interrupted run leaves the previous validation in place.
 """
@@ -22,6 +19,7 @@ import pandas as pd
 from analysis import io
 from analysis.errors import SVIError
 from analysis.manifest import Item, write_manifest
+from analysis.results import ResultsDir
 from analysis.summaries import summarise
 from analysis.validation import agreement, compare, loo, ppc, prior, sbc
 from analysis.variants import QUICK_SAMPLER, REFIT_VARIANTS, SUMMARY_VARIANTS, fit_cached, variant_config
@@ -29,11 +27,10 @@ from models.config import merge
 from models.value_model import build_model
 
 #: SBC sampler: nutpie, whatever the default, because it compiles the model once and refits it to each
-#: replication's data (``with_data``).  numpyro through PyMC compiles again at every refit: on the real panel it
-#: took 24-74 s per replication, 24-26 s even when the trees were small (31-47 steps), against nutpie's 15 s median
-#: for a whole replication; and the process crashed after 33 replications when LLVM could not map memory for more
-#: compiled code.  Both are NUTS on the same log density; the production fit's convergence is checked by the gate.
-#: 2 chains in parallel (one per core); L = 99 thinned draws per replication.
+#: replication's data (``with_data``); numpyro through PyMC compiles at every refit, several times slower and
+#: running out of memory for compiled code (benchmarks/RESULTS.md, "SBC sampler").  Both are NUTS on the same log
+#: density; the production fit's convergence is checked by the gate.  2 chains in parallel (one per core); L = 99
+#: thinned draws per replication.
 SBC_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 300, "draws": 300}
 SBC_QUICK_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 200, "draws": 200}
 #: fewer replications than this give no SBC verdict (the issue's minimum; the uniformity test has little power)
@@ -54,7 +51,7 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     """Fit (or reuse) the variants, run every check, write ``out/validation`` atomically.
 
     ``variants``: refit variants to compare (default all; "base" is always included)."""
-    out = Path(out)
+    res = ResultsDir(out)
     base_over = {"sampler": {**QUICK_SAMPLER, "seed": seed}} if quick else {"sampler": {"seed": seed}}
     names = variants or list(REFIT_VARIANTS)
     unknown = [n for n in names if n not in REFIT_VARIANTS]
@@ -67,12 +64,12 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     for name in names:
         echo(f"--- variant {name}: {REFIT_VARIANTS[name].description}")
         cfg = variant_config(name, base_over)
-        idata, data, gate = fit_cached(panel, cfg, out / "variants" / name, echo=echo)
+        idata, data, gate = fit_cached(panel, cfg, res.variant(name).path, echo=echo)
         fits[name] = {"idata": idata, "data": data, "gate": gate, "cfg": cfg, "tables": summarise(idata, data, cfg)}
     base = fits["base"]
     items: list[Item] = []
     results: dict = {}
-    with io.atomic_dir(out / "validation", owner="svi validate",
+    with io.atomic_dir(res.validation_dir, owner="svi validate",
                        legacy=lambda d: (d / "manifest.json").is_file()) as vd:
         items += _diagnostics_items(fits, vd, quick)
         # pointwise log-likelihoods of every fit, computed once: LOO, LOO-PIT and likelihood power-scaling use them
@@ -86,11 +83,11 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
         items += _shmi_items(panel, base, vd, results)
         items += _glmm_items(base, vd, results)
         items += _prior_items(base, base_model, pws["base"], vd, seed, results)
-        items += _sbc_items(panel, out, base, base_model, vd, sbc_reps, seed, quick, results, echo)
+        items += _sbc_items(panel, res, base, base_model, vd, sbc_reps, seed, quick, results, echo)
         write_manifest(vd, "svi validate", items, model_id=base["idata"].attrs.get("svi_model_id"),
                        quick=quick, seconds=round(time.perf_counter() - t_start, 1))
         io.write_json(vd / "validation.json", results)
-    echo(f"validation written to {out / 'validation'} in {time.perf_counter() - t_start:.0f} s")
+    echo(f"validation written to {res.validation_dir} in {time.perf_counter() - t_start:.0f} s")
     for it in items:
         flag = {True: "PASS", False: "FAIL", None: "    "}[it.passed]
         echo(f"  [{flag}] {it.title}")
@@ -297,7 +294,7 @@ def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
     return items
 
 
-def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo) -> list[Item]:
+def _sbc_items(panel, res, base, model, vd, reps, seed, quick, results, echo) -> list[Item]:
     from analysis.fitting import compile_model, model_id
 
     if reps <= 0:
@@ -308,7 +305,7 @@ def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo) ->
     # finished replications are kept beside the variant fits, keyed by model id and SBC sampler settings, so an
     # interrupted run resumes (the validation directory itself is only written when every check has finished)
     key = model_id(panel, cfg)
-    ckpt = out / "variants" / "sbc" / key
+    ckpt = res.sbc_checkpoint(key)
     ranks, diag = sbc.run_sbc(base["data"], model, compiled, cfg, reps=reps, seed=seed, echo=echo, checkpoint=ckpt)
     unif = sbc.uniformity(ranks)
     v = sbc.verdict(unif)
