@@ -21,7 +21,8 @@ MINUS = "-"  # plain hyphen-minus in answers (terminals, JSON, language models)
 
 #: number-bearing phrases that are labels, not results: removed before an answer's numbers are checked
 LABEL_PHRASES = ("95% interval", "80% interval", "18 weeks", "4 hours", "per 1,000 spells", "£1,000",
-                 "top 25%", "bottom 25%")
+                 "100 = national average", "1 = best", "above 0", "below 0", "below 1", "above 1", "IMD 2019",
+                 "(%)", "25th percentile", "aged 75 and over")
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -78,14 +79,15 @@ class Fact:
     row: tuple = ()  # (("org_code", "RFF"), ("measure", "value_index"))
     columns: tuple = ("median", "lo95", "hi95")
     derivation: str = ""
+    literal: str = ""  # a fact that is a label (the analysis period), shown as written
 
     @property
     def ok(self) -> bool:
-        return _ok(self.value)
+        return bool(self.literal) or _ok(self.value)
 
     @property
     def v(self) -> str:
-        return fmt(self.value, self.kind)
+        return self.literal or fmt(self.value, self.kind)
 
     @property
     def interval(self) -> str:
@@ -153,6 +155,13 @@ INDICATOR_NAMES = {"shmi": "mortality (SHMI)", "rtt": "waiting times (RTT, 18 we
                    "ae": "A&E (4 hours)", "fft": "patient experience (Friends and Family Test)"}
 
 
+def short_name(published: str) -> str:
+    """``THE ROTHERHAM NHS FOUNDATION TRUST`` -> ``Rotherham``: the report's display form without "The" and the
+    NHS (Foundation) Trust ending."""
+    n = re.sub(r"\s+NHS( Foundation)? Trust$", "", display_name(published)).strip(" ,")
+    return re.sub(r"^The\s+", "", n) or n
+
+
 def _row_key(**kw) -> tuple:
     return tuple(kw.items())
 
@@ -184,10 +193,14 @@ class FactBook:
         return list(self.info.index)
 
     def name(self, code: str) -> str:
-        return re.sub(r"\s+NHS( Foundation)? Trust$", "", display_name(self.info.org_name[code])).strip(" ,")
+        return short_name(self.info.org_name[code])
 
     def peers(self, code: str) -> list[str]:
         return [c for c in self.groups[self.info.peer_group[code]] if c != code]
+
+    def period(self) -> Fact:
+        return Fact("period", "analysis period of the panel", "label", float("nan"), table="panel/panel",
+                    columns=("period",), literal=self.run.period)
 
     # ---------------------------------------------------------------- generic readers
     def _cell(self, frame, code, key, label, kind, table, unit_default="", **row) -> Fact | None:

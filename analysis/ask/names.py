@@ -78,9 +78,9 @@ class Trust:
     @property
     def short(self) -> str:
         """Readable name without the NHS (Foundation) Trust ending: ``Barnsley Hospital``."""
-        from analysis.ask.source import display_name  # one display rule for names (the report's)
+        from analysis.ask.facts import short_name
 
-        return re.sub(r"\s+NHS( Foundation)? Trust$", "", display_name(self.name)).strip(" ,")
+        return short_name(self.name)
 
 
 @dataclass
