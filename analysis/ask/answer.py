@@ -365,7 +365,9 @@ def trend(book: FactBook, p: Parsed, s: Say) -> None:
             f = Fact(f"{c}.trend.{r.period}", f"value index {r.period}", "sd", float(r["median"]), float(r.lo95),
                      float(r.hi95), table="tables/trend", row=(("org_code", c), ("period", r.period),
                                                                ("measure", "value_index")))
-            s(f"- {r.period}: {s.f(f)}")
+            per = Fact(f"{c}.trend.{r.period}.period", "period", "label", float("nan"), table="tables/trend",
+                       row=f.row, columns=("period",), literal=str(r.period))
+            s(f"- {s.f(per)}: {s.f(f)}")
         s.read += _read(c, "section 1", "Value index")
         return
     s(f"The index has one year so far ({s.f(book.period())}), so it cannot yet say how {book.name(c)}'s position has "

@@ -122,7 +122,7 @@ _COMPARE_CUE = re.compile(r"\b(vs\.?|versus|compare[sd]?|against|than|with|and)\
 #: the parser's own words, which never count as part of a trust name
 STOP = frozenset("""value index trapped cost costs peers peer rank ranking mortality waiting times emergency
 department patient experience compare versus against where which what when how many much more most less least
-admission admitted outpatients outpatient trend quarter quartile better worse national nationally region doing
+admission admitted outpatients outpatient trend quarter quartile better worse nationally region doing
 spend spending expensive deaths death drivers driving score setting settings position quality composite english
 england trust trusts average median benchmark chance odds likely between weather""".split())
 
