@@ -20,6 +20,8 @@ healthcare health care services service group integrated acute general district 
 #: distinctive but common English words: they extend a mention next to a place name, never start one alone
 WEAK = frozenset("""royal north south east west central mid city county great western new upon st women's
 children's heart chest eye kings king's queen princess college national orthopaedic specialist""".split())
+#: weak words that are also compass points or places' qualifiers: never a name on their own
+DIRECTIONS = frozenset("north south east west central mid city county great western new upon st national".split())
 #: well-known short forms (ODS code first)
 ALIASES = {
     "RJ1": ["gstt", "guy's", "guy's and st thomas", "st thomas"],
@@ -157,7 +159,8 @@ class Register:
         match = [None if i in taken else self._vocab_word(w) for i, w in enumerate(ws)]
         i = 0
         while i < len(ws):
-            if match[i] is None or match[i] in WEAK and not self._strong_run(match, i):
+            if match[i] is None or match[i] in WEAK and not self._strong_run(match, i) and \
+                    not self._named(question, ws[i], match[i]):
                 i += 1
                 continue
             j = i + 1
@@ -190,6 +193,14 @@ class Register:
             if not (out and out[-1].codes == m.codes and not m.ambiguous):
                 out.append(m)
         return out
+
+    def _named(self, question: str, word: str, vocab: str) -> bool:
+        """A weak word written as a name (capitalised, not opening the question, not a compass point) counts on its
+        own: "How is Kings doing?" names a trust (which one is then asked back)."""
+        if vocab in DIRECTIONS:
+            return False
+        pat = r"(?<=[\s,(])" + re.escape(word[:1].upper() + word[1:]) + r"\b"
+        return re.search(pat, question.replace("\u2019", "'")) is not None
 
     def _strong_run(self, match, i) -> bool:
         """A run starting with a weak word counts only if it holds a strong one (``Royal Wolverhampton``) or is two

@@ -22,7 +22,8 @@ _P = {
          r"|\bdirectorates?\b|\bprocedures?\b|\bhrgs?\b|\bper (hip|knee|operation|procedure)\b", 6),
         (r"\b(cardiology|orthopaedics?|orthopedics?|oncology|paediatrics|pediatrics|urology|dermatology|neurology|"
          r"gastroenterology|ophthalmology|respiratory|maternity|obstetrics|general surgery|trauma and orthopaedics|"
-         r"stroke|cancer services|hip replacements?|knee replacements?|cataracts?|theatres?)\b", 6),
+         r"stroke|cancer services|hip replacements?|knee replacements?|cataracts?|theatres?|radiology|pathology|"
+         r"imaging|pharmacy|diagnostics|critical care|intensive care|icu)\b", 6),
     ],
     "method": [
         (r"\bhow (is|are|was|were|do you|does (the|it|svi)|do they)\b.*\b(calculated|calculate|computed|compute|"
@@ -33,7 +34,9 @@ _P = {
          r"a credible interval|credible intervals?|the convergence gate|convergence gate|need adjustment|"
          r"the shmi funnel|sucra|a peer group|peer groups?|the cost composite|the quality composite)\??$", 7),
         (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
-         r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b", 7),
+         r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
+         r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
+         r"\b(not|n't) (cover|include|measure)\b", 7),
     ],
     "trend": [
         (r"\bsince (last|the last|\d{4})\b|\bover time\b|\btrend\b|\blast (year|\w+ years)\b|\byear on year\b|"
@@ -43,11 +46,14 @@ _P = {
     "peer_group": [
         (r"\b(which|what) peer group\b|\bpeer group (are|is|do) (we|they|it)\b|\bwho are (our|their|its|the) "
          r"(peers|comparators)\b|\bbenchmarked against\b|\bcomparators\b|\bbelong to\b|\bwhy are we (in|compared)\b"
-         r"|\bcompared (with|to) these\b|\bwhy these peers\b|\bpeer group membership\b", 7),
+         r"|\bcompared (with|to) these\b|\bwhy these peers\b|\bpeer group membership\b|\bwhy is .* in (our|the|its|"
+         r"their) peer group\b|\bwho else is in\b|\b(members?|membership) of\b|\b(teaching|large|medium|small|"
+         r"specialist|multi-service) (peer )?group\b", 7),
     ],
     "rank": [
         (r"\brank(ed|ing|ings|s)?\b|\bleague table\b|\btop (quarter|quartile|25)\b|\bbottom (quarter|quartile|25)\b"
-         r"|\bnumber one\b|\bpercentile\b|\bbest in (the )?(country|england|region)\b|\bwhere do we come\b", 6),
+         r"|\bnumber one\b|\bpercentile\b|\bbest in (the )?(country|england|region)\b|\bwhere do we come\b|"
+         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b", 6),
     ],
     "trapped_value": [
         (r"\btrapp?ed\b|\btraped\b|\bsavings?\b|\bsave\b|\brelease\b|\befficiency opportunit\w*\b|"
@@ -58,24 +64,27 @@ _P = {
          r"\bholding .* back\b|\bexplain why\b|\bwhy is (our|the|their|its) (value|index|score|position)\b|"
          r"\bwhy is the index\b|\b(which|what) (indicators?|measures?) (move|moves|matter|matters|explain)\b|"
          r"\bquality or cost\b|\bcost or quality\b|\bwhy (are|is) (we|it|they) where\b|\bwhy .* (low|high|negative|"
-         r"positive)\b|\bwhat explains\b|\bexplain\b", 6),
+         r"positive)\b|\bwhat explains\b|\bexplain\b|\bhurts? (us|our)\b|\bhelps? (us|our)\b|\blevers?\b|"
+         r"\bmove (our|the|its|their) (index|position|score|value)\b", 6),
     ],
     "mortality": [
         (r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b|\bsurvival\b", 6),
     ],
     "cost": [
         (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bper (weighted |adjusted )?"
-         r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b", 5),
+         r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b|\bcostly\b|\bpricey\b|"
+         r"\bdear(er)?\b", 5),
     ],
     "indicator": [
         (r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b|\bwaiting lists?\b", 5),
         (r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b", 5),
         (r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bpatient satisfaction\b|\bsatisfaction\b|"
-         r"\brecommend\b|\bpatients think\b", 5),
+         r"\brecommend\b|\bpatients think\b|\brate us\b|\bratings?\b", 5),
     ],
     "compare": [
         (r"\bvs\.?\b|\bversus\b|\bcompare[sd]?\b|\bcomparison\b|\bstack up\b|\bmeasure up\b|\bbetter than\b|"
-         r"\bworse than\b|\bagainst (our|the|its|their|other|similar)\b|\bnationally\b|\bsimilar trusts\b", 4),
+         r"\bworse than\b|\bagainst (our|the|its|their|other|similar)\b|\bnationally\b|\bsimilar trusts\b|"
+         r"\b(\w+er|more \w+|less \w+) than\b", 4),
     ],
     "value_position": [
         (r"\b(value index|quality composite|cost composite|value for money|value score|quality score)\b", 5.5),
@@ -90,7 +99,7 @@ _INDICATOR = [
     ("rtt", r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b"),
     ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b"),
     ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
-            r"\bpatients think\b"),
+            r"\bpatients think\b|\brate us\b|\bratings?\b"),
 ]
 _SETTING = [
     ("apc", r"\badmitted\b|\badmissions?\b|\binpatients?\b|\bapc\b|\bin-patients?\b"),
@@ -104,12 +113,12 @@ _TOPIC = [
     ("health_alpha", r"\bhealth alpha\b|\balpha\b"),
     ("need_adjustment", r"\bneed\b|\bneed-adjust\w*\b|\badjust\w* for\b|\bdeprivation\b|\bcase[- ]mix\b"),
     ("peer_groups", r"\bpeer groups?\b|\bpeers\b"),
-    ("intervals", r"\bcredible\b|\binterval\b|\buncertain\w*\b"),
+    ("intervals", r"\bcredible\b|\binterval\b|\buncertain\w*\b|\bconfident\b|\bconfidence\b|\bhow sure\b"),
     ("convergence", r"\bconvergence\b|\bgate\b|\br-?hat\b"),
     ("ranks", r"\brank\w*\b|\bleague\b"),
     ("cost", r"\bcost composite\b|\bcosts?\b"),
+    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\b(not|n't) (cover|include|measure)\b"),
     ("data", r"\bdata\b|\bsources?\b"),
-    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b"),
     ("shmi", r"\bshmi\b|\bfunnel\b|\bmortality\b"),
     ("value_index", r"\bvalue index\b|\bindex\b|\bvalue\b|\bscore\b|\bquality composite\b"),
 ]
