@@ -4,7 +4,9 @@
     python benchmarks/bench_ask.py --out RESULTS     # also time answers on a results directory
     python benchmarks/bench_ask.py --errors          # list every miss (dev only unless --show-heldout)
 
-The held-out questions are scored, never listed by default: looking at their misses while changing the parser
+Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
+written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
+blind).  The held-out questions are scored, never listed by default: looking at their misses while changing the parser
 would make them development questions.  Figures go to benchmarks/RESULTS.md.
 """
 
@@ -32,7 +34,8 @@ def main() -> int:
     a = ap.parse_args()
     rows = read_questions(QDIR / "questions.csv")
     reg = read_register(QDIR / "trust_register.csv")
-    for split in ("dev", "heldout", None):
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    for split in splits + [None]:
         sub = [r for r in rows if split is None or r["split"] == split]
         t0 = time.perf_counter()
         s = evaluate(sub, reg)
@@ -41,7 +44,7 @@ def main() -> int:
               f"  ({1000 * dt:.2f} ms a question)")
         if split is None:
             print(confusion_table(s))
-        if a.errors and (split == "dev" or (split == "heldout" and a.show_heldout)):
+        if a.errors and split and (split.startswith("dev") or a.show_heldout):
             for e in s.errors:
                 print("   ", e)
     if a.out:

@@ -183,6 +183,9 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
     text = normalise(question)
     intent, scores = classify(text)
+    if intent == "out_of_scope":  # no question words placed it, but it names a measure: answer about the measure
+        ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
+        intent = "mortality" if ind == "shmi" else "indicator" if ind else "cost" if st else intent
     mentions: list[Mention] = register.find(question)
     we = bool(_WE.search(text))
 

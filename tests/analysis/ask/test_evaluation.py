@@ -1,5 +1,8 @@
 """The evaluation set: intent and entity accuracy of the parser, scored separately on the questions the rules were
-developed on and on the held-out questions (benchmarks/bench_ask.py prints the confusion table)."""
+developed on and on the held-out questions (benchmarks/bench_ask.py prints the confusion table).
+
+``heldout3`` (written last, blind) is reported by the benchmark, not asserted here: it measures how far the rules
+carry to new wording, which is the figure to improve, not a regression bound."""
 
 from __future__ import annotations
 
@@ -36,11 +39,11 @@ def test_the_set_covers_every_question_type(rows):
         assert all(k in r for k in ENTITIES)
 
 
-@pytest.mark.parametrize("split", ["dev", "heldout"])
+@pytest.mark.parametrize("split", ["dev", "heldout", "dev2"])
 def test_accuracy(rows, reg, split):
     s = evaluate([r for r in rows if r["split"] == split], reg)
     # misses are listed on failure for dev only: the held-out questions are not for tuning
-    detail = s.errors if split == "dev" else f"{len(s.errors)} misses"
+    detail = s.errors if split.startswith("dev") else f"{len(s.errors)} misses"
     assert s.intent_accuracy >= TARGET, detail
     assert s.entity_accuracy >= TARGET, detail
 
