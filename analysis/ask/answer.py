@@ -135,7 +135,8 @@ def value_position(book: FactBook, p: Parsed, s: Say) -> None:
     v, q, k = (book.composite(c, m) for m in ("value_index", "quality_composite", "cost_composite"))
     pv = book.p_positive(c, "value_index")
     rk = book.rank(c, "national") or {}
-    s(f"{_who(book, c)}, {s.f(book.period())}: value index {s.f(v)}, in standard-deviation units against what the model "
+    s(f"{_who(book, c)}, {s.f(book.period())}: value index {s.f(v)}, in standard-deviation units against what the "
+      f"model "
       f"expects for its peer group and catchment need (above 0 = better value than expected); chance it is above "
       f"0: {s.f(pv)}.",
       f"Quality composite {s.f(q)}; cost composite {s.f(k)} (above 0 = cheaper than expected).",
@@ -285,10 +286,8 @@ def compare(book: FactBook, p: Parsed, s: Say) -> None:
               f"group's top quarter {s.f(rk['top'])}, of its bottom quarter {s.f(rk['bottom'])}.")
         s.caveats.append(CAVEAT_RANK)
         s.read += _read(c, "section 3 'Peer group, and why these peers'", "Ranks")
-    else:
-        scope = "national" if o == "england" else "region"
+    else:  # nationally or within the region: the rank answer, led by that scope
         rank(book, Parsed(p.question, "rank", trust=c, other=o), s)
-        return
 
 
 def rank(book: FactBook, p: Parsed, s: Say) -> None:
@@ -301,7 +300,8 @@ def rank(book: FactBook, p: Parsed, s: Say) -> None:
         rk = book.rank(c, sc)
         if not rk:
             continue
-        where = "in England" if sc == "national" else f"in the {rk['group']} {'peer group' if sc == 'peer group' else 'region'}"
+        kind = "peer group" if sc == "peer group" else "region"
+        where = "in England" if sc == "national" else f"in the {rk['group']} {kind}"
         s(f"- {where[0].upper() + where[1:]}: {s.f(rk['rank'])} of {s.f(rk['n'], interval=False)}; chance of the top "
           f"quarter {s.f(rk['top'])}, of the bottom quarter {s.f(rk['bottom'])}.")
     rk = book.rank(c, "national") or {}
@@ -321,9 +321,9 @@ def mortality(book: FactBook, p: Parsed, s: Say) -> None:
         s.read += _read(c, "section 1 'Place on the SHMI funnel'", "The SHMI funnel")
         return
     word = {"above": "higher than", "below": "lower than", "about at": "not clearly different from"}
-    shifted = None
+    shifted = None  # the ratio less 1, only to read which side of 1 its interval lies (never shown)
     if a is not None:
-        shifted = Fact(a.key, a.label, a.kind, a.value - 1, a.lo - 1, a.hi - 1)  # only its sign is used
+        shifted = Fact(a.key, a.label, a.kind, a.value - 1, a.lo - 1, a.hi - 1)
     s(f"{_who(book, c)}: need-adjusted mortality ratio {s.f(a)} (below 1 is better; peer median {s.f(pm)}): "
       f"mortality {word.get(_sign_word(shifted), 'not clearly different from')} the need-adjusted expectation of its "
       f"peer group.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.ask.source import RunTables, display_name  # noqa: F401  (display_name re-exported for names.py)
+from analysis.ask.source import RunTables, display_name
 
 MINUS = "-"  # plain hyphen-minus in answers (terminals, JSON, language models)
 
@@ -289,7 +289,8 @@ class FactBook:
         if r.empty:
             return None
         return Fact(f"{code}.ncc.{setting}.peer", f"peer median National Cost Collection index, {SETTINGS[setting]}",
-                    "index", float(np.median(r)), table="panel/panel", row=_row_key(org_code=f"{len(r)} peers of {code}"),
+                    "index", float(np.median(r)), table="panel/panel",
+                    row=_row_key(org_code=f"{len(r)} peers of {code}"),
                     columns=(a, e), derivation=f"median over the peer group of 100 x {a} / {e}")
 
     def actual_cost(self, code: str, setting: str) -> Fact | None:

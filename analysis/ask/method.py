@@ -15,15 +15,18 @@ from analysis.ask.source import papers_dir
 
 #: topic -> [(file, the words the passage starts with, section to read next)]
 TOPICS = {
-    "trapped_value": [("appendix.qmd", "**Trapped value** is the money", "section 2 'Trapped value and avoidable deaths'"),
+    "trapped_value": [("appendix.qmd", "**Trapped value** is the money",
+                       "section 2 'Trapped value and avoidable deaths'"),
                       ("methodology.qmd", "**Trapped value** is the money", "Trapped value and avoidable deaths")],
     "avoidable_deaths": [("appendix.qmd", "**Avoidable deaths** are deaths", "section 2"),
                          ("appendix.qmd", "These are *statistical* deaths", "section 2")],
     "value_index": [("appendix.qmd", "The value index puts quality and cost", "section 1 'Value position among peers'"),
                     ("methodology.qmd", "Each posterior draw gives a quality composite", "Value index")],
-    "health_alpha": [("appendix.qmd", "Health Alpha is the trust's difference", "section 1 'The indicators that drive it'"),
+    "health_alpha": [("appendix.qmd", "Health Alpha is the trust's difference",
+                      "section 1 'The indicators that drive it'"),
                      ("methodology.qmd", "**Health Alpha** is", "Quality: Health Alpha")],
-    "need_adjustment": [("methodology.qmd", "Each trust belongs to one peer group", "Need adjustment and peer grouping"),
+    "need_adjustment": [("methodology.qmd", "Each trust belongs to one peer group",
+                         "Need adjustment and peer grouping"),
                         ("appendix.qmd", "Size class groups trusts", "section 3 'Peer group, and why these peers'")],
     "peer_groups": [("appendix.qmd", "Size class groups trusts", "section 3 'Peer group, and why these peers'"),
                     ("methodology.qmd", "Each trust belongs to one peer group", "Need adjustment and peer grouping")],
@@ -37,7 +40,8 @@ TOPICS = {
     "limitations": [("methodology.qmd", "- **SHMI is not adjusted for deprivation.**", "Limitations")],
     "convergence": [("methodology.qmd", "The model was sampled with", "Diagnostics"),
                     ("methodology.qmd", "Validation asks whether the model recovers", "Validation")],
-    "shmi": [("appendix.qmd", "{{< meta svi.funnel.text >}} This is NHS Digital's", "section 1 'Place on the SHMI funnel'"),
+    "shmi": [("appendix.qmd", "{{< meta svi.funnel.text >}} This is NHS Digital's",
+              "section 1 'Place on the SHMI funnel'"),
              ("methodology.qmd", "Alongside the model, each appendix places", "The SHMI funnel")],
 }
 _DOC = {"appendix.qmd": "board appendix", "methodology.qmd": "methodology paper"}

@@ -222,9 +222,10 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
             p.other = "england"
         elif re.search(_REGION, text):
             p.other = "region"
-    if other is not None and intent in ("value_position", "cost", "indicator", "drivers") and scores.get(
-            "compare", 0) or (other is not None and other.codes and intent in ("value_position", "mortality")):
-        p.intent = intent = "compare"  # a named second trust makes it a comparison
+    # a named second trust makes it a comparison (for cost, a single indicator or drivers only with a comparison cue)
+    if other is not None and (intent in ("value_position", "mortality") or
+                              intent in ("cost", "indicator", "drivers") and scores.get("compare", 0)):
+        p.intent = intent = "compare"
 
     # -- what about
     if intent in ("cost", "trapped_value"):
@@ -241,5 +242,5 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
             p.indicator = None
     if intent in ("value_position", "drivers", "trend", "peer_group", "not_measured", "out_of_scope", "rank",
                   "trapped_value", "cost"):
-        p.indicator = None if intent != "rank" else None
+        p.indicator = None  # these answers are not about one indicator
     return p

@@ -61,7 +61,8 @@ def test_off_by_default(asker, monkeypatch):
 def test_grounded_phrasing_is_shown(asker, server):
     def reply(body):
         f = next(x for x in _facts_of(body) if x["key"].endswith("rank.national"))
-        return f"Nationally we sit around {f['value']}, somewhere between {f['interval95'][0]} and {f['interval95'][1]}."
+        lo, hi = f["interval95"]
+        return f"Nationally we sit around {f['value']}, somewhere between {lo} and {hi}."
 
     Stub.reply = staticmethod(reply)
     a = asker.ask(QUESTION, trust="RFF")
