@@ -229,6 +229,34 @@ def diagnose_cmd(
     diagnose_results(out, echo=typer.echo)
 
 
+@app.command("ask")
+def ask_cmd(
+    question: Optional[str] = typer.Argument(None, help="The question, in plain English (omit for a prompt loop)."),
+    trust: Optional[str] = typer.Option(None, "--trust", help="Your trust: ODS code or name (e.g. RFF, Barnsley)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory written by `svi run`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured answer (numbers with intervals and "
+                                 "sources, caveats, what to read next) as JSON."),
+):
+    """Ask the index a question and get an answer grounded in the run's result tables.
+
+    Without a question, opens a prompt (history, follow-up questions) for a person at a terminal. Answers come only
+    from a fit that passed the convergence gate. Set SVI_ASK_LLM_URL and SVI_ASK_LLM_MODEL (and SVI_ASK_LLM_KEY)
+    to have an OpenAI-compatible endpoint phrase the answers; its text is shown only if every number in it is
+    among the answer's facts."""
+    import json as _json
+
+    from analysis.ask import Asker
+
+    asker = Asker.open(out)
+    if question is None:
+        from analysis.ask.session import run_session
+
+        run_session(asker, trust, as_json=as_json)
+        return
+    ans = asker.ask(question, trust=trust)
+    typer.echo(_json.dumps(ans.as_dict(), indent=2, ensure_ascii=False) if as_json else ans.render())
+
+
 def _describe(exc: BaseException) -> tuple[str, int]:
     """One paragraph for a failure, and the exit status: 2 for what the user can fix, 1 for an internal error."""
     from models.config import ConfigError
