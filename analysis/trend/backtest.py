@@ -47,7 +47,9 @@ def crps_sample(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def crps_normal(mu, sd, y) -> np.ndarray:
     """Closed-form CRPS of a Normal(mu, sd) forecast (Gneiting & Raftery 2007); sd = 0 gives |y - mu|."""
-    mu, sd, y = np.broadcast_arrays(np.asarray(mu, float), np.asarray(sd, float), np.asarray(y, float))
+    mu, sd, y = (np.array(a, float) for a in np.broadcast_arrays(np.atleast_1d(np.asarray(mu, float)),
+                                                                np.atleast_1d(np.asarray(sd, float)),
+                                                                np.atleast_1d(np.asarray(y, float))))
     out = np.abs(y - mu)
     pos = sd > 0
     zz = (y[pos] - mu[pos]) / sd[pos]
