@@ -204,7 +204,10 @@ def step_layout(d: TrendData) -> dict:
     steps (g, k, t) over the groups with data for k."""
     K, T = len(d.indicators), len(d.years)
     present = np.stack([d.obs[d.g == j].any(axis=(0, 2)) for j in range(len(d.peer_groups))])  # (G, K)
-    nat = [(k, t) for k in range(K) for t in range(d.first[k] + 1, d.last[k] + 1)]
+    # one step per pair of consecutive years with data (a gap of years without data is one step whose variance
+    # sums the years': their levels are unobserved, and as parameters they formed a funnel with s_c)
+    seen = d.obs.any(axis=0)  # (K, T)
+    nat = [(k, t) for k in range(K) for t in range(d.first[k] + 1, d.last[k] + 1) if seen[k, t]]
     peer = [(j, k, t) for (k, t) in nat for j in range(len(d.peer_groups)) if present[j, k]]
     return {"nat": np.array(nat, int).reshape(-1, 2), "peer": np.array(peer, int).reshape(-1, 3),
             "present": present}
@@ -278,17 +281,20 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
             s_c = pm.HalfNormal("s_c", scale[ks] * float(pr["national_step"]), shape=len(ks))
             s_c_full = pt.zeros((K,))
             s_c_full = pt.set_subtensor(s_c_full[ks], s_c)
-            wide = d.wide_step[nat[:, 0], nat[:, 1]]
-            c_scale = pt.where(wide, scale[nat[:, 0]], s_c_full[nat[:, 0]])
+            seen = d.obs.any(axis=0)
+            prev_t = np.array([max(u for u in range(t) if seen[k, u]) for k, t in nat])
+            n_wide = np.array([d.wide_step[k, p + 1:t + 1].sum() for (k, t), p in zip(nat, prev_t)])
+            n_plain = (nat[:, 1] - prev_t) - n_wide
+            c_var = n_wide * scale[nat[:, 0]] ** 2 + n_plain * s_c_full[nat[:, 0]] ** 2
             M_flat = pm.Flat("M", shape=len(nat))
             M = pt.zeros((K, T))
             M = pt.set_subtensor(M[nat[:, 0], nat[:, 1]], M_flat)
-            prev = M[nat[:, 0], nat[:, 1] - 1]
-            pm.Potential("M_prior", pm.logp(pm.Normal.dist(0.0, c_scale), M_flat - prev).sum())
-            # years after the last with data keep the last level (nothing observes them)
+            pm.Potential("M_prior", pm.logp(pm.Normal.dist(0.0, pt.sqrt(c_var)), M_flat - M[nat[:, 0], prev_t]).sum())
+            # years without data keep the level of the last year with data (nothing observes them)
             for k in range(K):
-                if d.last[k] < T - 1:
-                    M = pt.set_subtensor(M[k, d.last[k] + 1:], M[k, d.last[k]])
+                for t in range(d.first[k] + 1, T):
+                    if not seen[k, t]:
+                        M = pt.set_subtensor(M[k, t], M[k, t - 1])
             steps = steps + pt.concatenate([M[:, :1], M[:, 1:] - M[:, :-1]], axis=1)[None]
             pm.Deterministic("national_change", M, dims=("indicator", "year"))
         if len(peer) and cfg["priors"].get("peer_steps", False):
