@@ -8,7 +8,7 @@ For trust i in peer group g, indicator k, financial year t::
     z[i,k,t]  ~ Normal(theta[i,k,t], v[i,k,t] + tau[k]^2)
     theta     = mu[g,k,t] + beta[k] . x[i] + u[i,k,t]
     u[i,k,t]  = rho[k] u[i,k,t-1] + sigma[k] sqrt(1 - rho[k]^2) eps,   u[i,k,first] ~ Normal(0, sigma[k]^2)
-    mu[g,k,t] = mu0[g,k] + M[k,t],   M[k,t] = M[k,t-1] + c[k,t],   c ~ Normal(0, s_c[k]),   M[k,first] = 0
+    mu[g,k,t] = mu0[g,k] + M[k,t],   M[k,t] = M[k,t-1] + c[k,t],   c ~ Normal(0, s_c scale[k]),   M[k,first] = 0
 
 * u is the trust's need-adjusted effect (its Health Alpha on the model scale): a stationary AR(1) around its peer
   group's mean for that year, with persistence rho[k] in (0, 1) and marginal SD sigma[k] estimated per indicator,
@@ -58,7 +58,7 @@ LABEL = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A&E with
          "cancer_fds": "Cancer 28-day FDS", "cancer_31d": "Cancer 31-day", "cancer_62d": "Cancer 62-day",
          "fft": "FFT positive"}
 #: parameters the convergence gate checks (the states u are exact draws given these)
-GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c", "s_e", "M", "e_z", "mu")
+GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu")
 
 
 def load_trend_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
@@ -278,7 +278,11 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
         nat, peer = lay["nat"], lay["peer"]
         if len(nat):
             ks = np.unique(nat[:, 0])
-            s_c = pm.HalfNormal("s_c", scale[ks] * float(pr["national_step"]), shape=len(ks))
+            # one relative step SD for every indicator, s_c[k] = s_c_rel scale[k]: with one or two ordinary steps an
+            # indicator's own s_c could shrink toward 0 below its steps' posterior SD, where the centred steps form a
+            # funnel with it (60 divergences on the real panel; benchmarks/RESULTS.md); pooled, 10-15 steps set it
+            s_c_rel = pm.HalfNormal("s_c_rel", float(pr["national_step"]))
+            s_c = pm.Deterministic("s_c", s_c_rel * scale[ks])
             s_c_full = pt.zeros((K,))
             s_c_full = pt.set_subtensor(s_c_full[ks], s_c)
             seen = d.obs.any(axis=0)

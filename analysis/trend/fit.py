@@ -72,7 +72,10 @@ def hyper_draws(idata: az.InferenceData, d: TrendData, cfg: dict, rng: np.random
         "sigma": post["sigma"].values.reshape(D, K),
         "rho": _full(post, "rho", kd, K, np.full((D, K), 0.5)),
         "tau": _full(post, "tau", kd, K, np.zeros((D, K))),
-        "s_c": _full(post, "s_c", ks, K, prior_sc),
+        # one relative step SD for all indicators (models/trend_model.py): an indicator with one year of data
+        # takes it too, for forecasting
+        "s_c": (post["s_c_rel"].values.reshape(D, 1) * scale[None] if "s_c_rel" in post
+                else _full(post, "s_c", ks, K, prior_sc)),
         "s_e": _full(post, "s_e", kp, K, prior_se) if pr.get("peer_steps", False) else np.zeros((D, K)),
         "scale": scale,
     }

@@ -66,14 +66,14 @@ def draw_truth(d: TrendData, cfg: dict, rng: np.random.Generator, from_prior: bo
         sigma = np.abs(scale * rng.standard_normal(K))
         rho = rng.beta(float(pr["rho_a"]), float(pr["rho_b"]), K)
         tau = np.abs(scale * float(pr["tau"]) * rng.standard_normal(K))
-        s_c = np.abs(scale * float(pr["national_step"]) * rng.standard_normal(K))
+        s_c = scale * abs(float(pr["national_step"]) * rng.standard_normal())
     else:
         mu0 = centre + 0.3 * rng.standard_normal((G, K))
         beta = 0.1 * rng.standard_normal((K, P))
         sigma = np.full(K, 0.45)
         rho = np.full(K, 0.85)
         tau = np.full(K, 0.05)
-        s_c = np.full(K, 0.2)
+        s_c = 0.45 * scale
     tau = np.where(d.dynamic, tau, 0.0)
     rho = np.where(d.dynamic, rho, 0.5)
     M = np.zeros((K, T))
