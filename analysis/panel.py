@@ -91,9 +91,15 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> Panel
 
     panel, report = build_real_panel(data_dir)
     result = PanelResult(panel, report, "real", extra={"inputs": report.inputs})
+    from analysis.sources.monthly import MONTHLY_SOURCES
     from analysis.trend.years import build_from_data_dir
 
-    result.years = build_from_data_dir(data_dir, panel)  # the year panel, written beside the cross-section
+    absent = [f for s in MONTHLY_SOURCES.values() for f, p in zip(s.files, s.paths(Path(data_dir))) if not p.exists()]
+    if absent:  # a data directory without the monthly files: the cross-section alone, and the report says why
+        report.notes.append(f"No year panel (panel_years.*): raw/{', raw/'.join(absent)} not found; the trend model "
+                            "needs the monthly files listed in PROVENANCE.md (sections 1, 3 and 10).")
+    else:
+        result.years = build_from_data_dir(data_dir, panel)  # the year panel, written beside the cross-section
     return result
 
 

@@ -1,7 +1,7 @@
 """Backtest: fit the years up to T-1, predict each trust's year T, compare with what was observed.
 
 For every target year T the data allow (an indicator is scored in T when it has data in T and in at least
-:data:`MIN_TRAIN_YEARS` earlier years), the dynamic model is fitted to the years before T and each trust's
+:data:`MIN_TRAIN_YEARS` earlier years, the years its persistence needs), the dynamic model is fitted to the years before T and each trust's
 observation in T is predicted in every posterior draw::
 
     mu[g,k,T] = mu[g,k,last] + national and peer steps (one per year from the last year with data to T;
@@ -27,7 +27,9 @@ from analysis.trend.fit import expectation, fit_trend
 from analysis.trend.years import fy_label
 from models.trend_model import inverse, prepare
 
-MIN_TRAIN_YEARS = 2
+#: years with data an indicator needs before T to be scored in T: as many as its persistence and year-level noise
+#: need to be estimated (config indicators.min_years_dynamic); with fewer the model holds no rho to forecast with
+MIN_TRAIN_YEARS = 3
 TARGET_COVERAGE = (0.85, 0.95)
 TARGET_CRPS_RATIO = 0.8
 
