@@ -7,7 +7,7 @@ from analysis.trend.fit import fit_data
 from analysis.trend.synthetic import draw_truth, simulate, template
 from models.trend_model import load_trend_config
 
-SHORT = {"sampler": {"chains": 4, "tune": 300, "draws": 500}}
+SHORT = {"sampler": {"chains": 4, "tune": 500, "draws": 1000}}  # the default: 500 draws left tau tail ESS 285
 
 
 @pytest.mark.slow
