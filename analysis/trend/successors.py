@@ -105,6 +105,7 @@ def apply(monthly: pd.DataFrame, mapping: pd.DataFrame) -> tuple[pd.DataFrame, p
     set missing by a split's footprint break).  Merged predecessors' rows are summed with the successor's own rows
     of the same month and measure; a month in which any summed part is missing is missing (a partial sum would
     understate the successor)."""
+    monthly = monthly.reset_index(drop=True)
     m = mapping.set_index("code")
     kind = monthly["org_code"].map(m["kind"])
     target = monthly["org_code"].map(m["successors"])

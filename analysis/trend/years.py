@@ -116,7 +116,7 @@ def to_years(monthly: pd.DataFrame, min_months: int = MIN_MONTHS) -> tuple[pd.Da
     Returns (years: org_code, year, measure, numerator, denominator, months; short: the trust-years set missing
     for having fewer than ``min_months`` months, with the months they had).  A month counts when both numerator
     and denominator are present."""
-    m = monthly.copy()
+    m = monthly.reset_index(drop=True)
     m["year"] = fy_start(m["month"])
     m["ok"] = m["numerator"].notna() & m["denominator"].notna()
     m.loc[~m["ok"], ["numerator", "denominator"]] = 0.0
