@@ -189,8 +189,29 @@ def validate_cmd(
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel, the sampler and the simulations."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="Refit variant to compare (repeatable; "
                                                 "default: all of analysis/variants.py REFIT_VARIANTS)."),
+    backtest: bool = typer.Option(False, "--backtest", help="Backtest the dynamic model instead: fit the years up to "
+                                  "T-1, predict year T, for every T the year panel allows (needs --panel or "
+                                  "--data-dir)."),
+    panel: Optional[Path] = typer.Option(None, "--panel", help="With --backtest: a built panel directory holding "
+                                         "panel_years.parquet (default: build it from --data-dir)."),
+    year: Optional[list[int]] = typer.Option(None, "--year", help="With --backtest: target year(s) (first calendar "
+                                             "year, e.g. 2024 for 2024/25); default every year the data allow."),
 ):
     """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
+    if backtest:
+        from analysis.trend.run import backtest as run_backtest
+
+        _check_results_out(out, "validation")
+        if panel is None:
+            if data_dir is None:
+                raise SVIError("--backtest needs the year panel: give --data-dir (real data) or --panel DIR (a "
+                               "directory written by `svi data build --data-dir ...`)")
+            from analysis.panel import build_and_write
+
+            build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+            panel = Path(out) / "panel"
+        run_backtest(panel, out, years=year or None, echo=typer.echo)
+        return
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
 
@@ -255,6 +276,34 @@ def ask_cmd(
         return
     ans = asker.ask(question, trust=trust)
     typer.echo(_json.dumps(ans.as_dict(), indent=2, ensure_ascii=False) if as_json else ans.render())
+
+
+trend_app = typer.Typer(no_args_is_help=True, help="The dynamic (trend) model over the trust x financial-year panel.")
+app.add_typer(trend_app, name="trend")
+
+
+@trend_app.command("fit")
+def trend_fit_cmd(
+    panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel", help="Panel directory written by `svi data build "
+                               "--data-dir` (holds panel_years.parquet)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory; trend/ is written inside."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/trend.toml."),
+    seed: Optional[int] = typer.Option(None, help="Sampler seed (default: the config's)."),
+):
+    """Fit the dynamic model; write Health Alpha by year, movements, the value composite's movement and trends."""
+    from analysis.trend.run import trend_fit
+
+    _check_results_out(out, "trend")
+    trend_fit(panel, out, config=config, seed=seed, echo=typer.echo)
+
+
+@app.command("backtest", hidden=True)
+def _backtest_alias(panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel"),
+                    out: Path = typer.Option(DEFAULT_OUT, "--out")):
+    """Same as `svi validate --backtest --panel ...`."""
+    from analysis.trend.run import backtest
+
+    backtest(panel, out, echo=typer.echo)
 
 
 def _describe(exc: BaseException) -> tuple[str, int]:

@@ -153,10 +153,11 @@ def gate_record(gate: GateResult, idata: az.InferenceData) -> dict:
             "attempts": json.loads(idata.attrs.get("svi_attempts") or "[]")}
 
 
-def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
+def convergence_gate(idata: az.InferenceData, cfg: dict, var_names=GATE_VARS) -> GateResult:
+    """The gate on ``var_names`` (default: the value model's; the trend model passes its own)."""
     g = cfg["gate"]
     post = idata.posterior
-    names = [v for v in GATE_VARS if v in post]
+    names = [v for v in var_names if v in post]
     # marginalised cells (a trust's missing indicator) are NaN in u: fill them with a constant so ArviZ does not
     # warn; constant elements are skipped below
     post = post.assign({v: post[v].fillna(0.0) for v in names})

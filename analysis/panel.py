@@ -33,7 +33,11 @@ OWNER = "svi data build"
 #: Every file a panel directory may hold (versions before the ownership marker are recognised by these).
 PANEL_FILES = frozenset({"panel.parquet", "panel.csv", "panel_dictionary.csv", "quality_report.md",
                          "quality_findings.csv", "quality_excluded.csv", "quality_summary.json", "truth.json",
-                         "truth_trusts.parquet", "truth_trusts.csv", "manifest.json", io.MARKER})
+                         "truth_trusts.parquet", "truth_trusts.csv", "manifest.json", io.MARKER,
+                         # the trust x financial-year panel beside the cross-section (analysis/trend/years.py)
+                         "panel_years.parquet", "panel_years.csv", "panel_years_dictionary.csv",
+                         "panel_years_report.md", "panel_years_findings.csv", "panel_years_successors.csv",
+                         "panel_years_coverage.csv"})
 #: A build whose raw file has fewer rows than this share of the previous build's is reported.
 ROW_DROP_WARN = 0.9
 
@@ -54,6 +58,7 @@ class PanelResult:
     truth: dict | None = None
     truth_trusts: pd.DataFrame | None = None
     extra: dict = field(default_factory=dict)
+    years: object = None  # the trust x financial-year panel (analysis.trend.years.YearPanelResult), real data only
 
     def summary_text(self) -> str:
         p = self.panel
@@ -69,6 +74,8 @@ class PanelResult:
         c = self.report.counts()
         lines.append(f"  quality report: {c['organisations_excluded']} organisations excluded, {c['findings']} value findings "
                      + str(c["findings_by_action"]))
+        if self.years is not None:
+            lines.append("  " + self.years.summary_text().replace("\n", "\n  "))
         if self.out is not None:
             lines.append(f"  written to {self.out}")
         return "\n".join(lines)
@@ -87,7 +94,17 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED,
     from analysis.real_panel import build_real_panel
 
     panel, report = build_real_panel(data_dir, cache_dir=cache_dir)
-    return PanelResult(panel, report, "real", extra={"inputs": report.inputs, "column_sources": report.column_sources})
+    result = PanelResult(panel, report, "real", extra={"inputs": report.inputs, "column_sources": report.column_sources})
+    from analysis.sources.monthly import MONTHLY_SOURCES
+    from analysis.trend.years import build_from_data_dir
+
+    absent = [f for s in MONTHLY_SOURCES.values() for f, p in zip(s.files, s.paths(Path(data_dir))) if not p.exists()]
+    if absent:  # a data directory without the monthly files: the cross-section alone, and the report says why
+        report.notes.append(f"No year panel (panel_years.*): raw/{', raw/'.join(absent)} not found; the trend model "
+                            "needs the monthly files listed in PROVENANCE.md (sections 1, 3 and 10).")
+    else:
+        result.years = build_from_data_dir(data_dir, panel)  # the year panel, written beside the cross-section
+    return result
 
 
 def _legacy_panel(d: Path) -> bool:
@@ -142,6 +159,10 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
         if result.truth is not None:
             io.write_json(tmp / "truth.json", result.truth)
             io.write_table(result.truth_trusts, tmp / "truth_trusts")
+        if result.years is not None:
+            from analysis.trend.years import write_into
+
+            write_into(result.years, tmp)
         io.write_json(tmp / "manifest.json", {"kind": result.kind, "n_trusts": len(result.panel),
                                               "panel_hash": panel_hash(result.panel), **result.extra})
     result.out = out

@@ -17,6 +17,7 @@ from pathlib import Path
 from analysis.errors import DataError
 from analysis.sources import loaders, peer_finder
 from analysis.sources.base import Source
+from analysis.sources.monthly import MONTHLY_SOURCES  # noqa: F401  the year panel's monthly sources (analysis/trend)
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("trust_profiles", "Compiled 2025/26 trust profiles: SHMI, NCC cost, RTT (WLMDS), A&E, FFT, cancer, workforce, beds",
