@@ -28,6 +28,7 @@ from scipy import special, stats
 import arviz as az
 
 from analysis.summaries import stack_draws
+from models import indicators as registry
 from models.value_model import ModelData
 
 N_NODES = 24
@@ -120,9 +121,8 @@ def conditional_moments(theta, eta, sig, R, obs):
 
 # --------------------------------------------------------------------------------------------- pointwise tables
 def _kind(d: ModelData, k: int, cfg: dict) -> str:
-    if d.indicators[k] != "shmi":
-        return "binomial"
-    return "negbin" if cfg["quality"]["shmi_likelihood"] == "negbin" else "poisson"
+    rec = registry.get(d.indicators[k])
+    return rec.fam.loglik_kind(rec, cfg)
 
 
 def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
