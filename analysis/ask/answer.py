@@ -402,7 +402,8 @@ def peer_group(book: FactBook, p: Parsed, s: Say) -> None:
 
 def not_measured(book: FactBook, p: Parsed, s: Say) -> None:
     c = p.trust
-    mort = bool(p.indicator and registry.get(p.indicator).avoidable) or any(w in p.question.lower() for w in ("mortality", "death", "dying"))
+    mort = bool(p.indicator and registry.get(p.indicator).avoidable) or any(
+        w in p.question.lower() for w in ("mortality", "death", "dying"))
     s("The index cannot answer that: public data do not break costs or quality down by specialty, service line, "
       "ward, consultant or procedure. Cost is measured by care setting (admitted patient care, outpatients, A&E) "
       "and quality for the whole trust." + (" Here is what is measured instead." if c else ""))

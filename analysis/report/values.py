@@ -17,6 +17,10 @@ from analysis.report.text import (count, display_name, interval, known, md, mone
 from models import indicators as registry
 
 
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + (items[-1] if items else "")
+
+
 def indicator_rows(names) -> list[tuple]:
     """(record, measure, key, label, formatter) of each Health Alpha row of the board documents, from the records
     (models/indicators.py) of the indicators ``names``: the ratio or points against expected, and the excess events
@@ -282,6 +286,11 @@ def paper_values(res: Results) -> dict:
                                       for k, w in qw.items()) or "n/a"}
     v["weights"]["quality_share"] = num(100 * float(qs), 0) + "%" if known(qs) else "n/a"
     v["weights"]["cost_share"] = num(100 * (1 - float(qs)), 0) + "%" if known(qs) else "n/a"
+    # the fitted indicators as their records describe them
+    recs = [registry.get(k) for k in config_value(res, "quality", "indicators", default=[]) if k in registry.INDICATORS]
+    low = [r.short for r in recs if not r.higher_is_better]
+    v["indicators"] = {"labels": md(_and([r.board_label or r.label for r in recs])) or "none",
+                       "lower_better": md(_and(low)) or "none", "n": str(len(recs))}
     conc = config_value(res, "value", "dirichlet_concentration", default=0)
     v["weights"]["uncertainty"] = ("fixed in every posterior draw" if not conc or float(conc) <= 0 else
                                    f"drawn in every posterior draw from a Dirichlet distribution with concentration "
