@@ -140,7 +140,10 @@ def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
     eta = mu[:, d.g] + np.einsum("np,skp->snk", d.x, beta)
     sig = stack_draws(post, "sigma")[:, d.g]
     R = stack_draws(post, "corr")
-    alpha = 1 / stack_draws(post, "shmi_inv_dispersion") ** 2 if "shmi_inv_dispersion" in post else None
+    # the negative binomial's shape, from the dispersion parameter the record's family names (SHMI's)
+    disp = next((v for v in (registry.get(i).fam.dispersion_var(registry.get(i)) for i in d.indicators)
+                 if v and v in post), None)
+    alpha = 1 / stack_draws(post, disp) ** 2 if disp else None
     obs = d.observed
     m, v = conditional_moments(np.nan_to_num(theta), eta, sig, R, obs)
     cells, cond, integ = [], [], []

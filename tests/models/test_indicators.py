@@ -119,8 +119,10 @@ def test_prepare_names_missing_columns(toy):
         prepare(panel, cfg)
 
 
+@pytest.mark.slow
 def test_a_toy_indicator_runs_panel_fit_and_summaries(toy):
-    """A record plus its columns: panel -> short fit -> summaries with no other code change."""
+    """A record plus its columns: panel -> short fit -> summaries with no other code change (a fit of 2 x 100
+    iterations: about 5 minutes on a loaded 2-core machine, hence slow)."""
     from analysis.fitting import fit
     from analysis.summaries import summarise
     from analysis.synthetic import add_indicator, generate
