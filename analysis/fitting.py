@@ -1,7 +1,8 @@
 """Fitting, the convergence gate, and saving/loading fits with a model id.
 
 The model id hashes the model-relevant config, the panel's content hash, the
-package version and the source of ``models/value_model.py``; it is stored in
+package version and the source of ``models/value_model.py`` and
+``models/indicators.py``; it is stored in
 the InferenceData attributes, and loading a fit against other inputs raises
 :class:`FitMismatchError`.
 """
@@ -24,7 +25,7 @@ from analysis import io
 from analysis.errors import FitMismatchError
 from analysis.fitinfo import timing_text
 from analysis.panel import panel_hash
-from models import value_model
+from models import indicators, value_model
 from models.config import model_relevant
 from models.value_model import GATE_VARS, ModelData, build_model, parameterisation, prepare
 
@@ -34,7 +35,8 @@ def code_version() -> str:
         v = metadata.version("svi")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         v = "0+unknown"
-    src = Path(value_model.__file__).read_bytes()
+    # the model is value_model.py and the indicator records whose families build its likelihood
+    src = Path(value_model.__file__).read_bytes() + Path(indicators.__file__).read_bytes()
     return f"{v}+{hashlib.sha256(src).hexdigest()[:10]}"
 
 

@@ -31,8 +31,11 @@ import pandas as pd
 from analysis import schema
 from analysis.calibration import NEED_COLUMNS, load_calibration
 from analysis.quality import QualityReport
+from models import indicators as registry
 
 PERIOD = "2025/26"
+#: the indicators and cost outcomes drawn with their calibrated generators below (models/indicators.py records);
+#: any other registered indicator can be added to a panel with :func:`add_indicator`
 INDICATORS = ("shmi", "rtt", "ae", "fft")
 COST_OUTCOMES = ("total", "apc", "op", "ae")
 MODEL_NEED = ("imd_score", "share_aged_75_plus", "health_index_score")
@@ -147,11 +150,12 @@ def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, Qu
         share = cal["cost_index"][j]["median_share_of_total_expected"]
         e_j = exp_cost * share * (np.exp(rng.normal(0, 0.1, n)) if j != "total" else 1.0)
         a_j = e_j * np.exp(ci[:, jj])
-        if j == "ae":
-            e_j = np.where(np.isnan(att), np.nan, e_j)
-            a_j = np.where(np.isnan(att), np.nan, a_j)
-        p[f"ncc_expected_cost_{j}_gbp_m"] = np.round(e_j, 2)
-        p[f"ncc_actual_cost_{j}_gbp_m"] = np.round(a_j, 2)
+        req = registry.COST_OUTCOMES[j].requires  # a setting the trust does not provide has no cost (A&E)
+        if req:
+            e_j = np.where(np.isnan(p[req].to_numpy(float)), np.nan, e_j)
+            a_j = np.where(np.isnan(p[req].to_numpy(float)), np.nan, a_j)
+        p[registry.COST_OUTCOMES[j].expected] = np.round(e_j, 2)
+        p[registry.COST_OUTCOMES[j].actual] = np.round(a_j, 2)
 
     p["workforce_fte"] = np.round(exp_cost * cal["fte_per_gbp_m"] * np.exp(rng.normal(0, 0.1, n)), 1)
     p["workforce_nursing_fte"] = np.round(exp_cost * cal["nursing_fte_per_gbp_m"] * np.exp(rng.normal(0, 0.1, n)), 1)
@@ -181,3 +185,26 @@ def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, Qu
     for r in panel.itertuples():
         rep.include(r.org_code, r.org_name, size_class=r.size_class)
     return panel, truth, trusts, rep
+
+
+def add_indicator(panel: pd.DataFrame, name: str, seed: int, centre: float, spread: float,
+                  den_per_gbp_m: float = 100.0, share_missing: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """The panel with the numerator and denominator columns of registered indicator ``name`` drawn from its
+    record's likelihood family: linear predictor ``centre + spread z`` (z standard normal, no need or peer
+    effects), denominators (trials, or expected events) proportional to the trust's expected cost.  Returns (panel,
+    true linear predictor).  For an indicator without a calibrated generator above, e.g. a test's toy record; the
+    record's numerator must be a column name."""
+    rec = registry.get(name)
+    if not isinstance(rec.numerator, str):
+        raise ValueError(f"indicator {name!r}: add_indicator needs a numerator column, not a function")
+    rng = np.random.default_rng([seed, len(name)])
+    n = len(panel)
+    theta = centre + spread * rng.standard_normal(n)
+    den = np.round(panel["ncc_expected_cost_total_gbp_m"].to_numpy(float) * den_per_gbp_m
+                   * np.exp(rng.normal(0, 0.3, n)))
+    num = rec.fam.simulate(rng, den, theta).astype(float)
+    miss = rng.random(n) < share_missing
+    out = panel.copy()
+    out[rec.numerator] = np.where(miss, np.nan, num)
+    out[rec.denominator] = np.where(miss, np.nan, den)
+    return out, theta

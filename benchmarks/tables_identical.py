@@ -15,6 +15,13 @@ and compares their text (``pdftotext``; the PDFs themselves carry creation dates
 the claims from the saved fit alone (the other variants not fitted) with each version and compares every file of
 ``claims/`` (the manifest without its creation time).  With ``--figures N`` it draws the paper's figures and the
 first N trusts' appendix figures with each version and compares the SVG files byte for byte.
+
+With ``--restamp`` the two versions may differ in the model code the id hashes (a refactoring of
+``models/value_model.py`` or ``models/indicators.py``): the script first builds the model from the results' panel
+and config with each version and requires the compiled log density and its gradient to be identical at the initial
+point and at two perturbed points, then re-stamps the head's copy of the fit with the head's model id and code
+version, so that ``svi summarise`` accepts it; ``model.json`` (which names the fit) is then compared without its
+model id.
 """
 
 from __future__ import annotations
@@ -51,23 +58,107 @@ def svi(code: Path, *args: str) -> subprocess.CompletedProcess:
     return p
 
 
-def summarise(code: Path, results: Path, dest: Path, seed: str | None) -> Path:
-    """``svi summarise`` on a copy of ``results``' panel and fit; returns the copy."""
+def summarise(code: Path, results: Path, dest: Path, seed: str | None, restamp: bool = False) -> Path:
+    """``svi summarise`` on a copy of ``results``' panel and fit (re-stamped with ``code``'s model id if
+    ``restamp``); returns the copy."""
     for part in ("panel", "fit"):
         shutil.copytree(results / part, dest / part)
+    if restamp:
+        stamp_fit(code, dest, seed)
     svi(code, "summarise", "--out", str(dest), *(["--seed", seed] if seed else []))
     return dest
 
 
-def compare_tables(base: Path, head: Path) -> tuple[list[str], list[str], list[str]]:
-    """(identical, differing or lost, added) file names of the two tables/ directories."""
+def snippet(code: Path, text: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    p = subprocess.run([sys.executable, "-c", text, *args], cwd=code, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"snippet failed with the code in {code}:\n{p.stderr[-3000:]}")
+    return p.stdout.strip().splitlines()[-1]
+
+
+LOGP_SNIPPET = """
+import hashlib, sys
+from pathlib import Path
+import numpy as np
+from analysis.panel import read_panel
+from models.config import load_config
+from models.value_model import build_model, prepare
+res, seed = Path(sys.argv[1]), sys.argv[2]
+cfg = load_config()
+if seed:
+    cfg["sampler"]["seed"] = int(seed)
+model = build_model(prepare(read_panel(res / "panel"), cfg), cfg)
+logp, dlogp, ip = model.compile_logp(), model.compile_dlogp(), model.initial_point()
+rng = np.random.default_rng(0)
+pts = [ip] + [{k: v + rng.normal(0, 0.1, np.shape(v)) for k, v in ip.items()} for _ in range(2)]
+print(" ".join(f"{float(logp(p)).hex()}/{hashlib.sha256(np.asarray(dlogp(p)).tobytes()).hexdigest()[:12]}"
+               for p in pts))
+"""
+
+STAMP_SNIPPET = """
+import json, sys
+from pathlib import Path
+import h5netcdf
+from analysis.fitting import code_version, model_id
+from analysis.panel import read_panel
+from models.config import load_config
+res, seed = Path(sys.argv[1]), sys.argv[2]
+cfg = load_config()
+if seed:
+    cfg["sampler"]["seed"] = int(seed)
+new = model_id(read_panel(res / "panel"), cfg)
+with h5netcdf.File(res / "fit" / "posterior.nc", "a") as f:
+    old, old_cv = f.attrs["svi_model_id"], f.attrs.get("svi_code_version", "n/a")
+    f.attrs["svi_model_id"] = new
+    f.attrs["svi_code_version"] = code_version()
+gate = res / "fit" / "gate.json"
+if gate.exists():
+    g = json.loads(gate.read_text())
+    if g.get("model_id") == old:
+        gate.write_text(json.dumps({**g, "model_id": new}, indent=2))
+print(old, new, old_cv, code_version())
+"""
+
+
+def same_logp(code_b: Path, code_h: Path, results: Path, seed: str | None) -> bool:
+    """Whether both versions' models of the results' panel and config have the same log density and gradient."""
+    b, h = (snippet(c, LOGP_SNIPPET, str(results), seed or "") for c in (code_b, code_h))
+    print(f"log density / gradient hash at the initial point and two perturbed points:\n  base {b}\n  head {h}\n  "
+          + ("IDENTICAL" if b == h else "DIFFERENT"))
+    return b == h
+
+
+#: the head's model id and code version -> the base's, set by a re-stamp (the documents print both)
+RESTAMPED: dict[str, str] = {}
+
+
+def stamp_fit(code: Path, dest: Path, seed: str | None) -> None:
+    old, new, old_cv, new_cv = snippet(code, STAMP_SNIPPET, str(dest), seed or "").split()
+    RESTAMPED.update({new: old, new_cv: old_cv})
+    print(f"re-stamped the head's copy of the fit: model id {old} -> {new}, code version {old_cv} -> {new_cv}; "
+          "the documents' text is compared with the head's id and version read as the base's")
+
+
+def _same_model_json(a: Path, b: Path) -> bool:
+    import json
+
+    strip = lambda f: {k: v for k, v in json.loads(f.read_text()).items() if k != "model_id"}
+    return strip(a) == strip(b)
+
+
+def compare_tables(base: Path, head: Path, restamped: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """(identical, differing or lost, added) file names of the two tables/ directories (``model.json`` without its
+    model id when the head's fit was re-stamped)."""
     b = {p.name for p in (base / "tables").iterdir() if p.is_file()}
     h = {p.name for p in (head / "tables").iterdir() if p.is_file()}
     b.discard(".svi-output.json")  # the ownership marker lists the files, so it differs whenever a table is added
     h.discard(".svi-output.json")
     same, bad = [], []
     for name in sorted(b):
-        if name in h and filecmp.cmp(base / "tables" / name, head / "tables" / name, shallow=False):
+        a, b_ = base / "tables" / name, head / "tables" / name
+        if name in h and (filecmp.cmp(a, b_, shallow=False) or (restamped and name == "model.json"
+                                                                 and _same_model_json(a, b_))):
             same.append(name)
         else:
             bad.append(name + ("" if name in h else " (missing in head)"))
@@ -79,6 +170,13 @@ def pdf_text(path: Path) -> str:
                           text=True).stdout
 
 
+def restored(text: str) -> str:
+    """``text`` with a re-stamped head's model id and code version replaced by the base's."""
+    for new, old in RESTAMPED.items():
+        text = text.replace(new, old)
+    return text
+
+
 def compare_reports(code_b: Path, base: Path, code_h: Path, head: Path, n: int) -> list[str]:
     vi = __import__("pandas").read_parquet(base / "tables" / "value_index.parquet")
     codes = sorted(vi.org_code[vi.measure == "value_index"].unique())[:n]
@@ -88,7 +186,7 @@ def compare_reports(code_b: Path, base: Path, code_h: Path, head: Path, n: int) 
     pdfs = sorted(p.relative_to(base) for p in (base / "reports").rglob("*.pdf"))
     bad = []
     for rel in pdfs:
-        if not (head / rel).exists() or pdf_text(base / rel) != pdf_text(head / rel):
+        if not (head / rel).exists() or pdf_text(base / rel) != restored(pdf_text(head / rel)):
             bad.append(str(rel))
     shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more trusts" if len(codes) > 5 else "")
     print(f"reports: {len(pdfs) - len(bad)} of {len(pdfs)} PDFs have the same text (the paper and the board "
@@ -114,7 +212,7 @@ run_claims(panel, out=out, fits={"base": (idata, prepare(panel, cfg), convergenc
 """
 
 
-def compare_claims(code_b: Path, base: Path, code_h: Path, head: Path) -> list[str]:
+def compare_claims(code_b: Path, base: Path, code_h: Path, head: Path, restamped: bool = False) -> list[str]:
     import json
 
     for code, out in ((code_b, base), (code_h, head)):
@@ -128,7 +226,8 @@ def compare_claims(code_b: Path, base: Path, code_h: Path, head: Path) -> list[s
     for name in names:
         a, b = base / "claims" / name, head / "claims" / name
         if name == "manifest.json" and b.exists():
-            strip = lambda f: {k: v for k, v in json.loads(f.read_text()).items() if k != "created"}
+            drop = {"created", "model_id"} if restamped else {"created"}
+            strip = lambda f: {k: v for k, v in json.loads(f.read_text()).items() if k not in drop}
             same = strip(a) == strip(b)
         else:
             same = b.exists() and filecmp.cmp(a, b, shallow=False)
@@ -187,6 +286,8 @@ def main(argv=None) -> int:
     ap.add_argument("--figures", type=int, default=0, metavar="N", help="also compare the SVG figures of the paper "
                     "and of N trusts' appendices byte for byte")
     ap.add_argument("--claims", action="store_true", help="also compare the claims re-tested from the saved fit")
+    ap.add_argument("--restamp", action="store_true", help="the versions' model code differs: check the log "
+                    "density is identical, then re-stamp the head's copy of the fit with the head's model id")
     ap.add_argument("--keep", type=Path, help="keep the scratch directories here")
     a = ap.parse_args(argv)
     if a.keep is not None:
@@ -197,9 +298,12 @@ def main(argv=None) -> int:
     try:
         seed = fit_seed(a.results)
         code_b, code_h = checkout(a.base, scratch), checkout(a.head, scratch)
+        if a.restamp and not same_logp(code_b, code_h, a.results, seed):
+            print("DIFFERENT (the models' log densities differ: not the same model, so no re-stamping)")
+            return 1
         base = summarise(code_b, a.results, scratch / "base", seed)
-        head = summarise(code_h, a.results, scratch / "head", seed)
-        same, bad, added = compare_tables(base, head)
+        head = summarise(code_h, a.results, scratch / "head", seed, restamp=a.restamp)
+        same, bad, added = compare_tables(base, head, restamped=a.restamp)
         print(f"tables: {len(same)} identical, {len(bad)} different or missing, {len(added)} added "
               f"(base {a.base}, head {a.head}, fit {a.results})")
         for name in bad:
@@ -210,7 +314,7 @@ def main(argv=None) -> int:
         if a.report:
             others += [f"report {r}" for r in compare_reports(code_b, base, code_h, head, a.report)]
         if a.claims:
-            others += compare_claims(code_b, base, code_h, head)
+            others += compare_claims(code_b, base, code_h, head, restamped=a.restamp)
         if a.figures:
             others += compare_figures(code_b, base, code_h, head, a.figures)
         for r in others:

@@ -7,9 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from models import indicators as registry
+
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
-INDICATORS = ("shmi", "rtt", "ae", "fft")
-COST_OUTCOMES = ("total", "apc", "op", "ae")
 
 
 class ConfigError(ValueError):
@@ -35,15 +35,37 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             raise ConfigError(f"{path}: {exc}") from None
     if overrides:
         cfg = merge(cfg, overrides)
+    cfg = with_record_defaults(cfg)
     validate(cfg)
     return cfg
 
 
+def with_record_defaults(cfg: dict) -> dict:
+    """The config with each chosen indicator's and cost outcome's prior scale and weight taken from its record
+    (models/indicators.py) where the config gives none; what the config gives wins."""
+    out = copy.deepcopy(cfg)
+    pr, w = out.setdefault("priors", {}), out.setdefault("value", {})
+    for name in out.get("quality", {}).get("indicators", []):
+        rec = registry.INDICATORS.get(name)
+        if rec is None:
+            continue  # validate() names it
+        if rec.prior_scale is not None:
+            pr.setdefault("quality_scale", {}).setdefault(name, rec.prior_scale)
+        if rec.weight is not None:
+            w.setdefault("quality_weights", {}).setdefault(name, rec.weight)
+    for name in out.get("cost", {}).get("outcomes", []):
+        rec = registry.COST_OUTCOMES.get(name)
+        if rec is not None and rec.prior_scale is not None:
+            pr.setdefault("cost_scale", {}).setdefault(name, rec.prior_scale)
+    return out
+
+
 def validate(cfg: dict) -> None:
     q = cfg["quality"]
-    bad = [k for k in q["indicators"] if k not in INDICATORS]
+    bad = [k for k in q["indicators"] if k not in registry.INDICATORS]
     if bad:
-        raise ConfigError(f"quality.indicators: unknown {bad}; known {list(INDICATORS)}")
+        raise ConfigError(f"quality.indicators: unknown {bad}; known {list(registry.INDICATORS)} "
+                          f"(models/indicators.py declares them)")
     if q["correlation"] not in ("lkj", "factor"):
         raise ConfigError("quality.correlation must be 'lkj' or 'factor'")
     if q["correlation"] == "factor" and q.get("factor_anchor") not in q["indicators"]:
@@ -71,11 +93,14 @@ def validate(cfg: dict) -> None:
                               f"outcomes to centre")
     if q.get("trust_effects", "auto") not in ("auto", "centred", "non_centred"):
         raise ConfigError("quality.trust_effects must be 'auto', 'centred' or 'non_centred'")
-    if q["shmi_likelihood"] not in ("poisson", "negbin"):
-        raise ConfigError("quality.shmi_likelihood must be 'poisson' or 'negbin'")
-    bad = [j for j in cfg["cost"]["outcomes"] if j not in COST_OUTCOMES]
+    for k in q["indicators"]:
+        fam = registry.get(k).fam
+        if isinstance(fam, registry.PoissonOE) and q.get(fam.option(registry.get(k)), "poisson") not in (
+                "poisson", "negbin"):
+            raise ConfigError(f"quality.{fam.option(registry.get(k))} must be 'poisson' or 'negbin'")
+    bad = [j for j in cfg["cost"]["outcomes"] if j not in registry.COST_OUTCOMES]
     if bad:
-        raise ConfigError(f"cost.outcomes: unknown {bad}; known {list(COST_OUTCOMES)}")
+        raise ConfigError(f"cost.outcomes: unknown {bad}; known {list(registry.COST_OUTCOMES)}")
     for key in ("cost", "mortality"):
         if cfg["benchmark"][key] not in ("peer_median", "peer_best_quartile"):
             raise ConfigError(f"benchmark.{key} must be 'peer_median' or 'peer_best_quartile'")

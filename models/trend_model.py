@@ -49,14 +49,13 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from models import indicators as registry
 from models.config import ConfigError, merge
 
 TREND_CONFIG = Path(__file__).with_name("trend.toml")
-#: sign making "higher = better"
-SIGN = {"shmi": -1.0, "rtt": 1.0, "ae": 1.0, "cancer_fds": 1.0, "cancer_31d": 1.0, "cancer_62d": 1.0, "fft": 1.0}
-LABEL = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A&E within 4 hours",
-         "cancer_fds": "Cancer 28-day FDS", "cancer_31d": "Cancer 31-day", "cancer_62d": "Cancer 62-day",
-         "fft": "FFT positive"}
+#: sign making "higher = better", and labels: the records' (models/indicators.py)
+SIGN = {k: r.sign for k, r in registry.INDICATORS.items()}
+LABEL = {k: r.label for k, r in registry.INDICATORS.items()}
 #: parameters the convergence gate checks (the states u are exact draws given these)
 GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu")
 
@@ -119,15 +118,12 @@ def transform(y: np.ndarray, n: np.ndarray, indicator: str) -> tuple[np.ndarray,
     """Observed value and its sampling variance on the linear-predictor scale, half a count added so that 0 or n
     successes are finite: logit share and 1/(n p (1-p)); SHMI log(O/E) and 1/O."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        if indicator == "shmi":
-            return np.log((y + 0.5) / n), 1.0 / (y + 0.5)
-        p = (y + 0.5) / (n + 1.0)
-        return np.log(p / (1 - p)), 1.0 / ((n + 1.0) * p * (1 - p))
+        return registry.get(indicator).fam.transform(y, n)
 
 
 def inverse(z, indicator: str):
     """Linear predictor -> the indicator's natural scale (share; SHMI: ratio)."""
-    return np.exp(z) if indicator == "shmi" else 1.0 / (1.0 + np.exp(-z))
+    return registry.get(indicator).fam.inverse_link(z)
 
 
 def break_steps(years: list[int], indicators: list[str], cfg: dict) -> np.ndarray:

@@ -51,12 +51,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.config import COST_OUTCOMES, INDICATORS
-
-#: sign making "higher = better" for each indicator's trust effect
-INDICATOR_SIGN = {"shmi": -1.0, "rtt": 1.0, "ae": 1.0, "fft": 1.0}
-INDICATOR_LABEL = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A&E within 4 hours",
-                   "fft": "FFT positive"}
+from models import indicators as registry
 
 
 @dataclass
@@ -70,10 +65,10 @@ class ModelData:
     x: np.ndarray                   # (N, P) standardised need
     need_mean: np.ndarray
     need_sd: np.ndarray
-    indicators: list[str]
-    y: np.ndarray                   # (N, K) successes / observed deaths (nan where missing)
-    n: np.ndarray                   # (N, K) denominators; expected deaths for SHMI
-    spells: np.ndarray              # (N,) SHMI spells
+    indicators: list[str]           # names of models/indicators.py records
+    y: np.ndarray                   # (N, K) successes / observed events (nan where missing)
+    n: np.ndarray                   # (N, K) denominators; expected events for a poisson_oe indicator
+    spells: np.ndarray              # (N,) exposure of the avoidable-events indicator (SHMI spells)
     cost_outcomes: list[str]
     cost_y: np.ndarray              # (N, J) log(actual/expected), nan where missing
     cost_actual: np.ndarray         # (N, J) GBP m
@@ -141,38 +136,41 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
         x[miss] = 0.0
 
     inds = list(cfg["quality"]["indicators"])
-    cols = {"shmi": ("shmi_observed_deaths", "shmi_expected_deaths"),
-            "rtt": ("rtt_waiting_under_18w", "rtt_total_waiting"),
-            "ae": (None, "ae_attendances"),
-            "fft": ("fft_positive", "fft_responses")}
+    recs = registry.records(inds)
+    absent = sorted({c for r in recs for c in r.columns if c not in p.columns})
+    if absent:
+        raise ValueError(f"quality.indicators {inds}: the panel has no column {absent}; build a panel that has "
+                         f"them or drop the indicator from the config")
     y = np.full((len(p), len(inds)), np.nan)
     n = np.full((len(p), len(inds)), np.nan)
-    for k, ind in enumerate(inds):
-        num, den = cols[ind]
-        n[:, k] = p[den].to_numpy(float)
-        y[:, k] = (p["ae_attendances"] - p["ae_over_4h"]).to_numpy(float) if ind == "ae" else p[num].to_numpy(float)
+    for k, rec in enumerate(recs):
+        y[:, k], n[:, k] = rec.counts(p)
     bad = np.isnan(y) | np.isnan(n) | (n <= 0)
     y[bad] = np.nan
     n[bad] = np.nan
 
     outs = list(cfg["cost"]["outcomes"])
-    act = np.column_stack([p[f"ncc_actual_cost_{j}_gbp_m"].to_numpy(float) for j in outs])
-    exp_ = np.column_stack([p[f"ncc_expected_cost_{j}_gbp_m"].to_numpy(float) for j in outs])
+    act = np.column_stack([p[registry.COST_OUTCOMES[j].actual].to_numpy(float) for j in outs])
+    exp_ = np.column_stack([p[registry.COST_OUTCOMES[j].expected].to_numpy(float) for j in outs])
     with np.errstate(divide="ignore", invalid="ignore"):
         cy = np.log(act / exp_)
     cy[~np.isfinite(cy)] = np.nan
     trusts = p[["org_code", "org_name", "region", "size_class"]].assign(peer_group=peer.to_numpy())
-    return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, p["shmi_spells"].to_numpy(float), outs,
-                     cy, act, exp_, notes)
+    return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, _exposure(p), outs, cy, act, exp_,
+                     notes)
+
+
+def _exposure(p: pd.DataFrame) -> np.ndarray:
+    """(N,) exposure of the registered avoidable-events indicator (SHMI spells), NaN if there is none."""
+    rec = next((r for r in registry.INDICATORS.values() if r.avoidable and r.exposure), None)
+    if rec is None or rec.exposure not in p.columns:
+        return np.full(len(p), np.nan)
+    return p[rec.exposure].to_numpy(float)
 
 
 def _empirical_centre(d: ModelData, k: int) -> float:
     ok = d.observed[:, k]
-    r = d.y[ok, k] / d.n[ok, k]
-    if d.indicators[k] == "shmi":
-        return float(np.log(np.sum(d.y[ok, k]) / np.sum(d.n[ok, k])))
-    r = np.clip(r, 1e-4, 1 - 1e-4)
-    return float(np.mean(np.log(r / (1 - r))))
+    return registry.get(d.indicators[k]).fam.centre(d.y[ok, k], d.n[ok, k])
 
 
 def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None,
@@ -308,15 +306,8 @@ def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None,
             # observed counts are Data, so the model can be refitted to simulated data (SBC) without rebuilding
             # it: ``analysis.fitting.with_data`` (nutpie's ``compiled.with_data``, or ``pm.set_data``)
             y_obs = pm.Data(f"y_{ind}", d.y[ok, k])
-            if ind == "shmi":
-                rate = d.n[ok, k] * pt.exp(th)
-                if qcfg["shmi_likelihood"] == "negbin":
-                    phi = pm.HalfNormal("shmi_inv_dispersion", 0.1)
-                    pm.NegativeBinomial(f"obs_{ind}", mu=rate, alpha=1 / phi**2, observed=y_obs)
-                else:
-                    pm.Poisson(f"obs_{ind}", mu=rate, observed=y_obs)
-            else:
-                pm.Binomial(f"obs_{ind}", n=d.n[ok, k].astype("int64"), logit_p=th, observed=y_obs)
+            rec = registry.get(ind)
+            rec.fam.likelihood(rec, th, d.n[ok, k], y_obs, cfg)  # the record's family builds the term
         # ---------------------------------------------------------------- cost
         cobs = ~np.isnan(d.cost_y)
         ccentre = np.array([np.nanmean(d.cost_y[:, j]) for j in range(J)])
@@ -443,25 +434,17 @@ def _cell_layout(observed: np.ndarray, noncentred: np.ndarray) -> dict:
 def sampling_variance(d: ModelData) -> np.ndarray:
     """(N, K) approximate sampling variance of each observed cell on the linear-predictor scale (NaN if missing):
     1 / observed deaths for SHMI's log(O/E), 1 / (n p (1 - p)) for a binomial logit, with half a count added so
-    that 0 or n successes give a finite value."""
+    that 0 or n successes give a finite value (the record's family: models/indicators.py)."""
     y, n = d.y, d.n
     v = np.full(y.shape, np.nan)
     for k, ind in enumerate(d.indicators):
         ok = d.observed[:, k]
-        if ind == "shmi":
-            v[ok, k] = 1.0 / (y[ok, k] + 0.5)
-        else:
-            p = (y[ok, k] + 0.5) / (n[ok, k] + 1.0)
-            v[ok, k] = 1.0 / ((n[ok, k] + 1.0) * p * (1 - p))
+        v[ok, k] = registry.get(ind).fam.transform(y[ok, k], n[ok, k])[1]
     return v
 
 
 def _empirical_effect(d: ModelData, k: int, rows: np.ndarray) -> np.ndarray:
-    y, n = d.y[rows, k], d.n[rows, k]
-    if d.indicators[k] == "shmi":
-        return np.log((y + 0.5) / n)
-    p = (y + 0.5) / (n + 1.0)
-    return np.log(p / (1 - p))
+    return registry.get(d.indicators[k]).fam.transform(d.y[rows, k], d.n[rows, k])[0]
 
 
 def parameterisation(d: ModelData, cfg: dict) -> dict:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from analysis.ask.facts import INDICATOR_NAMES, SETTINGS, Fact, FactBook, ungrounded
+from analysis.ask.facts import SETTINGS, Fact, FactBook, indicator_name, ungrounded
 from analysis.ask.parse import Parsed
+from models import indicators as registry
 
 APPENDIX = "board appendix (reports/appendices/{code}_appendix.pdf)"
 PAPER = "methodology paper (reports/methodology.pdf)"
@@ -183,7 +184,7 @@ def drivers(book: FactBook, p: Parsed, s: Say) -> None:
     c = p.trust
     cfg = book.run.config.get("value", {})
     wq = float(cfg.get("quality_share", 0.5))
-    w = cfg.get("quality_weights", {"shmi": 0.4, "rtt": 0.2, "ae": 0.2, "fft": 0.2})
+    w = cfg.get("quality_weights", {n: r.weight for n, r in registry.INDICATORS.items() if r.weight is not None})
     v, q, k = (book.composite(c, m) for m in ("value_index", "quality_composite", "cost_composite"))
     s(f"{_who(book, c)}: value index {s.f(v)} combines the quality composite {s.f(q)} and the cost composite "
       f"{s.f(k)} (above 0 = better than expected).")
@@ -191,7 +192,7 @@ def drivers(book: FactBook, p: Parsed, s: Say) -> None:
         bigger = "quality" if abs(wq * q.value) >= abs((1 - wq) * k.value) else "cost"
         s(f"With the configured weights, {bigger} moves the position more.")
     zs = []
-    for ind in ("shmi", "rtt", "ae", "fft"):
+    for ind in (i for i in w if i in registry.INDICATORS):  # the run's indicators
         z = book.standardised_effect(c, ind)
         if z is not None:
             zs.append((abs(w.get(ind, 0) * z.value), ind, z))
@@ -201,15 +202,15 @@ def drivers(book: FactBook, p: Parsed, s: Say) -> None:
           "spread of all trusts' effects, higher = better; weighted):")
         for _, ind, z in zs:
             a, pm = book.alpha_fact(c, ind), book.alpha_peer_median(c, ind)
-            unit = "ratio to expected" if ind == "shmi" else "percentage points against expected"
-            s(f"- {INDICATOR_NAMES[ind]}: {s.f(z, interval=False)} SD; Health Alpha {s.f(a)} {unit}, peer median "
+            unit = "ratio to expected" if registry.get(ind).alpha == "ratio" else "percentage points against expected"
+            s(f"- {indicator_name(ind)}: {s.f(z, interval=False)} SD; Health Alpha {s.f(a)} {unit}, peer median "
               f"{s.f(pm)}.")
         up = [t for t in zs if t[2].value > 0]
         down = [t for t in zs if t[2].value < 0]
         if down:
-            s(f"Pulling the position down most: {INDICATOR_NAMES[down[0][1]]}.")
+            s(f"Pulling the position down most: {indicator_name(down[0][1])}.")
         if up:
-            s(f"Holding it up most: {INDICATOR_NAMES[up[0][1]]}.")
+            s(f"Holding it up most: {indicator_name(up[0][1])}.")
     s.caveats += ["The order of indicators is an approximate decomposition from posterior medians; the composite "
                   "itself is computed in every posterior draw.", CAVEAT_WEIGHTS]
     s.read += _read(c, "section 1 'The indicators that drive it (Health Alpha)'", "Quality: Health Alpha")
@@ -252,9 +253,9 @@ def compare(book: FactBook, p: Parsed, s: Say) -> None:
         if p.indicator:
             for x in (c, o):
                 a = book.alpha_fact(x, p.indicator)
-                s(f"- {book.name(x)}: {INDICATOR_NAMES[p.indicator]}, Health Alpha {s.f(a)}" +
-                  (" (ratio to expected, below 1 is better)." if p.indicator == "shmi" else
-                   " (percentage points against expected)."))
+                s(f"- {book.name(x)}: {indicator_name(p.indicator)}, Health Alpha {s.f(a)}" +
+                  (f" (ratio to expected, {registry.get(p.indicator).better_phrase})."
+                   if registry.get(p.indicator).alpha == "ratio" else " (percentage points against expected)."))
             a, b = book.alpha_fact(c, p.indicator), book.alpha_fact(o, p.indicator)
         for x in (c, o):
             v = book.composite(x, "value_index")
@@ -263,13 +264,14 @@ def compare(book: FactBook, p: Parsed, s: Say) -> None:
               f"{s.f(rk.get('rank'))} of {s.f(rk.get('n'), interval=False)}.")
         if not p.indicator:
             a, b = book.composite(c, "value_index"), book.composite(o, "value_index")
-        what = INDICATOR_NAMES[p.indicator] if p.indicator else "value"
+        what = indicator_name(p.indicator) if p.indicator else "value"
         if a is None or b is None:
             s(f"One of the two has no estimate for {what}, so they cannot be compared on it.")
         elif _overlap(a, b):
             s(f"Their 95% intervals on {what} overlap: the data cannot tell the two apart.")
         else:
-            better = c if ((a.value > b.value) != (p.indicator == "shmi")) else o
+            higher = registry.get(p.indicator).higher_is_better if p.indicator else True
+            better = c if ((a.value > b.value) == higher) else o
             s(f"Their 95% intervals on {what} do not overlap: {book.name(better)} is better.")
         if book.info.peer_group[c] != book.info.peer_group[o]:
             s("They are in different peer groups: each is measured against its own peers' need-adjusted expectation.")
@@ -341,13 +343,13 @@ def mortality(book: FactBook, p: Parsed, s: Say) -> None:
 
 def indicator(book: FactBook, p: Parsed, s: Say) -> None:
     c, ind = p.trust, p.indicator or "rtt"
-    if ind == "shmi":
+    if registry.get(ind).avoidable:  # the mortality indicator has its own answer
         return mortality(book, p, s)
     a, pm = book.alpha_fact(c, ind), book.alpha_peer_median(c, ind)
     if a is None:
-        s(f"{_who(book, c)} does not report {INDICATOR_NAMES[ind]}, so the index has no estimate for it.")
+        s(f"{_who(book, c)} does not report {indicator_name(ind)}, so the index has no estimate for it.")
     else:
-        s(f"{_who(book, c)}, {INDICATOR_NAMES[ind]}: Health Alpha {s.f(a)} percentage points against the "
+        s(f"{_who(book, c)}, {indicator_name(ind)}: Health Alpha {s.f(a)} percentage points against the "
           f"need-adjusted expectation of its peer group (above 0 is better); peer median {s.f(pm)}.",
           f"It is {_sign_word(a, 'above', 'below', 'not clearly different from')} that expectation.")
     s.caveats.append("Waiting times, A&E and the Friends and Family Test are one month's snapshot; noisy estimates "
@@ -400,7 +402,8 @@ def peer_group(book: FactBook, p: Parsed, s: Say) -> None:
 
 def not_measured(book: FactBook, p: Parsed, s: Say) -> None:
     c = p.trust
-    mort = p.indicator == "shmi" or any(w in p.question.lower() for w in ("mortality", "death", "dying"))
+    mort = bool(p.indicator and registry.get(p.indicator).avoidable) or any(
+        w in p.question.lower() for w in ("mortality", "death", "dying"))
     s("The index cannot answer that: public data do not break costs or quality down by specialty, service line, "
       "ward, consultant or procedure. Cost is measured by care setting (admitted patient care, outpatients, A&E) "
       "and quality for the whole trust." + (" Here is what is measured instead." if c else ""))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.ask.source import RunTables, display_name
+from models import indicators as registry
 
 MINUS = "-"  # plain hyphen-minus in answers (terminals, JSON, language models)
 
@@ -143,16 +144,19 @@ def ungrounded(text: str, facts, quoted: str = "") -> list[str]:
 # ------------------------------------------------------------------------------------------------ the facts
 
 SETTINGS = {"total": "all settings", "apc": "admitted patient care", "op": "outpatients", "ae": "A&E"}
-INDICATORS = {  # indicator -> (health_alpha measure, label, kind)
-    "shmi": ("shmi_ratio_to_expected", "need-adjusted mortality ratio (SHMI ratio to expected; below 1 is better)",
-             "ratio"),
-    "rtt": ("rtt_pp_vs_expected", "RTT: patients waiting under 18 weeks, percentage points against expected", "pp"),
-    "ae": ("ae_pp_vs_expected", "A&E: patients seen within 4 hours, percentage points against expected", "pp"),
-    "fft": ("fft_pp_vs_expected", "Friends and Family Test: share positive, percentage points against expected",
-            "pp"),
-}
-INDICATOR_NAMES = {"shmi": "mortality (SHMI)", "rtt": "waiting times (RTT, 18 weeks)",
-                   "ae": "A&E (4 hours)", "fft": "patient experience (Friends and Family Test)"}
+def alpha_spec(indicator: str) -> tuple[str, str, str]:
+    """(health_alpha measure, label, kind) of an indicator, from its record (models/indicators.py)."""
+    r = registry.get(indicator)
+    ratio = r.alpha == "ratio"
+    label = r.ask_label or (f"{r.label}, {'ratio to expected' if ratio else 'percentage points against expected'} "
+                            f"({r.better_phrase})")
+    return r.alpha_measure, label, "ratio" if ratio else "pp"
+
+
+def indicator_name(indicator: str) -> str:
+    """The indicator's plain name in answers: "waiting times (RTT, 18 weeks)"."""
+    r = registry.get(indicator)
+    return r.plain_name or r.label
 
 
 def short_name(published: str) -> str:
@@ -303,12 +307,12 @@ class FactBook:
 
     # ---------------------------------------------------------------- quality (Health Alpha)
     def alpha_fact(self, code: str, indicator: str) -> Fact | None:
-        measure, label, kind = INDICATORS[indicator]
+        measure, label, kind = alpha_spec(indicator)
         return self._cell(self.alpha.get(measure), code, f"{code}.alpha.{indicator}", label, kind, "health_alpha",
                           measure=measure)
 
     def alpha_peer_median(self, code: str, indicator: str) -> Fact | None:
-        measure, label, kind = INDICATORS[indicator]
+        measure, label, kind = alpha_spec(indicator)
         return self._peer_median(self.alpha.get(measure), code, f"{code}.alpha.{indicator}.peer",
                                  f"peer median, {label}", kind, "health_alpha", measure=measure)
 
@@ -324,10 +328,10 @@ class FactBook:
         if t is None or code not in t.index or not _ok(t.at[code, "median"]):
             return None
         spread = float(t["median"].std())
-        sign = -1.0 if indicator == "shmi" else 1.0
+        sign = registry.get(indicator).sign
         if not spread > 0:
             return None
-        return Fact(f"{code}.z.{indicator}", f"{INDICATOR_NAMES[indicator]} effect in SD units", "sd",
+        return Fact(f"{code}.z.{indicator}", f"{indicator_name(indicator)} effect in SD units", "sd",
                     sign * float(t.at[code, "median"]) / spread, table="tables/trust_effects",
                     row=_row_key(org_code=code, indicator=indicator), columns=("median",),
                     derivation="sign x median / standard deviation of all trusts' medians (SHMI sign reversed)")

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from analysis.ask.names import Mention, Register
+from models import indicators as registry
+
+#: method topics about mortality as a whole (the SHMI funnel, avoidable deaths), not about one indicator
+MORTALITY_TOPICS = ("shmi", "avoidable_deaths")
 
 INTENTS = ("not_measured", "method", "trend", "peer_group", "rank", "trapped_value", "drivers", "mortality",
            "cost", "indicator", "compare", "value_position", "out_of_scope")
@@ -185,7 +189,8 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     intent, scores = classify(text)
     if intent == "out_of_scope":  # no question words placed it, but it names a measure: answer about the measure
         ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
-        intent = "mortality" if ind == "shmi" else "indicator" if ind else "cost" if st else intent
+        intent = ("mortality" if ind and registry.get(ind).avoidable else "indicator" if ind else "cost" if st
+                  else intent)
     mentions: list[Mention] = register.find(question)
     we = bool(_WE.search(text))
 
@@ -235,10 +240,10 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     else:
         p.indicator = _first(_INDICATOR, text)
     if intent == "mortality":
-        p.indicator = "shmi"
+        p.indicator = registry.mortality_name()
     if intent == "method":
         p.topic = _first(_TOPIC, text) or "value_index"
-        if p.topic in ("shmi", "avoidable_deaths"):
+        if p.topic in MORTALITY_TOPICS:
             p.indicator = None
     if intent in ("value_position", "drivers", "trend", "peer_group", "not_measured", "out_of_scope", "rank",
                   "trapped_value", "cost"):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.summaries import composites, rank_draws, stack_draws
+from models import indicators as registry
 from models.value_model import ModelData
 
 
@@ -191,8 +192,8 @@ def draws_from_idata(idata, d: ModelData, cfg: dict, variant: str, gate=None, ma
     else:
         need_cost = np.zeros((S, N))
     full_cost = stack_draws(post, "cost_expectation")[:, :, jt]
-    if "shmi" in d.indicators:
-        k = d.indicators.index("shmi")
+    k = registry.mortality_index(d.indicators)  # the record marked ``avoidable`` (SHMI)
+    if k is not None:
         theta = stack_draws(post, "theta")[:, :, k]
         full = theta - stack_draws(post, "u")[:, :, k]
         need = stack_draws(post, "beta")[:, k, :] @ d.x.T if d.x.shape[1] and "beta" in post else np.zeros((S, N))
@@ -213,8 +214,8 @@ def trust_frame(d: ModelData, mff: pd.Series | None = None) -> pd.DataFrame:
     jt = d.cost_outcomes.index("total")
     t["actual"] = d.cost_actual[:, jt]
     t["expected"] = d.cost_expected[:, jt]
-    if "shmi" in d.indicators:
-        k = d.indicators.index("shmi")
+    k = registry.mortality_index(d.indicators)
+    if k is not None:
         t["shmi_expected_deaths"] = d.n[:, k]
         t["shmi_observed_deaths"] = d.y[:, k]
     else:

@@ -11,8 +11,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from analysis.figures.style import (BAD_BG, GOOD_BG, INDICATORS, INK, MUTED, NEED, OTHER, PEER, PEER_COLOURS, SETTINGS,
+from analysis.figures.style import (BAD_BG, GOOD_BG, INK, MUTED, NEED, OTHER, PEER, PEER_COLOURS, SETTINGS,
                                     TRUST, WIDTH, FigureData, _fig, _fmt_money, _group_legend, _interval_cross,
+                                    indicator_strips,
                                     _jitter, _padded, _peer_colours, _strip_axis, plain_log_axis, rc_context,
                                     style_axes)
 
@@ -89,12 +90,13 @@ _IND_TOP, _IND_BOTTOM, _IND_GAP = 0.97, 0.12, 0.06
 
 def _indicator_frame(fd: FigureData, group: str | None, height: float):
     fig = _fig(height)
-    n = len(INDICATORS)
+    strips = indicator_strips(fd.alpha)
+    n = len(strips)
     bottom = _IND_BOTTOM if group is not None else 0.22  # national: room for the peer-group legend
     h = (_IND_TOP - bottom - _IND_GAP * (n - 1)) / n
     axes = []
     colour_of = _peer_colours(fd)
-    for i, (measure, label, ref, higher_better) in enumerate(INDICATORS):
+    for i, (measure, label, ref, higher_better) in enumerate(strips):
         ax, y0 = _strip_axis(fig, i, _IND_TOP, h, _IND_GAP, 0.25, 0.63, label)
         axes.append(ax)
         fig.text(0.995, y0 + h / 2, "better →" if higher_better else "← better", va="center", ha="right",
@@ -126,7 +128,7 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
 
 
 def _indicator_overlay(fd: FigureData, code: str, axes) -> None:
-    for ax, (measure, *_rest) in zip(axes, INDICATORS):
+    for ax, (measure, *_rest) in zip(axes, indicator_strips(fd.alpha)):
         t = fd.alpha.get(measure)
         if t is None:
             continue

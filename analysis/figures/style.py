@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis import io
+from models import indicators as registry
 
 # NHS identity colours: the trust, its peers, everyone else
 TRUST = "#D5281B"      # NHS red: the trust of the appendix
@@ -46,12 +47,13 @@ RC = {
 
 WIDTH = 6.7  # inches: the text width of an A4 page with 2 cm margins
 
-INDICATORS = [  # (health_alpha measure, label, reference value, higher is better)
-    ("shmi_ratio_to_expected", "SHMI mortality\n(ratio to expected)", 1.0, False),
-    ("rtt_pp_vs_expected", "RTT within 18 weeks\n(points vs expected)", 0.0, True),
-    ("ae_pp_vs_expected", "A&E within 4 hours\n(points vs expected)", 0.0, True),
-    ("fft_pp_vs_expected", "FFT positive\n(points vs expected)", 0.0, True),
-]
+def indicator_strips(measures=()) -> list[tuple[str, str, float, bool]]:
+    """(health_alpha measure, label, reference value, higher is better) of each Health Alpha strip, from the records
+    (models/indicators.py): every indicator with a default weight ("not modelled" where a fit lacks it), then any
+    other indicator whose measure is in ``measures``."""
+    recs = [r for r in registry.INDICATORS.values() if r.weight is not None or r.alpha_measure in measures]
+    return [(r.alpha_measure, r.figure_label or f"{r.label}\n({'ratio' if r.alpha == 'ratio' else 'points'} vs "
+             f"expected)", r.alpha_reference, r.higher_is_better) for r in recs]
 SETTINGS = [("total", "All settings"), ("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E")]
 NEED = [  # (panel column, label, scale factor, log axis)
     ("imd_score", "Deprivation\n(IMD 2019 score)", 1.0, False),

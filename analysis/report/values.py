@@ -14,20 +14,26 @@ from analysis.report.data import Results, config_value
 from analysis.report.sections import MANIFESTS, SETTINGS, manifest_status
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
                                   signed)
+from models import indicators as registry
 
 
-INDICATOR_ROWS = [  # indicator, measure, label, unit formatter, reference
-    ("shmi", "shmi_ratio_to_expected", "SHMI mortality: ratio to need-adjusted expected (below 1 is better)",
-     lambda x: num(x, 2)),
-    ("shmi", "excess_deaths_per_1000_spells", "Deaths above expected per 1,000 spells (below 0 is better)",
-     lambda x: signed(x, 1)),
-    ("rtt", "rtt_pp_vs_expected", "RTT: waiting under 18 weeks, percentage points vs expected (above 0 is better)",
-     lambda x: signed(x, 1)),
-    ("ae", "ae_pp_vs_expected", "A&E: seen within 4 hours, percentage points vs expected (above 0 is better)",
-     lambda x: signed(x, 1)),
-    ("fft", "fft_pp_vs_expected", "Friends and Family Test positive, points vs expected (above 0 is better)",
-     lambda x: signed(x, 1)),
-]
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + (items[-1] if items else "")
+
+
+def indicator_rows(names) -> list[tuple]:
+    """(record, measure, key, label, formatter) of each Health Alpha row of the board documents, from the records
+    (models/indicators.py) of the indicators ``names``: the ratio or points against expected, and the excess events
+    per 1,000 units of exposure where the record has an exposure.  ``key`` names the row in ``svi.ind``."""
+    rows = []
+    for rec in registry.records(names):
+        f = (lambda x: num(x, 2)) if rec.alpha == "ratio" else (lambda x: signed(x, 1))
+        rows.append((rec, rec.alpha_measure, rec.name, f"{rec.alpha_label} ({rec.better_phrase})", f))
+        if rec.exposure:
+            rows.append((rec, rec.excess_measure, "excess",
+                         f"{rec.events.capitalize()} above expected per 1,000 {rec.exposure_unit} "
+                         f"({'above' if rec.higher_is_better else 'below'} 0 is better)", lambda x: signed(x, 1)))
+    return rows
 
 
 SCOPES = [("national", "England"), ("peer group", "Peer group"), ("region", "Region")]
@@ -42,6 +48,11 @@ class TrustIndex:
                      .set_index("org_code")[["org_name", "region", "size_class", "peer_group"]])
         self.value = {m: g.set_index("org_code") for m, g in t["value_index"].groupby("measure")}
         self.alpha = {m: g.set_index("org_code") for m, g in t["health_alpha"].groupby("measure")}
+        # the board documents' indicator rows: every indicator with a default weight (n/a where the fit lacks one),
+        # then any other indicator the fit has
+        fitted = [i for i in t["health_alpha"].indicator.unique() if i in registry.INDICATORS]
+        self.indicators = list(dict.fromkeys([n for n, r in registry.INDICATORS.items() if r.weight is not None]
+                                             + fitted))
         self.ranks = {s: g.set_index("org_code") for s, g in t["ranks"].groupby("scope")}
         self.trapped = {s: g.set_index("org_code") for s, g in t["trapped_value"].groupby("setting")}
         ad = t.get("avoidable_deaths")
@@ -137,14 +148,13 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
 
     # -- indicators
     ind = {}
-    for indicator, measure, label, f in INDICATOR_ROWS:
+    for rec, measure, key, _label, f in indicator_rows(ix.indicators):
         t = ix.alpha.get(measure)
         r = _row(t, code)
-        key = measure.split("_")[0] if measure != "excess_deaths_per_1000_spells" else "excess"
         pr = _row(ix.context.get(measure), code)
         peer_med = pr.peer_median if pr is not None else float("nan")
         if r is None or not known(r["median"]):
-            why = "not published for this trust" if indicator == "shmi" else "not reported by this trust"
+            why = rec.missing_note
             ind[key] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "peer": f(peer_med) if known(peer_med) else "n/a",
                         "note": why}
             continue
@@ -269,13 +279,18 @@ def paper_values(res: Results) -> dict:
                     "created": md(str(res.attrs.get("created_at", "n/a"))[:19].replace("T", " "))}
     qw = config_value(res, "value", "quality_weights", default={})
     qs = config_value(res, "value", "quality_share", default=float("nan"))
-    labels_k = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A\\&E within 4 hours",
-                "fft": "Friends and Family Test"}
+    label_of = lambda k: md(registry.INDICATORS[k].board_label or registry.INDICATORS[k].label) if (
+        k in registry.INDICATORS) else md(k)
     tot_w = sum(map(float, qw.values())) or 1.0
-    v["weights"] = {"text": "; ".join(f"{labels_k.get(k, md(k))} {num(100 * float(w) / tot_w, 0)}%"
+    v["weights"] = {"text": "; ".join(f"{label_of(k)} {num(100 * float(w) / tot_w, 0)}%"
                                       for k, w in qw.items()) or "n/a"}
     v["weights"]["quality_share"] = num(100 * float(qs), 0) + "%" if known(qs) else "n/a"
     v["weights"]["cost_share"] = num(100 * (1 - float(qs)), 0) + "%" if known(qs) else "n/a"
+    # the fitted indicators as their records describe them
+    recs = [registry.get(k) for k in config_value(res, "quality", "indicators", default=[]) if k in registry.INDICATORS]
+    low = [r.short for r in recs if not r.higher_is_better]
+    v["indicators"] = {"labels": md(_and([r.board_label or r.label for r in recs])) or "none",
+                       "lower_better": md(_and(low)) or "none", "n": str(len(recs))}
     conc = config_value(res, "value", "dirichlet_concentration", default=0)
     v["weights"]["uncertainty"] = ("fixed in every posterior draw" if not conc or float(conc) <= 0 else
                                    f"drawn in every posterior draw from a Dirichlet distribution with concentration "

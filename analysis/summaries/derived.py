@@ -20,9 +20,6 @@ from analysis.shmi_funnel import shmi_banding
 #: panel columns of the need and case-mix context (on the panel's scale)
 NEED_COLUMNS = ("imd_score", "share_aged_75_plus", "health_index_score", "ncc_expected_cost_total_gbp_m",
                 "ncc_actual_cost_total_gbp_m", "catchment_population")
-#: Health Alpha measures whose peer median a trust's appendix shows beside its own
-ALPHA_MEASURES = ("shmi_ratio_to_expected", "excess_deaths_per_1000_spells", "rtt_pp_vs_expected",
-                  "ae_pp_vs_expected", "fft_pp_vs_expected")
 
 
 # ----------------------------------------------------------------------------- SHMI funnel
@@ -156,12 +153,12 @@ def need_context(tables: dict, panel: pd.DataFrame) -> pd.DataFrame:
                          "peer_median": float(np.median(pv)) if pv.size else np.nan,
                          "peer_min": float(pv.min()) if pv.size else np.nan,
                          "peer_max": float(pv.max()) if pv.size else np.nan, "england_median": england})
-    alpha = {m: g.set_index("org_code") for m, g in tables["health_alpha"].groupby("measure")}
+    ha = tables["health_alpha"]
+    alpha = {m: g.set_index("org_code") for m, g in ha.groupby("measure")}
     members = {g: list(idx) for g, idx in info.groupby("peer_group").groups.items()}
-    for m in ALPHA_MEASURES:
-        t = alpha.get(m)
-        if t is None:
-            continue
+    # every indicator's Health Alpha measures (not the composite), in the table's order: the records' order
+    for m in ha.measure[ha.indicator != "combined"].unique():
+        t = alpha[m]
         for i, code in enumerate(codes):
             peers = [c for c in members[group[i]] if c != code]
             rows.append({"scope": "trust", "org_code": code, "peer_group": group[i], "column": m,

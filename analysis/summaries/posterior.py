@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.value_model import INDICATOR_SIGN, ModelData
+from models import indicators as registry
+from models.value_model import ModelData
 
 Q = {"lo95": 0.025, "lo80": 0.10, "median": 0.5, "hi80": 0.90, "hi95": 0.975}
 
@@ -126,7 +127,7 @@ def composites(post, d: ModelData, cfg: dict) -> Composites:
     w = np.array([vcfg["quality_weights"][k] for k in d.indicators], float)
     base = np.concatenate([vcfg["quality_share"] * w / w.sum(), [1 - vcfg["quality_share"]]])
     W = dirichlet_weights(base, vcfg["dirichlet_concentration"], S, cfg["sampler"]["seed"])
-    sign = np.array([INDICATOR_SIGN[k] for k in d.indicators])
+    sign = registry.signs(d.indicators)
     z = sign * u / sd0[:, None, :]  # standardised, higher = better
     wq = W[:, None, :K] * obs[None]
     with np.errstate(invalid="ignore"):
@@ -168,27 +169,29 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     rows = []
     for k, ind in enumerate(d.indicators):
         draws = np.where(obs[None, :, k], u[:, :, k], np.nan)
-        rows.append(_long(codes, f"u_{ind}", "log rate ratio" if ind == "shmi" else "log odds ratio", draws,
-                          indicator=ind, observed=obs[:, k]))
+        rows.append(_long(codes, f"u_{ind}", registry.get(ind).effect_unit, draws, indicator=ind,
+                          observed=obs[:, k]))
     tables["trust_effects"] = pd.concat(rows, ignore_index=True)
 
-    # -- Health Alpha in board units
+    # -- Health Alpha in board units, as each indicator's record shows it (models/indicators.py)
     rows = []
     for k, ind in enumerate(d.indicators):
+        rec = registry.get(ind)
         m = obs[:, k]
         th, uk = theta[:, :, k], u[:, :, k]
-        if ind == "shmi":
+        if rec.alpha == "ratio":
             ratio = np.where(m, np.exp(uk), np.nan)
-            rows.append(_long(codes, "shmi_ratio_to_expected", "ratio (need-adjusted; <1 better)", ratio, indicator=ind))
+            rows.append(_long(codes, rec.alpha_measure, rec.alpha_unit, ratio, indicator=ind))
+        else:
+            pp = 100 * (1 / (1 + np.exp(-th)) - 1 / (1 + np.exp(-(th - uk))))
+            rows.append(_long(codes, rec.alpha_measure, rec.alpha_unit, np.where(m, pp, np.nan), indicator=ind))
+        if rec.exposure:  # events above the need-adjusted expectation per 1,000 units of exposure
             E = d.n[:, k]
             with np.errstate(invalid="ignore", divide="ignore"):
                 excess = E * (np.exp(th) - np.exp(th - uk)) / d.spells * 1000
-            rows.append(_long(codes, "excess_deaths_per_1000_spells", "deaths per 1,000 spells (<0 better)",
-                              np.where(m, excess, np.nan), indicator=ind))
-        else:
-            pp = 100 * (1 / (1 + np.exp(-th)) - 1 / (1 + np.exp(-(th - uk))))
-            rows.append(_long(codes, f"{ind}_pp_vs_expected", "percentage points (>0 better)",
-                              np.where(m, pp, np.nan), indicator=ind))
+            rows.append(_long(codes, rec.excess_measure, f"{rec.events} per 1,000 {rec.exposure_unit} "
+                              f"({registry.better(rec.higher_is_better)})", np.where(m, excess, np.nan),
+                              indicator=ind))
     c = composites(post, d, cfg)
     wq, sign, Qi, Ci, Vi, resid = c.wq, c.sign, c.quality, c.cost, c.value, c.resid
     rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
@@ -247,9 +250,9 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     tables["trapped_value"] = pd.concat(tv, ignore_index=True)
     tables["trapped_value"]["benchmark"] = cfg["benchmark"]["cost"]
 
-    # -- avoidable deaths (SHMI)
-    if "shmi" in d.indicators:
-        k = d.indicators.index("shmi")
+    # -- avoidable deaths (the record marked ``avoidable``: SHMI)
+    k = registry.mortality_index(d.indicators)
+    if k is not None:
         m = obs[:, k]
         q_m = 0.5 if cfg["benchmark"]["mortality"] == "peer_median" else 0.25
         uk = np.where(m[None], u[:, :, k], np.nan)

@@ -25,6 +25,7 @@ from scipy import stats
 
 from analysis.trend.fit import expectation, fit_trend
 from analysis.trend.years import fy_label
+from models import indicators as registry
 from models.trend_model import inverse, prepare
 
 #: years with data an indicator needs before T to be scored in T: as many as its persistence and year-level noise
@@ -125,7 +126,7 @@ def score_year(pred_z: np.ndarray, d_train, d_target, T_index: int) -> tuple[pd.
         ok = ~np.isnan(y_z) & ~np.isnan(last_obs)
         if ok.sum() < 5:
             continue
-        unit = 1.0 if ind == "shmi" else 100.0
+        unit = registry.get(ind).alpha_scale
         draws = inverse(pred_z[:, ok, k], ind) * unit
         y = inverse(y_z[ok], ind) * unit
         naive = inverse(last_obs[ok], ind) * unit

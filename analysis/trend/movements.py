@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.trend.years import fy_label
+from models import indicators as registry
 from models.trend_model import SIGN, TrendData, inverse
 
 
@@ -34,7 +35,7 @@ def _interval(a: np.ndarray, axis=0) -> dict:
 def alpha_units(u: np.ndarray, expect: np.ndarray, indicator: str) -> np.ndarray:
     """Health Alpha in board units: percentage points (shares) or the ratio to expectation minus 1 in percent
     (SHMI: positive = more deaths than expected)."""
-    if indicator == "shmi":
+    if registry.get(indicator).alpha == "ratio":
         return 100.0 * (np.exp(u) - 1.0)
     return 100.0 * (inverse(expect + u, indicator) - inverse(expect, indicator))
 
@@ -129,7 +130,7 @@ def trends(mu: np.ndarray, d: TrendData) -> pd.DataFrame:
                                             for j, gname in enumerate(d.peer_groups) if wts[j] > 0}
             prev = ts[ts.index(t) - 1] if ts.index(t) > 0 else None
             for scope, arr in level.items():
-                unit = 1.0 if ind == "shmi" else 100.0
+                unit = registry.get(ind).alpha_scale
                 iv = _interval(arr * unit)
                 row = {"indicator": ind, "scope": scope, "period": fy_label(d.years[t]),
                        **{f"level_{key}": float(v) for key, v in iv.items()}}

@@ -14,6 +14,7 @@ import copy
 import numpy as np
 import pandas as pd
 
+from models import indicators as registry
 from models.trend_model import TrendData, break_steps, step_layout, transform
 
 PEERS = ("large", "medium", "small", "teaching")
@@ -59,7 +60,8 @@ def draw_truth(d: TrendData, cfg: dict, rng: np.random.Generator, from_prior: bo
     G, P = len(d.peer_groups), d.x.shape[1]
     pr = cfg["priors"]
     scale = np.array([float(pr["scale"][i]) for i in d.indicators])
-    centre = np.where(np.array(d.indicators) == "shmi", 0.0, 0.6)  # SHMI log O/E about 0; shares about 65%
+    # each family's typical linear predictor: log O/E about 0; shares about 65%
+    centre = np.array([registry.get(i).fam.typical_centre for i in d.indicators])
     if from_prior:
         mu0 = centre + scale * rng.standard_normal((G, K))
         beta = (scale / 2)[:, None] * rng.standard_normal((K, P))
@@ -103,15 +105,12 @@ def simulate(d: TrendData, truth: dict, rng: np.random.Generator, counts: bool =
         ok = has[:, k, :]
         if counts:
             eta = theta[:, k, :] + truth["tau"][k] * rng.standard_normal((N, T))
-            if ind == "shmi":
-                y = rng.poisson(np.where(ok, n, 0) * np.exp(eta)).astype(float)
-            else:
-                y = rng.binomial(np.where(ok, n, 0).astype(np.int64), 1 / (1 + np.exp(-eta))).astype(float)
+            y = registry.get(ind).fam.simulate(rng, np.where(ok, n, 0), eta).astype(float)
             y[~ok] = np.nan
             z, v = transform(y, n, ind)
         else:
             y = np.full((N, T), np.nan)
-            _, v = transform(n * (0.5 if ind != "shmi" else 1.0), n, ind)  # sampling variance at a typical share
+            _, v = transform(n * registry.get(ind).fam.typical_share, n, ind)  # sampling variance at a typical share
             z = theta[:, k, :] + np.sqrt(v + truth["tau"][k] ** 2) * rng.standard_normal((N, T))
         z[~ok], v[~ok] = np.nan, np.nan
         out.z[:, k, :], out.v[:, k, :], out.y[:, k, :] = z, v, y

@@ -37,6 +37,7 @@ import pandas as pd
 from analysis import io, schema
 from analysis.schema import Column
 from analysis.trend import successors as succ_mod
+from models import indicators as registry
 
 #: Fewest months of 12 a trust-year needs for one measure (fewer: missing).  Nine keeps a year that lost a
 #: quarter to a reporting problem and drops part-years (a trust's first months on a new patient record system, the
@@ -244,20 +245,14 @@ def build_year_panel(monthly: dict[str, pd.DataFrame], cross_section: pd.DataFra
                            cov, notes)
 
 
-#: indicator -> (numerator column, denominator column) of the year panel (the dynamic model's inputs)
-INDICATOR_COLUMNS = {"rtt": ("rtt_waiting_under_18w", "rtt_total_waiting"),
-                     "ae": ("ae_within_4h", "ae_attendances"),
-                     "cancer_fds": ("cancer_fds_within", "cancer_fds_total"),
-                     "cancer_31d": ("cancer_31d_within", "cancer_31d_total"),
-                     "cancer_62d": ("cancer_62d_within", "cancer_62d_total"),
-                     "shmi": ("shmi_observed_deaths", "shmi_expected_deaths"),
-                     "fft": ("fft_positive", "fft_responses")}
+#: indicators of the year panel (the dynamic model's inputs), in the coverage table's order
+YEAR_INDICATORS = ("rtt", "ae", "cancer_fds", "cancer_31d", "cancer_62d", "shmi", "fft")
+#: indicator -> the panel columns its record reads (models/indicators.py)
+INDICATOR_COLUMNS = {k: registry.get(k).columns for k in YEAR_INDICATORS}
 
 
 def indicator_counts(panel: pd.DataFrame, ind: str) -> tuple[np.ndarray, np.ndarray]:
-    num, den = INDICATOR_COLUMNS[ind]
-    d = panel[den].to_numpy(float)
-    y = (panel["ae_attendances"] - panel["ae_over_4h"]).to_numpy(float) if ind == "ae" else panel[num].to_numpy(float)
+    y, d = registry.get(ind).counts(panel)
     bad = ~(np.isfinite(y) & np.isfinite(d) & (d > 0))
     return np.where(bad, np.nan, y), np.where(bad, np.nan, d)
 

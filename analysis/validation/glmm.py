@@ -72,7 +72,8 @@ from scipy import optimize, stats
 
 from analysis import io
 from analysis.manifest import Item
-from models.value_model import INDICATOR_LABEL, ModelData
+from models import indicators as registry
+from models.value_model import ModelData
 
 #: the check passes when, for every indicator, posterior means and BLUPs of the trust effects correlate at least this
 MIN_CORRELATION = 0.9
@@ -90,14 +91,12 @@ def transformed_outcome(y: np.ndarray, n: np.ndarray, indicator: str) -> tuple[n
     where a count is small, which is where the normal approximation is weakest anyway.
     """
     y, n = np.asarray(y, float), np.asarray(n, float)
-    if indicator == "shmi":
-        return np.log((y + 0.5) / n), 1 / (y + 0.5)
-    return np.log((y + 0.5) / (n - y + 0.5)), 1 / (y + 0.5) + 1 / (n - y + 0.5)
+    return registry.get(indicator).fam.glmm_outcome(y, n)
 
 
 def _min_count(y: np.ndarray, n: np.ndarray, indicator: str) -> np.ndarray:
     """Observed deaths (SHMI), else the smaller of successes and failures: where the normal approximation is weakest."""
-    return y if indicator == "shmi" else np.minimum(y, n - y)
+    return registry.get(indicator).fam.min_count(y, n)
 
 
 def _wls(eff: np.ndarray, var: np.ndarray, X: np.ndarray, tau2: float):
@@ -244,8 +243,7 @@ def _source_text(row) -> str:
     if row.main_source == "expectation":
         return (f"expectation: the need-adjusted peer expectation differs by {row.glmm_fixed - row.bayes_fixed:+.3f} "
                 f"(GLMM minus Bayesian)")
-    count = (f"{row.min_count:,.0f} observed deaths" if row.indicator == "shmi"
-             else f"the smaller of events and non-events is {row.min_count:,.0f}")
+    count = registry.get(row.indicator).fam.min_count_text(row.min_count)
     return (f"other: borrowing from the trust's correlated indicators, the exact count likelihood ({count}) and the "
             "uncertainty in the scales")
 
@@ -379,8 +377,8 @@ def agreement_figure(cmp: dict[str, pd.DataFrame]):
         ax.scatter(t.glmm_blup[~out], t.bayes_mean[~out], s=9, color="#005EB8", zorder=3)
         ax.scatter(t.glmm_blup[out], t.bayes_mean[out], s=12, color="#D5281B", zorder=4)
         a = agr.loc[ind]
-        ax.set_title(f"{INDICATOR_LABEL.get(ind, ind)}: r = {a.correlation:.3f}, slope = {a.slope:.2f}", fontsize=8)
-        scale = "log rate ratio" if ind == "shmi" else "log odds ratio"
+        ax.set_title(f"{registry.get(ind).label}: r = {a.correlation:.3f}, slope = {a.slope:.2f}", fontsize=8)
+        scale = registry.get(ind).effect_unit
         ax.set_xlabel(f"GLMM BLUP ({scale})", fontsize=8)
         ax.set_ylabel("posterior mean of u", fontsize=8)
         ax.tick_params(labelsize=7, length=3)
@@ -398,12 +396,12 @@ def _trust_text(cmp: dict[str, pd.DataFrame]) -> str:
     comp = te[["diff_shrinkage", "diff_expectation", "diff_other"]].abs().mean()
     main = te.main_source.value_counts()
     rows = "\n".join(
-        f"| {INDICATOR_LABEL.get(a.indicator, a.indicator)} | {a.n_trusts} | {a.correlation:.3f} | {a.spearman:.3f} | "
+        f"| {registry.get(a.indicator).label} | {a.n_trusts} | {a.correlation:.3f} | {a.spearman:.3f} | "
         f"{a.slope:.2f} | {a.mean_abs_diff:.3f} | {a.max_abs_diff:.3f} | {_fmt_share(a.share_in_credible)} | "
         f"{a.glmm_tau:.3f} | {a.bayes_sd_between:.3f} | {a.mean_glmm_shrinkage:.3f} | {a.mean_bayes_shrinkage:.3f} |"
         for a in agr.itertuples())
-    largest = "\n".join(f"* {INDICATOR_LABEL.get(r.indicator, r.indicator)}, {r.org_code} ({r.peer_group}, "
-                        f"{'expected deaths' if r.indicator == 'shmi' else 'denominator'} {r.denominator:,.0f}): "
+    largest = "\n".join(f"* {registry.get(r.indicator).label}, {r.org_code} ({r.peer_group}, "
+                        f"{registry.get(r.indicator).denominator_text} {r.denominator:,.0f}): "
                         f"BLUP {r.glmm_blup:+.3f}, posterior mean {r.bayes_mean:+.3f} "
                         f"[{r.bayes_lo95:+.3f}, {r.bayes_hi95:+.3f}]; {r.explanation}."
                         for r in lg.itertuples())
@@ -443,11 +441,11 @@ def _param_text_md(cmp: dict[str, pd.DataFrame]) -> str:
     outside = main[~main.glmm_in_credible]
     lines = "\n".join(f"* {r.indicator} {r.parameter}: {r.explanation}." for r in outside.itertuples())
     sd = "\n".join(
-        f"* {INDICATOR_LABEL.get(r.indicator, r.indicator)}: GLMM τ {r.glmm_estimate:.3f} "
+        f"* {registry.get(r.indicator).label}: GLMM τ {r.glmm_estimate:.3f} "
         f"[{r.glmm_lo95:.3f}, {r.glmm_hi95:.3f}], Bayesian {r.bayes_mean:.3f} [{r.bayes_lo95:.3f}, {r.bayes_hi95:.3f}]."
         for r in p[p.kind == "between_sd"].itertuples())
     spread = psd.groupby("indicator", sort=False).agg(lo=("bayes_mean", "min"), hi=("bayes_mean", "max"))
-    spread_txt = "; ".join(f"{INDICATOR_LABEL.get(i, i)} {r.lo:.3f} to {r.hi:.3f}" for i, r in spread.iterrows())
+    spread_txt = "; ".join(f"{registry.get(i).label} {r.lo:.3f} to {r.hi:.3f}" for i, r in spread.iterrows())
     peer_out = psd[~psd.glmm_in_credible]
     peer_txt = ("" if peer_out.empty else " It lies outside for " + "; ".join(
         f"{r.indicator} {r.parameter} ({r.bayes_mean:.3f} [{r.bayes_lo95:.3f}, {r.bayes_hi95:.3f}] vs τ "

@@ -28,6 +28,7 @@ from scipy import special, stats
 import arviz as az
 
 from analysis.summaries import stack_draws
+from models import indicators as registry
 from models.value_model import ModelData
 
 N_NODES = 24
@@ -120,9 +121,8 @@ def conditional_moments(theta, eta, sig, R, obs):
 
 # --------------------------------------------------------------------------------------------- pointwise tables
 def _kind(d: ModelData, k: int, cfg: dict) -> str:
-    if d.indicators[k] != "shmi":
-        return "binomial"
-    return "negbin" if cfg["quality"]["shmi_likelihood"] == "negbin" else "poisson"
+    rec = registry.get(d.indicators[k])
+    return rec.fam.loglik_kind(rec, cfg)
 
 
 def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
@@ -140,7 +140,10 @@ def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
     eta = mu[:, d.g] + np.einsum("np,skp->snk", d.x, beta)
     sig = stack_draws(post, "sigma")[:, d.g]
     R = stack_draws(post, "corr")
-    alpha = 1 / stack_draws(post, "shmi_inv_dispersion") ** 2 if "shmi_inv_dispersion" in post else None
+    # the negative binomial's shape, from the dispersion parameter the record's family names (SHMI's)
+    disp = next((v for v in (registry.get(i).fam.dispersion_var(registry.get(i)) for i in d.indicators)
+                 if v and v in post), None)
+    alpha = 1 / stack_draws(post, disp) ** 2 if disp else None
     obs = d.observed
     m, v = conditional_moments(np.nan_to_num(theta), eta, sig, R, obs)
     cells, cond, integ = [], [], []

@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from analysis.summaries import stack_draws
+from models import indicators as registry
 from models.value_model import ModelData
 
 
 def _scale(ind: str, y, n):
-    """The reviewer's scale: log(O/E) for SHMI, empirical logit for the proportions."""
-    if ind == "shmi":
-        return np.log((y + 0.5) / n)
-    return special.logit((y + 0.5) / (n + 1))
+    """The reviewer's scale: log(O/E) for SHMI, empirical logit for the proportions (the record's family)."""
+    return registry.get(ind).fam.reviewer_scale(y, n)
 
 
 def statistics(z: np.ndarray, ind: str, y=None, n=None) -> dict[str, np.ndarray]:
     """Test statistics over trusts (last axis): spread, extremes and, for SHMI, funnel outliers."""
     out = {"sd": np.std(z, axis=-1, ddof=1), "min": np.min(z, axis=-1), "max": np.max(z, axis=-1),
            "iqr": np.subtract(*np.percentile(z, [75, 25], axis=-1))}
-    if ind == "shmi" and y is not None:
+    if y is not None and ind in registry.INDICATORS and registry.get(ind).fam.funnel:
         # trusts outside the Poisson 99.8% funnel around the national ratio: the overdispersion the SHMI method sees
         ratio = y.sum(-1, keepdims=True) / n.sum(-1)
         zz = (y - ratio * n) / np.sqrt(ratio * n)
@@ -58,14 +56,10 @@ def replicate(idata, d: ModelData, cfg: dict, n_draws: int = 1000, seed: int = 0
         ok = d.observed[:, k]
         n = d.n[ok, k]
         th = theta[:, ok, k]
-        if ind == "shmi":
-            lam = n * np.exp(th)
-            if "shmi_inv_dispersion" in post:
-                a = 1 / stack_draws(post, "shmi_inv_dispersion")[idx][:, None] ** 2
-                lam = rng.gamma(a, lam / a)
-            yr = rng.poisson(lam).astype(float)
-        else:
-            yr = rng.binomial(n.astype(np.int64), special.expit(th)).astype(float)
+        fam = registry.get(ind).fam
+        disp = fam.dispersion_var(registry.get(ind))
+        yr = fam.simulate(rng, n, th, stack_draws(post, disp)[idx][:, None] if disp and disp in post
+                           else None).astype(float)
         out[ind] = {"rep": _scale(ind, yr, n), "obs": _scale(ind, d.y[ok, k], n), "y_rep": yr, "y": d.y[ok, k],
                     "n": n}
     mc = stack_draws(post, "cost_expectation")[idx]

@@ -22,6 +22,7 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
+from models import indicators as registry
 from models.value_model import ModelData
 
 #: scalar / array hyperparameters whose prior draw is also their true value in a replication
@@ -58,15 +59,9 @@ def simulate_data(d: ModelData, prior: dict[str, np.ndarray], rng: np.random.Gen
     y = np.full((N, K), np.nan)
     for k, ind in enumerate(d.indicators):
         ok = d.observed[:, k]
-        if ind == "shmi":
-            lam = d.n[ok, k] * np.exp(theta[ok, k])
-            if "shmi_inv_dispersion" in prior:
-                # NB2 with alpha = 1 / phi^2: gamma-Poisson mixture
-                a = 1 / prior["shmi_inv_dispersion"] ** 2
-                lam = rng.gamma(a, lam / a)
-            y[ok, k] = rng.poisson(lam)
-        else:
-            y[ok, k] = rng.binomial(d.n[ok, k].astype(np.int64), 1 / (1 + np.exp(-theta[ok, k])))
+        rec = registry.get(ind)
+        disp = rec.fam.dispersion_var(rec)
+        y[ok, k] = rec.fam.simulate(rng, d.n[ok, k], theta[ok, k], prior.get(disp) if disp else None)
     beta_c = prior.get("beta_c", np.zeros((len(d.cost_outcomes), 0)))
     m_c = prior["mu_c"][d.g] + d.x @ beta_c.T
     t = rng.standard_t(prior["nu_c"], size=m_c.shape)
