@@ -191,15 +191,23 @@ def validate_cmd(
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel, the sampler and the simulations."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="Refit variant to compare (repeatable; "
                                                 "default: all of analysis/variants.py REFIT_VARIANTS)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Where the SBC replications and variant fits "
+                                            "run: 'local' (a Dask cluster on this machine; the default), a Dask "
+                                            "scheduler's address (tcp://HOST:PORT), or 'serial' (this process). "
+                                            "Default: $SVI_SCHEDULER, else local."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of the local cluster (default: "
+                                          "one per 2 cores)."),
 ):
     """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
     from analysis.panel import build_and_write
+    from analysis.sweeps.engine import check_scheduler
     from analysis.validation.runner import run_validate
 
     _check_results_out(out, "validation", "variants")
+    check_scheduler(scheduler)  # a wrong or unreachable address fails before the panel is built
     result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
     run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
-                 echo=typer.echo)
+                 echo=typer.echo, scheduler=scheduler, workers=workers)
 
 
 @app.command("claims")

@@ -78,23 +78,79 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
     return load_config(config, merge(over, {"sampler": {**VARIANT_SAMPLER, "draws": draws}}))
 
 
+def reuse_fit(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
+    """The saved fit in ``directory`` if its model id matches (config, panel, code): (idata, gate), else None."""
+    path = Path(directory) / "posterior.nc"
+    if not path.exists():
+        return None
+    try:
+        idata = load_fit(path, panel, cfg)
+    except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
+        echo(f"saved fit {path} cannot be reused ({exc}); refitting")
+        return None
+    gate = convergence_gate(idata, cfg)
+    echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
+    return idata, gate
+
+
+def save_variant(idata, gate, directory: str | Path) -> None:
+    """Write a fit and its gate record under ``directory`` (each file atomically)."""
+    directory = Path(directory)
+    save_fit(idata, directory / "posterior.nc")
+    io.write_json(directory / "gate.json", gate_record(gate, idata))
+
+
 def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
     """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate)."""
-    directory = Path(directory)
-    path = directory / "posterior.nc"
     data = prepare(panel, cfg)
-    if path.exists():
-        try:
-            idata = load_fit(path, panel, cfg)
-            gate = convergence_gate(idata, cfg)
-            echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
-            return idata, data, gate
-        except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
-            echo(f"saved fit {path} cannot be reused ({exc}); refitting")
+    saved = reuse_fit(panel, cfg, directory, echo)
+    if saved is not None:
+        return saved[0], data, saved[1]
     idata, data, gate = fit(panel, cfg, echo=echo)
-    save_fit(idata, path)
-    io.write_json(directory / "gate.json", gate_record(gate, idata))
+    save_variant(idata, gate, directory)
     return idata, data, gate
+
+
+# ------------------------------------------------------------------------------------------------ as a sweep
+def fit_task(panel: pd.DataFrame, cfg: dict) -> dict:
+    """Fit one variant (a task of :mod:`analysis.sweeps`): ``{"idata", "gate", "log"}``; the seed is the config's."""
+    log: list[str] = []
+    idata, _, gate = fit(panel, cfg, echo=log.append)
+    return {"idata": idata, "gate": gate, "log": log}
+
+
+class VariantStore:
+    """Checkpoint of a variant sweep: ``<directory>/<variant>/posterior.nc`` and ``gate.json``, the layout
+    :func:`fit_cached` (and ``svi claims``) reads; a saved fit counts as finished only if its model id matches."""
+
+    def __init__(self, directory: str | Path, panel: pd.DataFrame, echo=print):
+        self.directory, self.panel, self.echo = Path(directory), panel, echo
+
+    def load(self, task):
+        saved = reuse_fit(self.panel, task.args["cfg"], self.directory / task.key, self.echo)
+        return None if saved is None else {"idata": saved[0], "gate": saved[1], "log": []}
+
+    def save(self, task, result) -> None:
+        save_variant(result["idata"], result["gate"], self.directory / task.key)
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+
+def fit_variants(panel: pd.DataFrame, configs: dict[str, dict], directory: str | Path, engine=None, echo=print,
+                 progress: bool = True) -> dict[str, tuple]:
+    """Fit (or reuse) each named config as a sweep task; returns {name: (idata, data, gate)} in the given order.
+
+    ``engine`` (:class:`analysis.sweeps.Engine`, default serial) runs the fits; each is saved under
+    ``directory/<name>`` as it finishes."""
+    from analysis.sweeps import Engine, Sweep, Task
+
+    engine = engine or Engine("serial")
+    tasks = [Task(name, fit_task, {"cfg": cfg}) for name, cfg in configs.items()]
+    sweep = Sweep("variants", tasks, context=panel, store=VariantStore(directory, panel, echo), unit="fit",
+                  note=lambda r: "gate passed" if r["gate"].passed else "gate FAILED")
+    results = engine.run(sweep, progress=progress, echo=echo)
+    return {name: (r["idata"], prepare(panel, configs[name]), r["gate"]) for name, r in results.items()}
 
 
 #: sampler settings of ``--quick`` runs: enough to exercise the code, not to certify a fit
