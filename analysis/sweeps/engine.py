@@ -353,7 +353,9 @@ class Engine:
                                 pure=False)
             futures[fut] = t
         try:
-            for fut in as_completed(list(futures)):
+            # this client's loop: as_completed otherwise follows the process's default client, and waits forever
+            # when that is another one (a second Client in the same process)
+            for fut in as_completed(list(futures), loop=client.loop):
                 t = futures.pop(fut)
                 if fut.status == "finished":
                     yield t, True, fut.result()

@@ -36,6 +36,13 @@ def broken(context, seed: int) -> dict:
     return {"seed": seed}
 
 
+def pause(context, seed: int, seconds: float) -> dict:
+    import time
+
+    time.sleep(seconds)
+    return {"seed": seed}
+
+
 def refuse(context, seed: int) -> dict:
     raise AssertionError(f"finished task {seed} was run again")
 
@@ -55,6 +62,26 @@ def test_a_cluster_gives_the_serial_results_and_spreads_the_tasks(dask_engine):
     assert list(dist) == [f"t{s}" for s in range(6)]  # task order, whatever the completion order
     assert _values(dist) == _values(serial)
     assert len({v["pid"] for v in dist.values()} - {os.getpid()}) == 2  # both workers, not this process
+
+
+def test_a_sweep_is_followed_through_its_own_client_when_another_comes_and_goes(dask_engine):
+    """Another client in the process (here one watching the same scheduler, as the killed-worker test does) becomes
+    Dask's default while a sweep runs, and is closed: the sweep must still see its results."""
+    import threading
+    import time
+
+    from distributed import Client
+
+    done = {}
+    watcher = Client(dask_engine.address, timeout="10s")
+    th = threading.Thread(target=lambda: done.setdefault("r", dask_engine.run(
+        _sweep(pause, seeds=range(4), seconds=1.5), progress=False)), daemon=True)
+    th.start()
+    time.sleep(1.0)  # the sweep is waiting for its first result
+    watcher.close()
+    th.join(timeout=120)
+    assert "r" in done, "the sweep never saw its results"
+    assert [r["seed"] for r in done["r"].values()] == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("where", ["serial", "dask"])
