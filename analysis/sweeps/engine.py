@@ -102,7 +102,8 @@ class JsonStore:
 
 @dataclass
 class Sweep:
-    """Tasks sharing one context (shipped once to every worker and passed as each task's first argument)."""
+    """Tasks sharing one context (sent to the cluster once, as a task of its own, and passed as each task's first
+    argument)."""
 
     name: str
     tasks: list[Task]
@@ -131,6 +132,10 @@ def cached(key, build: Callable[[], Any]) -> Any:
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)
     return value
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def _call(fn: Callable, context: Any, args: dict) -> Any:
@@ -345,8 +350,11 @@ class Engine:
 
         client = self.client
         token = uuid.uuid4().hex[:8]
-        # the context once to every worker (a list: scatter would split a dict into one future per value)
-        ctx = client.scatter([sweep.context], broadcast=True, hash=False)[0] if sweep.context is not None else None
+        # the context as a task of its own, not scattered: the scheduler keeps its (small) input and computes it
+        # again if every worker holding it dies, where scattered data would be lost with them (and every task
+        # needing it cancelled)
+        ctx = (client.submit(_identity, sweep.context, key=f"svi-{sweep.name}-context-{token}", pure=False)
+               if sweep.context is not None else None)
         futures = {}
         for t in todo:
             fut = client.submit(_call, t.fn, ctx, t.args, key=f"svi-{sweep.name}-{t.key}-{token}", retries=1,
