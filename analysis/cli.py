@@ -24,7 +24,8 @@ from typing import Optional
 
 import typer
 
-from analysis.errors import OutputError, SVIError, SVIWarning
+from analysis.errors import SVIError, SVIWarning
+from analysis.results import CLAIMS, FIT, TABLES, VALIDATION, VARIANTS, ResultsDir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SVI: need-adjusted value index for English NHS acute trusts.")
@@ -53,30 +54,27 @@ def _check_config(config: Optional[Path]) -> None:
 def _check_results_out(out: Path, *parts: str) -> None:
     """--out of a command that writes ``parts`` (e.g. fit/, tables/) inside a results directory: refuse a file in
     the way before any work."""
-    out = Path(out)
-    for anc in [out, *out.parents]:
-        if anc.exists():
-            if not anc.is_dir():
-                raise OutputError(f"--out {out}: {anc} is an existing file, not a results directory. Nothing was "
-                                  "changed; give a directory (new, or one written by `svi run`).")
-            break
-    for part in parts:
-        if (out / part).exists() and not (out / part).is_dir():
-            raise OutputError(f"--out {out}: {out / part} is a file, but this command writes a directory there. "
-                              "Nothing was changed; move the file or give another --out.")
+    ResultsDir(out).check_out(*parts)
 
 
 @data_app.command("build")
 def data_build(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding raw/ (e.g. ../shared/data). "
                                             "Omit to build the embedded synthetic default."),
-    out: Path = typer.Option(DEFAULT_OUT / "panel", "--out", help="Output directory for the panel and its quality report."),
+    out: Path = typer.Option(ResultsDir(DEFAULT_OUT).panel_dir, "--out", help="Output directory for the panel and its quality report."),
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel (ignored with --data-dir)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Download cache of `svi data fetch` (default: "
+                                             "$SVI_DATA_DIR or data/cache). With --data-dir, the official publications "
+                                             "in it supersede the compiled columns they supply."),
 ):
-    """Build the canonical panel (real data with --data-dir, else the synthetic default)."""
+    """Build the canonical panel (real data with --data-dir, else the synthetic default).
+
+    With --data-dir, each official publication that `svi data fetch` put in the download cache supplies its
+    columns; the shared compilation supplies the rest, and the quality report says which source each column
+    came from."""
     from analysis.panel import build_and_write
 
-    result = build_and_write(data_dir=data_dir, out=out, seed=seed)
+    result = build_and_write(data_dir=data_dir, out=out, seed=seed, cache_dir=cache_dir)
     typer.echo(result.summary_text())
 
 
@@ -97,7 +95,7 @@ def data_fetch(
 
 @app.command("fit")
 def fit_cmd(
-    panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel", help="Panel directory written by `svi data build`."),
+    panel: Path = typer.Option(ResultsDir(DEFAULT_OUT).panel_dir, "--panel", help="Panel directory written by `svi data build`."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output directory (fit/ and tables/ are written inside)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/default.toml."),
     seed: Optional[int] = typer.Option(None, help="Sampler seed (default: the config's)."),
@@ -107,7 +105,7 @@ def fit_cmd(
     from analysis.pipeline import fit_and_summarise
 
     _check_config(config)
-    _check_results_out(out, "fit", "tables")
+    _check_results_out(out, FIT, TABLES)
     fit_and_summarise(read_panel(panel), out=out, seed=seed, config=config, echo=typer.echo)
 
 
@@ -122,8 +120,8 @@ def summarise_cmd(
     from analysis.pipeline import summarise_saved
 
     _check_config(config)
-    _check_results_out(out, "tables")
-    summarise_saved(read_panel(Path(out) / "panel"), out=out, config=config, seed=seed, echo=typer.echo)
+    _check_results_out(out, TABLES)
+    summarise_saved(read_panel(ResultsDir(out).panel_dir), out=out, config=config, seed=seed, echo=typer.echo)
 
 
 @app.command("run")
@@ -139,8 +137,8 @@ def run(
     """End to end: data -> panel -> fit -> tables -> methodology paper and every trust's board appendix."""
     from analysis.panel import build_and_write
 
-    _check_results_out(out, "fit", "tables")
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    _check_results_out(out, FIT, TABLES)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     typer.echo(result.summary_text())
     if fit:
         from analysis.pipeline import fit_and_summarise
@@ -149,7 +147,7 @@ def run(
         if reports and res["gate"].passed:
             report_cmd(out=Path(out), trust=None, all_trusts=True, paper=True)
         elif reports:
-            typer.echo("reports not rendered: the convergence gate failed (see tables/UNPUBLISHABLE)")
+            typer.echo(f"reports not rendered: the convergence gate failed (see {ResultsDir(out).unpublishable})")
 
 
 @app.command("report")
@@ -191,6 +189,13 @@ def validate_cmd(
     seed: int = typer.Option(20260401, help="Seed of the synthetic panel, the sampler and the simulations."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="Refit variant to compare (repeatable; "
                                                 "default: all of analysis/variants.py REFIT_VARIANTS)."),
+    backtest: bool = typer.Option(False, "--backtest", help="Backtest the dynamic model instead: fit the years up to "
+                                  "T-1, predict year T, for every T the year panel allows (needs --panel or "
+                                  "--data-dir)."),
+    panel: Optional[Path] = typer.Option(None, "--panel", help="With --backtest: a built panel directory holding "
+                                         "panel_years.parquet (default: build it from --data-dir)."),
+    year: Optional[list[int]] = typer.Option(None, "--year", help="With --backtest: target year(s) (first calendar "
+                                             "year, e.g. 2024 for 2024/25); default every year the data allow."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Where the SBC replications and variant fits "
                                             "run: 'local' (a Dask cluster on this machine; the default), a Dask "
                                             "scheduler's address (tcp://HOST:PORT), or 'serial' (this process). "
@@ -199,13 +204,27 @@ def validate_cmd(
                                           "one per 2 cores)."),
 ):
     """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
+    if backtest:
+        from analysis.trend.run import backtest as run_backtest
+
+        _check_results_out(out, "validation")
+        if panel is None:
+            if data_dir is None:
+                raise SVIError("--backtest needs the year panel: give --data-dir (real data) or --panel DIR (a "
+                               "directory written by `svi data build --data-dir ...`)")
+            from analysis.panel import build_and_write
+
+            build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+            panel = Path(out) / "panel"
+        run_backtest(panel, out, years=year or None, echo=typer.echo)
+        return
     from analysis.panel import build_and_write
     from analysis.sweeps.engine import check_scheduler
     from analysis.validation.runner import run_validate
 
-    _check_results_out(out, "validation", "variants")
+    _check_results_out(out, VALIDATION, VARIANTS)
     check_scheduler(scheduler)  # a wrong or unreachable address fails before the panel is built
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
                  echo=typer.echo, scheduler=scheduler, workers=workers)
 
@@ -222,8 +241,8 @@ def claims_cmd(
     from analysis.claims import run_claims
     from analysis.panel import build_and_write
 
-    _check_results_out(out, "claims", "variants")
-    result = build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
+    _check_results_out(out, CLAIMS, VARIANTS)
+    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     run_claims(result.panel, out=Path(out), quick=quick, seed=seed, echo=typer.echo, data_dir=data_dir)
 
 
@@ -237,6 +256,62 @@ def diagnose_cmd(
 
     _check_results_out(out)
     diagnose_results(out, echo=typer.echo)
+
+
+@app.command("ask")
+def ask_cmd(
+    question: Optional[str] = typer.Argument(None, help="The question, in plain English (omit for a prompt loop)."),
+    trust: Optional[str] = typer.Option(None, "--trust", help="Your trust: ODS code or name (e.g. RFF, Barnsley)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory written by `svi run`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured answer (numbers with intervals and "
+                                 "sources, caveats, what to read next) as JSON."),
+):
+    """Ask the index a question and get an answer grounded in the run's result tables.
+
+    Without a question, opens a prompt (history, follow-up questions) for a person at a terminal. Answers come only
+    from a fit that passed the convergence gate. Set SVI_ASK_LLM_URL and SVI_ASK_LLM_MODEL (and SVI_ASK_LLM_KEY)
+    to have an OpenAI-compatible endpoint phrase the answers; its text is shown only if every number in it is
+    among the answer's facts."""
+    import json as _json
+
+    from analysis.ask import Asker
+
+    asker = Asker.open(out)
+    if question is None:
+        from analysis.ask.session import run_session
+
+        run_session(asker, trust, as_json=as_json)
+        return
+    ans = asker.ask(question, trust=trust)
+    typer.echo(_json.dumps(ans.as_dict(), indent=2, ensure_ascii=False) if as_json else ans.render())
+
+
+trend_app = typer.Typer(no_args_is_help=True, help="The dynamic (trend) model over the trust x financial-year panel.")
+app.add_typer(trend_app, name="trend")
+
+
+@trend_app.command("fit")
+def trend_fit_cmd(
+    panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel", help="Panel directory written by `svi data build "
+                               "--data-dir` (holds panel_years.parquet)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results directory; trend/ is written inside."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML overriding models/trend.toml."),
+    seed: Optional[int] = typer.Option(None, help="Sampler seed (default: the config's)."),
+):
+    """Fit the dynamic model; write Health Alpha by year, movements, the value composite's movement and trends."""
+    from analysis.trend.run import trend_fit
+
+    _check_results_out(out, "trend")
+    trend_fit(panel, out, config=config, seed=seed, echo=typer.echo)
+
+
+@app.command("backtest", hidden=True)
+def _backtest_alias(panel: Path = typer.Option(DEFAULT_OUT / "panel", "--panel"),
+                    out: Path = typer.Option(DEFAULT_OUT, "--out")):
+    """Same as `svi validate --backtest --panel ...`."""
+    from analysis.trend.run import backtest
+
+    backtest(panel, out, echo=typer.echo)
 
 
 def _describe(exc: BaseException) -> tuple[str, int]:

@@ -220,14 +220,15 @@ def diagnose_results(out: str | Path, echo=print) -> dict:
     from analysis import io
     from analysis.fitting import load_fit
     from analysis.panel import panel_hash, read_panel
+    from analysis.results import ResultsDir
     from models.config import load_config, merge
     from models.value_model import parameterisation, prepare
 
-    out = Path(out)
-    idata = load_fit(out / "fit" / "posterior.nc")
+    rdir = ResultsDir(out)
+    idata = load_fit(rdir.posterior)
     param = scale_table = None
     try:
-        panel = read_panel(out / "panel")
+        panel = read_panel(rdir.panel_dir)
     except Exception:  # the divergence diagnosis needs only the fit
         panel = None
     if panel is not None and idata.attrs.get("svi_panel_hash") == panel_hash(panel):
@@ -236,14 +237,14 @@ def diagnose_results(out: str | Path, echo=print) -> dict:
         param = full["table"]
         scale_table = full["scale_table"]
     else:
-        echo(f"note: {out / 'panel'} is missing or is not the panel this fit was made from; the parameterisation "
+        echo(f"note: {rdir.panel_dir} is missing or is not the panel this fit was made from; the parameterisation "
              "table is left out")
-    with io.atomic_dir(out / "fit" / "diagnostics", owner="svi diagnose") as tmp:
+    with io.atomic_dir(rdir.fit.diagnostics, owner="svi diagnose") as tmp:
         res = diagnose(idata, tmp, param)
         if scale_table is not None:
             scale_table.to_csv(tmp / "scale_parameterisation.csv", index=False)
     echo(res["verdict"])
     if len(res["cells"]) and res["n_divergent"]:
         echo(res["cells"].head(5).drop(columns=["extremeness"]).to_string(index=False))
-    echo(f"diagnosis written to {out / 'fit' / 'diagnostics'}")
+    echo(f"diagnosis written to {rdir.fit.diagnostics}")
     return res

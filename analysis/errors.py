@@ -44,9 +44,5 @@ class FitMismatchError(SVIError):
     """A saved fit was made from a different config, data or code version."""
 
 
-class ConvergenceError(SVIError):
-    """A fit failed the convergence gate and results must not be published."""
-
-
 class OutputError(SVIError):
     """An output path holds something the command did not write: it refuses rather than replace it."""

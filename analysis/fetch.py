@@ -196,11 +196,21 @@ def _fetch_one(entry: Entry, cache: Path, manifest: Manifest, *, base_url: str |
 
 def _cached_copy_verified(entry: Entry, dest: Path, manifest: Manifest) -> bool:
     """True when ``dest`` matches the pin, or (unpinned) the hash recorded when it was downloaded."""
-    actual = sha256_file(dest)
+    return cached_copy_verified(entry, dest, manifest) is not None
+
+
+def cached_copy_verified(entry: Entry, path: Path, manifest: Manifest) -> str | None:
+    """The SHA-256 of a cached copy when it is verified, else ``None``.
+
+    Verified means: it matches the registry's pinned SHA-256; or, for an unpinned entry, the SHA-256 that
+    ``svi data fetch`` recorded in the cache manifest when it downloaded the file from the registry's URL.
+    """
+    actual = sha256_file(path)
     if entry.pinned:
-        return actual == entry.sha256
+        return actual if actual == entry.sha256 else None
     record = manifest.files.get(entry.filename)
-    return bool(record) and record.get("sha256") == actual and record.get("registry_url") == entry.url
+    ok = bool(record) and record.get("sha256") == actual and record.get("registry_url") == entry.url
+    return actual if ok else None
 
 
 def _download(entry: Entry, url: str, dest: Path, *, timeout: float, progress: bool | None,

@@ -153,10 +153,11 @@ def gate_record(gate: GateResult, idata: az.InferenceData) -> dict:
             "attempts": json.loads(idata.attrs.get("svi_attempts") or "[]")}
 
 
-def convergence_gate(idata: az.InferenceData, cfg: dict) -> GateResult:
+def convergence_gate(idata: az.InferenceData, cfg: dict, var_names=GATE_VARS) -> GateResult:
+    """The gate on ``var_names`` (default: the value model's; the trend model passes its own)."""
     g = cfg["gate"]
     post = idata.posterior
-    names = [v for v in GATE_VARS if v in post]
+    names = [v for v in var_names if v in post]
     # marginalised cells (a trust's missing indicator) are NaN in u: fill them with a constant so ArviZ does not
     # warn; constant elements are skipped below
     post = post.assign({v: post[v].fillna(0.0) for v in names})
@@ -256,7 +257,9 @@ def fit(panel: pd.DataFrame, cfg: dict, seed: int | None = None, progress: bool 
     table = param["table"]
     nc = table[(table.parameterisation == "non-centred") & (table.n_trusts > 0)]
     st = param["scale_table"]
-    idata.attrs.update({"svi_noncentred": ";".join(f"{r.peer_group} x {r.indicator}" for r in nc.itertuples()),
+    cells = [f"{r.peer_group} x {r.indicator}" + (f" (partially, weight {r.noncentring:.2f})" if r.noncentring < 1 else "")
+             for r in nc.itertuples()]
+    idata.attrs.update({"svi_noncentred": ";".join(cells),
                         "svi_centred_scales": ";".join(f"{r.block} {r.outcome}" for r in st.itertuples()
                                                        if r.parameterisation == "centred"),
                         "svi_wall_seconds": round(sum(a["wall_seconds"] for a in attempts), 2),
@@ -291,7 +294,9 @@ def load_fit(path: str | Path, panel: pd.DataFrame | None = None, cfg: dict | No
     from analysis.errors import SVIError
 
     path = Path(path)
-    results = path.parent.parent if path.parent.name == "fit" else path.parent
+    from analysis.results import FIT
+
+    results = path.parent.parent if path.parent.name == FIT else path.parent
     if not path.exists():
         raise SVIError(f"no saved fit at {path}: {results} holds no fit yet (or it was moved). Run `svi fit --out "
                        f"{results}` (or `svi run --out {results}`) to make one.")

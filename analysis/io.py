@@ -32,8 +32,6 @@ log = logging.getLogger("svi")
 
 #: Marker written into every directory :func:`atomic_dir` produces: who wrote it and which files it holds.
 MARKER = ".svi-output.json"
-#: What a results directory (``svi run --out``) holds; used to explain a refusal.
-RESULTS_PARTS = ("panel", "fit", "tables", "reports", "validation", "variants", "claims")
 
 
 def _umask() -> int:
@@ -214,10 +212,12 @@ def check_owned(dest: str | Path, owner: str, legacy: Callable[[Path], bool] | N
                               f"replaced all of it. Nothing was changed. Give another output directory.{hint}")
     elif legacy is not None and legacy(dest):
         return
-    parts = [n for n in names if n in RESULTS_PARTS]
-    if (dest / "fit" / "posterior.nc").exists() or len(parts) >= 2:
-        held = ("fit/posterior.nc, " if (dest / "fit" / "posterior.nc").exists() else "") + _listing(
-            [p + "/" for p in parts])
+    from analysis.results import PARTS, ResultsDir
+
+    parts = [n for n in names if n in PARTS]
+    fit = ResultsDir(dest).posterior
+    if fit.exists() or len(parts) >= 2:
+        held = (f"{fit.relative_to(dest)}, " if fit.exists() else "") + _listing([p + "/" for p in parts])
         raise OutputError(f"{dest} is a results directory (it holds {held}); {owner} writes only its own part and "
                           f"would have replaced all of it. Nothing was changed.{hint}")
     raise OutputError(f"{dest} already exists and holds {_listing(names)}, which {owner} did not write; it would "

@@ -7,7 +7,7 @@ when every file in it has been written)::
     panel_dictionary.csv            every column's meaning, unit, source, period
     quality_report.md (+ .csv/.json) trusts in, trusts excluded and why, every changed value
     truth.json, truth_trusts.parquet  (synthetic only) the true parameters
-    manifest.json                   kind, seed or the raw files read (rows, sha256), content hash
+    manifest.json                   kind, seed or the files read (rows, sha256), the source of every column, content hash
     .svi-output.json                marks the directory as written by `svi data build` (see analysis.io)
 
 Nothing in these files depends on where the raw data or the output lie: the same data give byte-identical
@@ -33,7 +33,11 @@ OWNER = "svi data build"
 #: Every file a panel directory may hold (versions before the ownership marker are recognised by these).
 PANEL_FILES = frozenset({"panel.parquet", "panel.csv", "panel_dictionary.csv", "quality_report.md",
                          "quality_findings.csv", "quality_excluded.csv", "quality_summary.json", "truth.json",
-                         "truth_trusts.parquet", "truth_trusts.csv", "manifest.json", io.MARKER})
+                         "truth_trusts.parquet", "truth_trusts.csv", "manifest.json", io.MARKER,
+                         # the trust x financial-year panel beside the cross-section (analysis/trend/years.py)
+                         "panel_years.parquet", "panel_years.csv", "panel_years_dictionary.csv",
+                         "panel_years_report.md", "panel_years_findings.csv", "panel_years_successors.csv",
+                         "panel_years_coverage.csv"})
 #: A build whose raw file has fewer rows than this share of the previous build's is reported.
 ROW_DROP_WARN = 0.9
 
@@ -54,6 +58,7 @@ class PanelResult:
     truth: dict | None = None
     truth_trusts: pd.DataFrame | None = None
     extra: dict = field(default_factory=dict)
+    years: object = None  # the trust x financial-year panel (analysis.trend.years.YearPanelResult), real data only
 
     def summary_text(self) -> str:
         p = self.panel
@@ -69,12 +74,18 @@ class PanelResult:
         c = self.report.counts()
         lines.append(f"  quality report: {c['organisations_excluded']} organisations excluded, {c['findings']} value findings "
                      + str(c["findings_by_action"]))
+        if self.years is not None:
+            lines.append("  " + self.years.summary_text().replace("\n", "\n  "))
         if self.out is not None:
             lines.append(f"  written to {self.out}")
         return "\n".join(lines)
 
 
-def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> PanelResult:
+def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED,
+          cache_dir: str | Path | None = None) -> PanelResult:
+    """The synthetic default (no ``data_dir``), or the real panel from the compilation in ``data_dir`` with the
+    official publications of the download cache (``cache_dir``, default ``$SVI_DATA_DIR`` or the default cache)
+    superseding the columns they supply (:mod:`analysis.precedence`)."""
     if data_dir is None:
         from analysis.synthetic import generate
 
@@ -82,8 +93,18 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> Panel
         return PanelResult(panel, report, "synthetic", truth=truth, truth_trusts=trusts, extra={"seed": seed})
     from analysis.real_panel import build_real_panel
 
-    panel, report = build_real_panel(data_dir)
-    return PanelResult(panel, report, "real", extra={"inputs": report.inputs})
+    panel, report = build_real_panel(data_dir, cache_dir=cache_dir)
+    result = PanelResult(panel, report, "real", extra={"inputs": report.inputs, "column_sources": report.column_sources})
+    from analysis.sources.monthly import MONTHLY_SOURCES
+    from analysis.trend.years import build_from_data_dir
+
+    absent = [f for s in MONTHLY_SOURCES.values() for f, p in zip(s.files, s.paths(Path(data_dir))) if not p.exists()]
+    if absent:  # a data directory without the monthly files: the cross-section alone, and the report says why
+        report.notes.append(f"No year panel (panel_years.*): raw/{', raw/'.join(absent)} not found; the trend model "
+                            "needs the monthly files listed in PROVENANCE.md (sections 1, 3 and 10).")
+    else:
+        result.years = build_from_data_dir(data_dir, panel)  # the year panel, written beside the cross-section
+    return result
 
 
 def _legacy_panel(d: Path) -> bool:
@@ -96,8 +117,11 @@ def _legacy_panel(d: Path) -> bool:
 
 
 def _hint(out: Path) -> str:
-    if (out / "panel").is_dir() or (out / "fit").is_dir():
-        return (f"To rebuild the panel of this results directory give --out {out / 'panel'} (or `svi run --out "
+    from analysis.results import ResultsDir
+
+    res = ResultsDir(out)
+    if res.panel_dir.is_dir() or res.fit.path.is_dir():
+        return (f"To rebuild the panel of this results directory give --out {res.panel_dir} (or `svi run --out "
                 f"{out}`); to keep it, give a new directory.")
     return ""
 
@@ -130,11 +154,15 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
     _compare_with_previous(result, out)
     with io.atomic_dir(out, owner=OWNER, legacy=_legacy_panel, hint=_hint(out)) as tmp:
         io.write_table(result.panel, tmp / "panel")
-        io.write_table(schema.dictionary(), tmp / "panel_dictionary", formats=("csv",))
+        io.write_table(schema.dictionary(result.report.dictionary), tmp / "panel_dictionary", formats=("csv",))
         result.report.write(tmp)
         if result.truth is not None:
             io.write_json(tmp / "truth.json", result.truth)
             io.write_table(result.truth_trusts, tmp / "truth_trusts")
+        if result.years is not None:
+            from analysis.trend.years import write_into
+
+            write_into(result.years, tmp)
         io.write_json(tmp / "manifest.json", {"kind": result.kind, "n_trusts": len(result.panel),
                                               "panel_hash": panel_hash(result.panel), **result.extra})
     result.out = out
@@ -142,9 +170,9 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
 
 
 def build_and_write(data_dir: str | Path | None = None, out: str | Path = "results/panel",
-                    seed: int = DEFAULT_SEED) -> PanelResult:
+                    seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None) -> PanelResult:
     check_out(out)  # refuse a bad --out before the work, not after
-    return write(build(data_dir, seed), out)
+    return write(build(data_dir, seed, cache_dir=cache_dir), out)
 
 
 REBUILD = "rebuild it with `svi data build --out DIR` (add --data-dir for real data)"

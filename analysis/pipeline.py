@@ -1,11 +1,6 @@
 """Panel -> fit -> tables, with the convergence gate deciding whether results may be published.
 
-Layout under ``out``::
-
-    fit/posterior.nc          ArviZ InferenceData (model id in its attributes)
-    fit/gate.json             the convergence gate's verdict and figures
-    tables/*.parquet, *.csv   trust effects, Health Alpha, value index, ranks, trapped value, avoidable deaths
-    tables/UNPUBLISHABLE      present only when the gate failed; reports refuse to render from such tables
+The layout of the results directory is :mod:`analysis.results`'s; the tables are :mod:`analysis.summaries`'s.
 """
 
 from __future__ import annotations
@@ -14,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import io
-from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
-from analysis.summaries import summarise
+from analysis.fitting import convergence_gate, fit, gate_record
+from analysis.results import ResultsDir
+from analysis.summaries import derived_tables, summarise
+from analysis.summaries.derived import headline_values
 from models.config import load_config
 from models.value_model import prepare
 
@@ -26,11 +22,10 @@ def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = N
     cfg = load_config(config, overrides)
     if seed is not None:
         cfg["sampler"]["seed"] = seed
-    out = Path(out)
+    res = ResultsDir(out)
     idata, data, gate = fit(panel, cfg, echo=echo)
-    save_fit(idata, out / "fit" / "posterior.nc")
-    io.write_json(out / "fit" / "gate.json", gate_record(gate, idata))
-    tables = write_tables(idata, data, cfg, gate, out, echo)
+    res.save_fit(idata, gate_record(gate, idata))
+    tables = write_tables(idata, data, cfg, gate, res, echo, panel)
     return {"idata": idata, "data": data, "gate": gate, "tables": tables, "config": cfg}
 
 
@@ -40,62 +35,44 @@ def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | N
     cfg = load_config(config)
     if seed is not None:
         cfg["sampler"]["seed"] = seed
-    out = Path(out)
-    idata = load_fit(out / "fit" / "posterior.nc", panel, cfg)
+    res = ResultsDir(out)
+    idata = res.load_fit(panel, cfg)
     data = prepare(panel, cfg)
     gate = convergence_gate(idata, cfg)
     echo(gate.text())
-    return {"tables": write_tables(idata, data, cfg, gate, out, echo), "gate": gate}
+    return {"tables": write_tables(idata, data, cfg, gate, res, echo, panel), "gate": gate}
 
 
-#: The command that owns ``tables/`` (see analysis.io.atomic_dir): only its own files are ever replaced.
-TABLES_OWNER = "svi fit/summarise"
-TABLE_SUFFIXES = (".parquet", ".csv")
-
-
-def _legacy_tables(d: Path) -> bool:
-    """A tables directory written before the ownership marker: only tables and the files written beside them."""
-    return all(p.suffix in TABLE_SUFFIXES or p.name in ("model_notes.txt", "UNPUBLISHABLE", "model.json")
-               for p in d.iterdir())
-
-
-def write_tables(idata, data, cfg, gate, out: Path, echo) -> dict:
-    """The result tables, with ``model.json`` naming the fit they came from (the report checks it)."""
+def write_tables(idata, data, cfg, gate, res: ResultsDir, echo, panel: pd.DataFrame) -> dict:
+    """The result tables and those derived from them, with ``model.json`` naming the fit they came from (the report
+    checks it)."""
     tables = summarise(idata, data, cfg)
-    with io.atomic_dir(out / "tables", owner=TABLES_OWNER, legacy=_legacy_tables) as tmp:
-        for name, t in tables.items():
-            io.write_table(t, tmp / name)
-        io.write_json(tmp / "model.json", {"model_id": idata.attrs.get("svi_model_id"),
-                                           "panel_hash": idata.attrs.get("svi_panel_hash")})
-        if data.notes:
-            io.write_text(tmp / "model_notes.txt", "\n".join(data.notes) + "\n")
-        if not gate.passed:
-            io.write_text(tmp / "UNPUBLISHABLE", gate.text() + "\n")
+    tables.update(derived_tables(tables, panel))
+    res.write_tables(tables, {"model_id": idata.attrs.get("svi_model_id"),
+                              "panel_hash": idata.attrs.get("svi_panel_hash")},
+                     notes=data.notes, unpublishable=None if gate.passed else gate.text())
     if not gate.passed:
         echo("!" * 78)
         echo("!! CONVERGENCE GATE FAILED: tables are written for diagnosis only and marked UNPUBLISHABLE;")
         echo("!! appendices will not be rendered from them.")
         echo("!" * 78)
     echo(headline(tables))
-    echo(f"tables written to {out / 'tables'}")
+    echo(f"tables written to {res.tables_dir}")
     return tables
 
 
 def headline(tables: dict) -> str:
+    """The national figures in three lines, for the log."""
+    h = headline_values(tables["headlines"])
     lines = []
-    tv = tables["trapped_value"]
-    eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")]
-    if len(eng):
-        r = eng.iloc[0]
-        lines.append(f"trapped value (total cost, {r.benchmark}): GBP {r['median']:,.0f}m "
-                     f"[95% CrI {r.lo95:,.0f}-{r.hi95:,.0f}m]")
+    if h["trapped_value_median"] == h["trapped_value_median"]:
+        bench = tables["trapped_value"].benchmark.iloc[0]
+        lines.append(f"trapped value (total cost, {bench}): GBP {h['trapped_value_median']:,.0f}m "
+                     f"[95% CrI {h['trapped_value_lo95']:,.0f}-{h['trapped_value_hi95']:,.0f}m]")
     if "avoidable_deaths" in tables:
-        ad = tables["avoidable_deaths"]
-        r = ad[ad.org_code == "ENGLAND"].iloc[0]
-        lines.append(f"avoidable deaths ({r.benchmark}): {r['median']:,.0f} [95% CrI {r.lo95:,.0f}-{r.hi95:,.0f}]")
-    rk = tables["ranks"]
-    nat = rk[rk.scope == "national"].dropna(subset=["rank_median"])
-    width = (nat.rank_hi95 - nat.rank_lo95).median()
-    lines.append(f"national ranks: median width of 95% rank interval {width:.0f} places of {int(nat.n_ranked.max())}; "
-                 f"{(nat.p_top_quartile > 0.9).sum()} trusts with P(top quartile) > 0.9")
+        bench = tables["avoidable_deaths"].benchmark.iloc[0]
+        lines.append(f"avoidable deaths ({bench}): {h['avoidable_deaths_median']:,.0f} "
+                     f"[95% CrI {h['avoidable_deaths_lo95']:,.0f}-{h['avoidable_deaths_hi95']:,.0f}]")
+    lines.append(f"national ranks: median width of 95% rank interval {h['rank_width_median']:.0f} places of "
+                 f"{int(h['ranks_n'])}; {int(h['ranks_top90'])} trusts with P(top quartile) > 0.9")
     return "\n".join(lines)

@@ -41,6 +41,15 @@ class QualityReport:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inputs: dict = field(default_factory=dict)  # raw file (path under raw/) -> rows, sha256; written in the manifest
+    #: one row per official publication: used or not, the columns it supplies, the trusts it covers and those that
+    #: fell back (analysis.precedence)
+    sources: list[dict] = field(default_factory=list)
+    column_sources: dict = field(default_factory=dict)  # panel column -> where its values came from (manifest)
+    dictionary: dict = field(default_factory=dict)  # panel column -> source and period, for panel_dictionary.csv
+    #: the reference list of open acute trusts the panel was checked against (None: no check, e.g. synthetic), and
+    #: every trust of that list the panel lacks, with the reason
+    reference: str | None = None
+    missing: list[dict] = field(default_factory=list)
 
     def include(self, org_code: str, org_name: str, **extra) -> None:
         self.included.append({"org_code": org_code, "org_name": org_name, **extra})
@@ -66,6 +75,9 @@ class QualityReport:
             "organisations_excluded": len(self.excluded),
             "findings": len(f),
             "findings_by_action": f["action"].value_counts().to_dict() if len(f) else {},
+            **({"reference": self.reference, "reference_trusts_missing": len(self.missing),
+                "missing_trusts": [{k: m[k] for k in ("org_code", "org_name", "category")} for m in self.missing]}
+               if self.reference else {}),
         }
 
     def markdown(self) -> str:
@@ -74,10 +86,21 @@ class QualityReport:
         c = self.counts()
         lines += [f"- Trusts in the panel: **{c['trusts_included']}**",
                   f"- Organisations excluded: **{c['organisations_excluded']}**",
+                  *([f"- Acute trusts in the reference list ({self.reference}) but not in the panel: "
+                     f"**{len(self.missing)}**"] if self.reference else []),
                   f"- Value findings: **{c['findings']}** "
                   + ", ".join(f"{k}: {v}" for k, v in sorted(c["findings_by_action"].items())), ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        if self.sources:
+            lines += ["## Sources of the panel columns", "",
+                      "Official publications in the download cache supersede the shared compilation for the columns "
+                      "they supply; every other column, and every column whose publication is not used, comes from "
+                      "the compilation (manifest.json lists the source of every column).", "",
+                      "| publication | panel columns | status | source | detail |", "|---|---|---|---|---|"]
+            lines += [f"| {s['publication']} | {s['columns']} | {s['status']} | {s['source']} | {s['detail']} |"
+                      for s in self.sources]
+            lines.append("")
         col = f[f["org_code"].isna() & f["line"].isna()] if len(f) else f
         area = f[f["org_code"].isna() & f["line"].notna()] if len(f) else f
         if len(col):
@@ -101,6 +124,13 @@ class QualityReport:
                 where += f" ({r.raw_column})" if isinstance(r.raw_column, str) else ""
                 lines.append(f"| {r.org_code} | {r.column} | {r.action} | {_fmt(r.old)} | {_fmt(r.new)} | {where} | {r.reason} |")
             lines.append("")
+        if self.missing:
+            lines += ["## Acute trusts missing from the panel", "",
+                      f"Open acute trusts in the reference list ({self.reference}), followed to their current "
+                      "successor, that the panel lacks: they have no indicators here, are not ranked, and are not in "
+                      "any national total.", "", "| code | name | CQC category | reason |", "|---|---|---|---|"]
+            lines += [f"| {m['org_code']} | {m['org_name']} | {m['category']} | {m['reason']} |" for m in self.missing]
+            lines.append("")
         if self.excluded:
             ex = pd.DataFrame(self.excluded)
             lines += ["## Excluded organisations", ""]
@@ -119,6 +149,9 @@ class QualityReport:
                                 formats=("csv",))
         paths += io.write_table(pd.DataFrame(self.excluded, columns=["org_code", "org_name", "reason", "source", "line"]),
                                 out_dir / "quality_excluded", formats=("csv",))
+        if self.reference:
+            paths += io.write_table(pd.DataFrame(self.missing, columns=["org_code", "org_name", "category", "reason"]),
+                                    out_dir / "quality_missing", formats=("csv",))
         paths.append(io.write_json(out_dir / "quality_summary.json", {**self.counts(), "notes": self.notes}))
         return paths
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import schema
+from analysis import precedence, schema
+from analysis.catchment import POST_2022_MERGERS, catchment_need, catchment_population
+from analysis.precedence import Official, load_official
 from analysis.quality import QualityReport
 from analysis.sources import SOURCES, load_all
 from analysis.sources.base import LINE
@@ -30,20 +32,6 @@ SIZE_CLASS_MAP = {"Acute - Teaching": "teaching", "Acute - Large": "large", "Acu
                   "Acute - Small": "small", "Acute - Specialist": "specialist", "Acute - Multi-Service": "multi-service"}
 CQC_TYPE_MAP = {"Acute hospital - NHS non-specialist": "acute non-specialist",
                 "Acute hospital - NHS specialist": "acute specialist"}
-
-#: Mergers after the ODS successor file in geographr ends (April 2022), curated from NHS England
-#: announcements.  (old code, new code, date, note).
-POST_2022_MERGERS: tuple[tuple[str, str, str, str], ...] = (
-    ("RBA", "RH5", "2022-04-01", "Taunton and Somerset FT merged with Somerset Partnership FT to form Somerset FT"),
-    ("RA4", "RH5", "2023-04-01", "Yeovil District Hospital FT merged into Somerset FT"),
-)
-#: Splits: an old trust whose services went to several successors.  Shares are the documented
-#: approximation used to apportion the old trust's catchment population (hospital sites).
-SPLIT_SHARES: dict[tuple[str, str], float] = {
-    ("RW6", "RM3"): 0.75,  # Pennine Acute: Oldham, Rochdale, Fairfield -> Northern Care Alliance (Salford Royal code)
-    ("RW6", "R0A"): 0.25,  # Pennine Acute: North Manchester General -> Manchester University FT
-}
-
 
 def _src(name: str) -> str:
     return SOURCES[name].files[0]
@@ -73,9 +61,14 @@ def input_record(data_dir: Path) -> dict:
     return out
 
 
-def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]:
+def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
+                     official: Official | None = None) -> tuple[pd.DataFrame, QualityReport]:
+    """The panel from the compilation in ``data_dir``, with the columns of every verified official publication in
+    the download cache (``cache_dir``, default ``$SVI_DATA_DIR`` or the default cache) taken from the publication
+    (see :mod:`analysis.precedence`; ``official`` passes publications already loaded)."""
     data_dir = Path(data_dir)
     raw = load_all(data_dir)
+    official = official if official is not None else load_official(cache_dir)
     report = QualityReport(kind="real")
     report.inputs = input_record(data_dir)
     for name, frame in raw.items():
@@ -91,6 +84,7 @@ def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]
                        tp_file, r[LINE])
     tp = tp[acute].copy()
     tp = _exclude_predecessors(tp, raw, report, tp_file)
+    precedence.overlay_areas(raw, official, report)
     _raw_findings(raw, set(tp["org_code"]), report)
 
     _check_whole_columns(tp, report, tp_file)
@@ -98,21 +92,63 @@ def build_real_panel(data_dir: str | Path) -> tuple[pd.DataFrame, QualityReport]
     rows = []
     types = raw["trust_types"].set_index("trust_code")["primary_category"]
     for r in tp.to_dict("records"):
-        row = _trust_row(r, types, report, tp_file)
+        row = _trust_row(r, types, report, tp_file, official)
         if row is not None:
             rows.append(row)
     panel = pd.DataFrame(rows)
 
-    need = _catchment_need(panel["org_code"].tolist(), raw, report)
+    need = catchment_need(panel["org_code"].tolist(), raw, report)
     panel = panel.merge(need, on="org_code", how="left")
-    pop = _catchment_population(panel, raw, report)
+    pop = catchment_population(panel, raw, report,
+                               precedence.official_catchment_population(official, panel["org_code"].tolist(), report))
     panel["catchment_population"] = panel["org_code"].map(pop)
 
     panel = panel.sort_values("org_code").reset_index(drop=True)
     panel = schema.validate_panel(panel)
     for r in panel.itertuples():
         report.include(r.org_code, r.org_name, size_class=r.size_class)
+    precedence.record(official, panel, raw, report)
+    check_reference(set(panel["org_code"]), raw, report)
     return panel, report
+
+
+def check_reference(panel_codes: set, raw: dict, report: QualityReport) -> None:
+    """Report every open acute trust of the reference list (CQC primary inspection category "Acute hospital", 2021/22)
+    whose current successor (ODS successions and the curated later mergers) is not in the panel, with the reason:
+    the compilation's count of acute trusts is not England's, and a board must see who is not compared."""
+    types = raw["trust_types"]
+    f_types = _src("trust_types")
+    report.reference = f"{f_types}, CQC acute categories"
+    succ = _successors(raw)
+    names = dict(zip(raw["regions"]["nhs_trust22_code"], raw["regions"]["nhs_trust22_name"]))
+    tp = raw["trust_profiles"]
+    names_tp = dict(zip(tp["org_code"], tp["org_name"]))
+    excluded = {e["org_code"]: e["reason"] for e in report.excluded}
+
+    def current(code: str, seen: frozenset = frozenset()) -> str | None:
+        if code in panel_codes:
+            return code
+        for new, _ in succ.get(code, ()):
+            if new not in seen:
+                found = current(new, seen | {code})
+                if found:
+                    return found
+        return None
+
+    acute = types[types["primary_category"].fillna("").str.startswith("Acute hospital")]
+    for code, cat in zip(acute["trust_code"], acute["primary_category"]):
+        if current(code) is not None:
+            continue
+        if code in excluded:
+            reason = f"in {_src('trust_profiles')} but excluded: {excluded[code]}"
+        else:
+            reason = f"not in {_src('trust_profiles')} (the compilation has no row for it), so no indicator is known"
+        name = names.get(code) or names_tp.get(code) or ""
+        report.missing.append({"org_code": code, "org_name": name, "category": cat, "reason": reason})
+    if report.missing:
+        logging.getLogger("svi").warning(
+            f"{len(report.missing)} open acute trust(s) of {f_types} are not in the panel "
+            f"({', '.join(m['org_code'] for m in report.missing)}): listed with the reasons in quality_report.md")
 
 
 # --------------------------------------------------------------------------------- identities and raw values
@@ -217,10 +253,16 @@ def _check_whole_columns(tp: pd.DataFrame, report: QualityReport, tp_file: str) 
 
 # --------------------------------------------------------------------------------- one trust
 
-def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str) -> dict | None:
+def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str, official: Official) -> dict | None:
     code, name, line = r["org_code"], r["org_name"], r[LINE]
+    taken: dict = {}  # panel column -> the official publication its value came from
 
     def finding(column, action, reason, raw_column=None, old=None, new=None):
+        u = taken.get(column)
+        if u is not None:  # the value came from an official publication: name its file and column
+            report.add(code, column, action, reason, source=u.file, raw_column=u.feed.raw_columns.get(column), old=old,
+                       new=new)
+            return
         report.add(code, column, action, reason, source=f, line=line, raw_column=raw_column, old=old, new=new)
 
     size = SIZE_CLASS_MAP.get(r["Trust_subtype"] or "")
@@ -249,6 +291,7 @@ def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str) -> dict
         row[col] = r[raw_col]
     row["ae_attendances"] = _sum_parts(r, AE_ATTENDANCE_PARTS)
     row["ae_over_4h"] = _sum_parts(r, AE_OVER4_PARTS)
+    taken.update(precedence.overlay_trust(row, code, official, report))
 
     # negative counts are never legitimate
     for c in schema.COLUMNS:
@@ -259,7 +302,8 @@ def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str) -> dict
 
     _check_shmi(row, finding)
     _check_pair(row, "rtt_waiting_under_18w", "rtt_total_waiting", finding, "RTT")
-    if pd.notna(row["rtt_total_waiting"]) and pd.notna(r["wlmds_pct_within_18wks_latest"]) and row["rtt_total_waiting"] > 0:
+    if ("rtt_total_waiting" not in taken and pd.notna(row["rtt_total_waiting"])
+            and pd.notna(r["wlmds_pct_within_18wks_latest"]) and row["rtt_total_waiting"] > 0):
         ratio = row["rtt_waiting_under_18w"] / row["rtt_total_waiting"]
         if abs(ratio - r["wlmds_pct_within_18wks_latest"]) > 0.01:
             finding("rtt_waiting_under_18w", "flagged", "WLMDS count ratio differs from the published WLMDS "
@@ -272,12 +316,18 @@ def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str) -> dict
             row[att] = row[over] = np.nan
         _check_pair(row, over, att, finding, "A&E")
 
-    _fft(row, r, finding)
+    if "fft_responses" in taken:
+        _fft_official(row, finding)
+    else:
+        _fft(row, r, finding)
     for c in ("cancer_fds_28d_pct", "cancer_62d_pct"):
         if pd.notna(row[c]) and not 0 <= row[c] <= 100:
             finding(c, "set missing", "percentage outside 0-100", raw_column=TRUST_PROFILE_COLUMNS[c], old=row[c])
             row[c] = np.nan
-    _cost(row, r, finding)
+    if "ncc_expected_cost_total_gbp_m" in taken:
+        _cost_official(row, finding)
+    else:
+        _cost(row, r, finding)
     return row
 
 
@@ -349,6 +399,25 @@ def _fft(row, r, finding) -> None:
     row["fft_positive"] = float(np.round(resp * share))
 
 
+def _fft_official(row, finding) -> None:
+    """FFT from the official publication: responses and positive responses both present, responses above zero."""
+    resp, pos = row["fft_responses"], row["fft_positive"]
+    if pd.isna(resp) or resp == 0 or pd.isna(pos):
+        if pd.notna(resp):
+            finding("fft_responses", "set missing", "zero FFT responses" if resp == 0 else
+                    "FFT share positive suppressed or missing; responses kept but indicator unusable", old=resp)
+        row["fft_responses"] = row["fft_positive"] = np.nan
+
+
+def _cost_official(row, finding) -> None:
+    """Cost from the official publication: an expected cost must be positive to form a cost index."""
+    for s in schema.COST_SETTINGS:
+        col = f"ncc_expected_cost_{s}_gbp_m"
+        if pd.notna(row[col]) and row[col] <= 0:
+            finding(col, "set missing", "expected cost <= 0", old=row[col])
+            row[col] = np.nan
+
+
 def _cost(row, r, finding) -> None:
     a, e = row["ncc_actual_cost_total_gbp_m"], row["ncc_expected_cost_total_gbp_m"]
     if pd.notna(e) and e <= 0:
@@ -371,126 +440,3 @@ def _cost(row, r, finding) -> None:
             continue
         row[f"ncc_expected_cost_{s}_gbp_m"] = act / (1 + g / 100)
     # the setting expected costs are derived, not published: say so once per trust only via the note
-
-
-# --------------------------------------------------------------------------------- need
-
-def _catchment_need(codes: list[str], raw: dict, report: QualityReport) -> pd.DataFrame:
-    w = raw["catchment_weights"].rename(columns={"nhs_trust22_code": "code", "ltla21_code": "ltla",
-                                                 "proportion_trust_came_from_ltla": "w"})
-    bad = w["w"].isna() | (w["w"] < 0)
-    reported = {v["line"] for v in raw["catchment_weights"].attrs.get("invalid", [])}
-    for r in w[bad].to_dict("records"):
-        if r[LINE] in reported:  # out of range: already listed, with its range
-            continue
-        report.add(r["code"], "imd_score", "set missing", "catchment weight missing or negative; weight dropped",
-                   source=_src("catchment_weights"), line=r[LINE], raw_column="proportion_trust_came_from_ltla",
-                   old=r["w"])
-    w = w[~bad]
-    w = _merge_post_2022_weights(w, raw, report)
-
-    imd = raw["imd"].rename(columns={"ltla22_code": "ltla"})
-    pop = raw["population"].rename(columns={"ltla21_code": "ltla"})
-    pop["share_75"] = pop["pop_75_plus"] / pop["total_population"]
-    hi = raw["health_index"]
-    hi = hi[hi["year"] == hi["year"].max()].rename(columns={"ltla21_code": "ltla"})
-    report.notes.append(f"ONS Health Index year used: {int(hi['year'].max())}.")
-    area = (imd[["ltla", "Score", "Income_Score", "Health_Score"]]
-            .merge(pop[["ltla", "share_75"]], on="ltla", how="outer")
-            .merge(hi[["ltla", "overall_score"]], on="ltla", how="outer"))
-    x = w.merge(area, on="ltla", how="left")
-    known = set(w["code"])
-    out = []
-    for code in codes:
-        if code not in known:
-            report.add(code, "imd_score", "set missing", "no OHID catchment weights for this code",
-                       source=_src("catchment_weights"))
-            out.append({"org_code": code})
-            continue
-        g = x[x["code"] == code]
-        rec = {"org_code": code}
-        for col, src in (("imd_score", "Score"), ("imd_income_score", "Income_Score"), ("imd_health_score", "Health_Score"),
-                         ("share_aged_75_plus", "share_75"), ("health_index_score", "overall_score")):
-            ok = g[src].notna()
-            cov = g.loc[ok, "w"].sum() / g["w"].sum()
-            rec[col] = float(np.average(g.loc[ok, src], weights=g.loc[ok, "w"])) if ok.any() else np.nan
-            if col == "imd_score":
-                rec["catchment_weight_coverage"] = float(cov)
-            if cov < 0.9:
-                report.add(code, col, "flagged", f"only {cov:.0%} of the catchment weight joins to English areas "
-                           "with this measure (e.g. Welsh LTLAs); weighted mean over the rest",
-                           source=_src("catchment_weights"), new=round(cov, 3))
-        out.append(rec)
-    return pd.DataFrame(out)
-
-
-def _merge_post_2022_weights(w: pd.DataFrame, raw: dict, report: QualityReport) -> pd.DataFrame:
-    """Fold catchments of trusts merged after April 2022 into their successor, weighted by admissions."""
-    adm = raw["catchment_population"].set_index("procode")["patients_admitted_cat"]
-    for old, new, date, note in POST_2022_MERGERS:
-        if old not in set(w["code"]) or new not in set(w["code"]):
-            continue
-        # admissions of the successor's acute predecessors (the successor code itself may have been non-acute)
-        preds_new = [o for o, n, d, _ in POST_2022_MERGERS if n == new and d < date and o in adm.index]
-        a_new = float(adm.get(new, np.nan)) if new in adm.index and pd.notna(adm.get(new)) else float(adm[preds_new].sum())
-        a_old = float(adm.get(old, np.nan))
-        if not (a_new > 0 and a_old > 0):
-            continue
-        keep = w[w["code"] == new].set_index("ltla")["w"] * a_new
-        add = w[w["code"] == old].set_index("ltla")["w"] * a_old
-        comb = keep.add(add, fill_value=0)
-        comb = (comb / comb.sum()).rename("w").reset_index()
-        comb["code"] = new
-        w = pd.concat([w[w["code"] != new], comb], ignore_index=True)
-        report.add(new, "imd_score", "repaired", f"catchment weights combined with {old} ({note}, {date}), "
-                   f"weighted by admissions {a_new:,.0f} : {a_old:,.0f}", source=_src("catchment_weights"))
-    return w
-
-
-def _catchment_population(panel: pd.DataFrame, raw: dict, report: QualityReport) -> dict:
-    thf = raw["catchment_population"].set_index("procode")
-    succ = raw["successions"]
-    pairs = [(o, n) for o, n in zip(succ["old_code"], succ["new_code"])]
-    pairs += [(o, n) for o, n, _, _ in POST_2022_MERGERS]
-    preds: dict[str, set[str]] = {}
-    for o, n in pairs:
-        preds.setdefault(n, set()).add(o)
-    n_succ: dict[str, int] = {}
-    for o, _ in pairs:
-        n_succ[o] = n_succ.get(o, 0) + 1
-
-    def ancestors(code, seen=None):
-        seen = seen or set()
-        for p in preds.get(code, ()):  # recursive predecessors
-            if p not in seen:
-                seen.add(p)
-                ancestors(p, seen)
-        return seen
-
-    out = {}
-    f = _src("catchment_population")
-    for code, size in zip(panel["org_code"], panel["size_class"]):
-        own = thf["catchment_cat"].get(code, np.nan)
-        total, parts = (float(own), [code]) if pd.notna(own) else (0.0, [])
-        for p in sorted(ancestors(code)):
-            v = thf["catchment_cat"].get(p, np.nan)
-            if pd.isna(v):
-                continue
-            share = SPLIT_SHARES.get((p, code), 1.0 if n_succ.get(p, 1) == 1 else np.nan)
-            if pd.isna(share):
-                report.add(code, "catchment_population", "flagged", f"predecessor {p} split between several successors "
-                           "with no documented share; its catchment not added", source=f)
-                continue
-            total += share * float(v)
-            parts.append(p if share == 1 else f"{share:.2f}x{p}")
-        if not parts:
-            why = ("specialist trusts have no geographic catchment in the PHE file" if size == "specialist"
-                   else "no catchment population for this code or its predecessors")
-            report.add(code, "catchment_population", "set missing", why, source=f)
-            out[code] = np.nan
-            continue
-        if parts != [code]:
-            report.add(code, "catchment_population", "derived", "sum of predecessor catchments: " + " + ".join(parts),
-                       source=f, new=round(total))
-        out[code] = total
-    return out

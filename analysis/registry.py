@@ -2,7 +2,7 @@
 
 Each ``[[publication]]`` table in the registry names one file published by
 NHS England, NHS Digital, MHCLG or OHID, where to download it, how to check
-it and which function in :mod:`analysis.official` parses it.  This module
+it and which function in :mod:`analysis.sources.official` parses it.  This module
 loads and validates the registry and resolves the local cache directory; the
 download itself lives in :mod:`analysis.fetch`.
 
@@ -45,13 +45,9 @@ from urllib.parse import quote, unquote, urlparse
 
 import pandas as pd
 
+from analysis import resources
 from analysis.errors import SVIError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-"""Root of the checkout (the directory holding ``analysis/`` and ``data/``)."""
-
-DEFAULT_REGISTRY_PATH = REPO_ROOT / "data" / "registry.toml"
-DEFAULT_CACHE_DIR = REPO_ROOT / "data" / "cache"
 CACHE_DIR_ENV = "SVI_DATA_DIR"
 """Environment variable naming the cache directory when ``--cache-dir`` is not given."""
 
@@ -163,8 +159,9 @@ class Registry:
 
 
 def load_registry(path: str | Path | None = None) -> Registry:
-    """Load and validate a registry file (default: ``data/registry.toml`` in the checkout)."""
-    path = Path(path) if path is not None else DEFAULT_REGISTRY_PATH
+    """Load and validate a registry file (default: :func:`analysis.resources.registry_path`, ``data/registry.toml``
+    in a checkout, its copy in an installed wheel)."""
+    path = Path(path) if path is not None else resources.registry_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -249,7 +246,7 @@ def _validate_entry(path: Path, index: int, table: Any) -> Entry:
                              "leave it empty (\"\") if the file is not pinned")
     values["sha256"] = sha
     if not _PARSER_RE.match(values["parser"]):
-        raise fail("parser", f"{values['parser']!r} is not a dotted name like 'analysis.official.parse_x'")
+        raise fail("parser", f"{values['parser']!r} is not a dotted name like 'analysis.sources.official.parse_x'")
 
     url = values["url"]
     if url:
@@ -274,12 +271,13 @@ def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """The directory that holds downloaded publications.
 
     In order of precedence: the ``cache_dir`` argument (``--cache-dir``), the
-    environment variable ``SVI_DATA_DIR``, else ``data/cache`` in the checkout
-    (git-ignored).  The directory is not created here.
+    environment variable ``SVI_DATA_DIR``, else :func:`analysis.resources.default_cache_dir`
+    (``data/cache`` in a checkout, git-ignored; ``~/.cache/svi`` for an installed wheel).  The directory is not
+    created here.
     """
     if cache_dir is not None and str(cache_dir) != "":
         return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_DIR_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    return DEFAULT_CACHE_DIR
+    return resources.default_cache_dir()

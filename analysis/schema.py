@@ -213,11 +213,15 @@ def range_of(name: str) -> Range | None:
 COST_SETTINGS = ("total", "apc", "op", "ae")
 
 
-def dictionary() -> pd.DataFrame:
-    """The data dictionary as a table (written beside every panel), with each numeric column's plausible range."""
+def dictionary(sources: dict[str, dict] | None = None) -> pd.DataFrame:
+    """The data dictionary as a table (written beside every panel), with each numeric column's plausible range.
+
+    ``sources`` replaces the ``source`` and ``period`` of columns a build took from elsewhere than the
+    compilation (an official publication; see :mod:`analysis.precedence`)."""
     rows = []
     for c in COLUMNS:
         r = {k: getattr(c, k) for k in ("name", "group", "dtype", "unit", "meaning", "source", "period", "nullable")}
+        r.update((sources or {}).get(c.name, {}))
         rng = RANGES.get(c.name)
         r.update(valid_range=rng.text() if rng else "", range_source=rng.source if rng else "")
         rows.append(r)

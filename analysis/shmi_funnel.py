@@ -1,56 +1,25 @@
 """NHS Digital's SHMI banding: a log-scale funnel with a trimmed additive random-effects allowance.
 
-The method, step by step (trust ``i`` has observed deaths ``O_i`` and expected deaths ``E_i``):
+The method (trust ``i`` has observed deaths ``O_i`` and expected deaths ``E_i``):
 
-1. **z-score on the log scale.** ``z_i = sqrt(E_i) * ln(O_i / E_i)``, i.e. ``(Y_i - 0) / s_i`` with
-   ``Y_i = ln(SHMI_i)``, target ``0`` and within-trust standard error ``s_i = 1 / sqrt(E_i)``.
-2. **Trim 10 % at each end.** Trusts are ranked by ``z``; the 10 % with the lowest and the 10 % with
-   the highest z-scores are *removed* (truncated, not Winsorised: SHMI differs here from the
-   Spiegelhalter/CQC square-root method, which replaces the extreme z-scores by the 10th/90th
-   percentiles and keeps all units).
-3. **Over-dispersion factor** over the ``n`` kept trusts: ``phi = (1/n) * sum z_i^2``.
-4. **Between-trust variance**, DerSimonian-Laird with weights ``w_i = 1/s_i^2 = E_i`` over the kept
-   trusts only: ``tau^2 = max(0, (n*phi - (n - 1)) / (sum w - sum w^2 / sum w))``.
-5. **Control limits** on the SHMI (ratio) scale for any expected count ``E``:
-   ``exp(+/- z_alpha * sqrt(1/E + tau^2))`` with ``z_alpha = 1.96`` (95 %) and ``3.09`` (99.8 %).
-6. **Banding** against the 95 % limits: ``1`` = "higher than expected" (SHMI above the upper limit),
-   ``2`` = "as expected", ``3`` = "lower than expected" (SHMI below the lower limit).
+1. z-score on the log scale: ``z_i = sqrt(E_i) * ln(O_i / E_i)``;
+2. the 10 % lowest and 10 % highest z-scores are removed (truncated, not Winsorised as in the Spiegelhalter/CQC
+   method);
+3. overdispersion over the ``n`` kept trusts: ``phi = (1/n) * sum z_i^2``;
+4. between-trust variance, DerSimonian-Laird with weights ``w_i = E_i`` over the kept trusts only:
+   ``tau^2 = max(0, (n*phi - (n - 1)) / (sum w - sum w^2 / sum w))``;
+5. control limits ``exp(+/- z_alpha * sqrt(1/E + tau^2))`` with ``z_alpha = 1.96`` (95 %) and ``3.09`` (99.8 %);
+6. bands against the 95 % limits: 1 "higher than expected", 2 "as expected", 3 "lower than expected".
 
-Sources consulted (via the project's ``search`` tool; the NHS Digital specification PDF itself is not
-in the stored corpus, so the detail is taken from the implementations that cite it):
+Sources: NHS Digital's SHMI methodology specification ("additive random-effects model with a 10 per cent trim for
+over-dispersion"); Spiegelhalter, *Qual Saf Health Care* 14 (2005) 347-351 and *Stat Med* 24 (2005) 1185-1202;
+FunnelPlotR's ``sr_method = "SHMI"`` (issue #20: truncate both tails, leave the truncated trusts out of tau^2).
 
-* NHS Digital, *Summary Hospital-level Mortality Indicator (SHMI) methodology specification* -- the
-  published wording quoted at https://stats.stackexchange.com/questions/373547 reads "The 95 per cent
-  control limits are calculated using an additive random-effects model with a 10 per cent trim for
-  over-dispersion", with the z-score on the natural-log scale.
-* D. J. Spiegelhalter, "Handling over-dispersion of performance indicators", *Qual Saf Health Care*
-  14 (2005) 347-351, doi:10.1136/qshc.2005.013755 (additive random effects, ``phi`` as the mean of
-  squared z-scores, the DerSimonian-Laird ``tau^2`` above) and "Funnel plots for comparing
-  institutional performance", *Stat Med* 24 (2005) 1185-1202.
-* FunnelPlotR (nhs-r-community/FunnelPlotR, Mainey), whose ``sr_method = "SHMI"`` reproduces NHS
-  Digital's limits: ``R/od_adjustment.R`` (``transformed_zscore``: ``sqrt(E) * log(O/E)``;
-  ``truncation``: trusts are put into ten rank groups ``floor(rank * 10 / (n + 1))`` and groups 0 and 9
-  are removed; ``phi_func``: ``sum(z^2)/n``; ``tau_func``: the DL formula with ``w = 1/S^2 = E``) and
-  ``R/OD_adjust_func.R`` (limits ``exp(+/-1.959964 * sqrt(1/E + Tau2))``, ``exp(+/-3.090232 * ...)``).
-  Issue #20 ("Limits calculation not matching SHMI", 2020-11) records the fixes needed to match
-  NHS Digital: truncate *both* tails, and leave the truncated trusts out of the ``tau^2`` sums.
-
-Trimming count.  "10 % at each end" must become a whole number of trusts.  The default rule here,
-``"floor"``, drops ``floor(0.1 * n)`` trusts at each end.  The alternative ``"groups"`` is the SAS
-``PROC RANK GROUPS=10`` / FunnelPlotR rule; the two coincide except when ``n mod 10 == 9``, where
-``"groups"`` drops one more trust at the top (e.g. ``n = 119``: 11 low, 12 high).  For the 118 trusts
-of the 2025 publication both drop 11 + 11 and keep 96.  Rounding instead of flooring (12 + 12), or a
-quantile cut with strict inequalities (R ``quantile`` type 7, which removes 12 + 12 here), gives a
-smaller ``tau^2`` and does *not* reproduce the published bands (three trusts flip).
-
-Inputs on the real data (trustpulse ``trust_profiles.csv``, SHMI Jan 2025 - Dec 2025).  Observed and
-expected deaths are published rounded to the nearest 5; the SHMI value is published to 4 d.p.  Using
-the rounded counts for ``z``/``phi``/``tau^2``/limits and banding the published SHMI reproduces all
-118 published bands (``phi = 15.977``, ``tau^2 = 0.006647``, 96 trusts kept).  So does banding
-``O/E`` of the rounded counts, and so does building ``z`` from ``sqrt(E) * ln(SHMI)`` (``phi = 15.976``,
-``tau^2 = 0.006620``).  Measured on this data, any ``tau^2`` in about ``[0.00648, 0.00751]`` reproduces
-every band when the published SHMI is banded, ``[0.00657, 0.00739]`` when ``O/E`` is; the nearest trusts
-to a 95 % limit are RA2 (adjusted z = -1.94), RKB (+1.92) and R0D (-1.90), all published "as expected".
+Decisions: "10 % at each end" drops ``floor(0.1 n)`` trusts at each end (``rule="floor"``); ``rule="groups"`` is
+FunnelPlotR's SAS-style rank groups, which differ only when ``n mod 10 == 9``.  On the real data the published
+SHMI is banded with z, phi and tau^2 from the published (rounded) counts.  This reproduces every published band;
+the check, the fitted phi and tau^2, the range of tau^2 that keeps every band, and the trusts nearest a limit are
+in ``benchmarks/RESULTS.md`` ("SHMI banding").
 
 Everything here is pure: arrays in, arrays / dataclasses out; nothing reads files.
 """
@@ -79,8 +48,8 @@ __all__ = [
     "funnel_plot",
 ]
 
-#: Two-sided normal quantiles as printed in the SHMI specification (exact: 1.959964, 3.090232).
-#: On the 2025 data the choice between the rounded and exact values changes no band.
+#: Two-sided normal quantiles as printed in the SHMI specification (exact: 1.959964, 3.090232); the choice changes
+#: no band on the real data (benchmarks/RESULTS.md, "SHMI banding").
 Z95 = 1.96
 Z998 = 3.09
 

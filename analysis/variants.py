@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import io
 from analysis.errors import SVIError
-from analysis.fitting import convergence_gate, fit, gate_record, load_fit, save_fit
+from analysis.fitting import convergence_gate, fit, gate_record
+from analysis.results import VARIANTS, FitDir, ResultsDir
 from models.config import load_config, merge
 from models.value_model import prepare
 
@@ -78,13 +78,13 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
     return load_config(config, merge(over, {"sampler": {**VARIANT_SAMPLER, "draws": draws}}))
 
 
-def reuse_fit(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
-    """The saved fit in ``directory`` if its model id matches (config, panel, code): (idata, gate), else None."""
-    path = Path(directory) / "posterior.nc"
+def reuse_fit(panel: pd.DataFrame, cfg: dict, fd: FitDir, echo=print):
+    """The saved fit in ``fd`` if its model id matches (config, panel, code): (idata, gate), else None."""
+    path = fd.posterior
     if not path.exists():
         return None
     try:
-        idata = load_fit(path, panel, cfg)
+        idata = fd.load(panel, cfg)
     except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
         echo(f"saved fit {path} cannot be reused ({exc}); refitting")
         return None
@@ -93,21 +93,15 @@ def reuse_fit(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print)
     return idata, gate
 
 
-def save_variant(idata, gate, directory: str | Path) -> None:
-    """Write a fit and its gate record under ``directory`` (each file atomically)."""
-    directory = Path(directory)
-    save_fit(idata, directory / "posterior.nc")
-    io.write_json(directory / "gate.json", gate_record(gate, idata))
-
-
 def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
     """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate)."""
+    fd = FitDir(directory)
     data = prepare(panel, cfg)
-    saved = reuse_fit(panel, cfg, directory, echo)
+    saved = reuse_fit(panel, cfg, fd, echo)
     if saved is not None:
         return saved[0], data, saved[1]
     idata, data, gate = fit(panel, cfg, echo=echo)
-    save_variant(idata, gate, directory)
+    fd.save(idata, gate_record(gate, idata))
     return idata, data, gate
 
 
@@ -120,34 +114,36 @@ def fit_task(panel: pd.DataFrame, cfg: dict) -> dict:
 
 
 class VariantStore:
-    """Checkpoint of a variant sweep: ``<directory>/<variant>/posterior.nc`` and ``gate.json``, the layout
-    :func:`fit_cached` (and ``svi claims``) reads; a saved fit counts as finished only if its model id matches."""
+    """Checkpoint of a variant sweep: each finished fit in ``variants/<name>/`` of a results directory
+    (:meth:`analysis.results.ResultsDir.variant`: posterior.nc and gate.json, each written atomically), the layout
+    :func:`fit_cached` and ``svi claims`` read; a saved fit counts as finished only if its model id matches."""
 
-    def __init__(self, directory: str | Path, panel: pd.DataFrame, echo=print):
-        self.directory, self.panel, self.echo = Path(directory), panel, echo
+    def __init__(self, results: ResultsDir, panel: pd.DataFrame, echo=print):
+        self.results, self.panel, self.echo = results, panel, echo
 
     def load(self, task):
-        saved = reuse_fit(self.panel, task.args["cfg"], self.directory / task.key, self.echo)
+        saved = reuse_fit(self.panel, task.args["cfg"], self.results.variant(task.key), self.echo)
         return None if saved is None else {"idata": saved[0], "gate": saved[1], "log": []}
 
     def save(self, task, result) -> None:
-        save_variant(result["idata"], result["gate"], self.directory / task.key)
+        self.results.variant(task.key).save(result["idata"], gate_record(result["gate"], result["idata"]))
 
     def __str__(self) -> str:
-        return str(self.directory)
+        return str(self.results / VARIANTS)
 
 
-def fit_variants(panel: pd.DataFrame, configs: dict[str, dict], directory: str | Path, engine=None, echo=print,
-                 progress: bool = True) -> dict[str, tuple]:
+def fit_variants(panel: pd.DataFrame, configs: dict[str, dict], out: str | Path | ResultsDir, engine=None,
+                 echo=print, progress: bool = True) -> dict[str, tuple]:
     """Fit (or reuse) each named config as a sweep task; returns {name: (idata, data, gate)} in the given order.
 
-    ``engine`` (:class:`analysis.sweeps.Engine`, default serial) runs the fits; each is saved under
-    ``directory/<name>`` as it finishes."""
+    ``engine`` (:class:`analysis.sweeps.Engine`, default serial) runs the fits; each is saved in the results
+    directory ``out`` (``variants/<name>/``) as it finishes."""
     from analysis.sweeps import Engine, Sweep, Task
 
+    res = out if isinstance(out, ResultsDir) else ResultsDir(out)
     engine = engine or Engine("serial")
     tasks = [Task(name, fit_task, {"cfg": cfg}) for name, cfg in configs.items()]
-    sweep = Sweep("variants", tasks, context=panel, store=VariantStore(directory, panel, echo), unit="fit",
+    sweep = Sweep("variants", tasks, context=panel, store=VariantStore(res, panel, echo), unit="fit",
                   note=lambda r: "gate passed" if r["gate"].passed else "gate FAILED")
     results = engine.run(sweep, progress=progress, echo=echo)
     return {name: (r["idata"], prepare(panel, configs[name]), r["gate"]) for name, r in results.items()}

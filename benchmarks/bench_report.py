@@ -21,6 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from analysis.results import ResultsDir  # noqa: E402
+
 TARGET_S = 30.0
 KINDS = ("slide", "appendix", "handout")
 
@@ -43,7 +46,7 @@ def run_once(out: Path, paper: bool) -> dict:
     m = re.search(r"(\d+) appendices ([\d.]+) s", p.stdout)
     mp = re.search(r"paper ([\d.]+) s", p.stdout)
     files, app_s = (int(m.group(1)), float(m.group(2))) if m else (0, float("nan"))
-    adir = out / "reports" / "appendices"
+    adir = ResultsDir(out).appendices_dir
     fresh = {k: {f.name[: -len(f"_{k}.pdf")] for f in adir.glob(f"*_{k}.pdf") if f.stat().st_mtime >= start - 1}
              for k in KINDS}
     trusts = len(fresh["appendix"])

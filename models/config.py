@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -93,10 +91,6 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"value.quality_weights: no weight for {missing}")
     if not 0 <= cfg["value"]["quality_share"] <= 1:
         raise ConfigError("value.quality_share must be in [0, 1]")
-
-
-def config_hash(cfg: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def model_relevant(cfg: dict) -> dict[str, Any]:

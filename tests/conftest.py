@@ -26,6 +26,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def no_download_cache(tmp_path_factory, monkeypatch):
+    """Tests never read a developer's download cache: official publications in $SVI_DATA_DIR or data/cache would
+    change the panel a test builds.  Tests of the official path pass their own cache."""
+    monkeypatch.setenv("SVI_DATA_DIR", str(tmp_path_factory.getbasetemp() / "no-download-cache"))
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     d = shared_data_dir()

@@ -1,8 +1,13 @@
-"""The registry of raw data sources: one adapter per source, registered here and only here.
+"""The registry of data sources: one adapter per source, registered here and only here.
 
-Each :class:`Source` names its files under ``<data_dir>/raw`` (the layout of
+Each compiled :class:`Source` names its files under ``<data_dir>/raw`` (the layout of
 ``shared/data/raw``), its loader, period and publisher.  The panel builder asks
 this registry for sources by name; adding a source means adding one entry.
+
+The official publications are sources too: each entry of ``data/registry.toml`` names its file in the download
+cache and its loader, which is its parser in :mod:`analysis.sources.official`; the panel columns each one
+supplies are declared beside the parser (:data:`analysis.sources.official.FEEDS`) and
+:mod:`analysis.precedence` decides, column by column, which source a panel build uses.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.errors import DataError
-from analysis.sources import loaders
+from analysis.sources import loaders, peer_finder
 from analysis.sources.base import Source
+from analysis.sources.monthly import MONTHLY_SOURCES  # noqa: F401  the year panel's monthly sources (analysis/trend)
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("trust_profiles", "Compiled 2025/26 trust profiles: SHMI, NCC cost, RTT (WLMDS), A&E, FFT, cancer, workforce, beds",
@@ -38,11 +44,20 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
 )}
 
 
+def source_file(name: str) -> str:
+    """The file of compiled source ``name``, as outputs name it (its path under ``raw/``)."""
+    return SOURCES[name].files[0]
+
+
+#: sources read beside the panel, not by its build (``load_all`` leaves them out): ``svi claims``
+SIDE_SOURCES: dict[str, Source] = {s.name: s for s in (peer_finder.SOURCE,)}
+
+
 def get(name: str) -> Source:
     try:
-        return SOURCES[name]
+        return SOURCES[name] if name in SOURCES else SIDE_SOURCES[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES)}") from None
+        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES) + sorted(SIDE_SOURCES)}") from None
 
 
 def load_all(data_dir: Path) -> dict:

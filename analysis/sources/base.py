@@ -1,4 +1,5 @@
-"""Shared machinery for source adapters: checked CSV reading and the adapter registry.
+"""Compiled sources: checked CSV reading on the one reader stack (:mod:`analysis.sources.reader`) and the
+:class:`Source` record.
 
 Loaders validate the *format* of a file and raise :class:`DataError` naming the
 file, line and column (wrong or missing columns, non-numeric values, empty
@@ -17,8 +18,6 @@ and a key that appears twice in that form is an error.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,61 +28,13 @@ import pandas as pd
 
 from analysis.errors import DataError
 from analysis.schema import Range
+from analysis.sources.reader import MISSING_TOKENS, SUPPRESSED_TOKENS, csv_source, read_table
 
-#: Tokens that official NHS files use for suppressed or missing values.
-MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "none", "null", "*", "-", "..", ":", "c", "z", "x"})
-#: Tokens that mean "suppressed for disclosure control" (reported separately).
-SUPPRESSED_TOKENS = frozenset({"*", "c", "z", ".."})
+__all__ = ["CODE_PATTERN", "LINE", "MISSING_TOKENS", "SUPPRESSED_TOKENS", "Source", "read_csv_checked"]
 
 LINE = "_line"  # 1-based line of the row in its file (header is line 1)
 #: An ODS organisation code or ONS area code, once upper-cased: letters and digits only.
 CODE_PATTERN = re.compile(r"[A-Z0-9]{2,9}")
-
-
-def decode_text(path: Path) -> str:
-    """Read a file as UTF-8 (BOM tolerated); a wrong encoding names the line."""
-    if path.is_dir():
-        raise DataError(path, "is a directory, not a CSV file; put the CSV file itself at this path")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot be read ({exc.strerror or exc}); check that it is a readable file") from None
-    if not raw.strip():
-        raise DataError(path, "file is empty")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                              "re-save the file as UTF-8", row=line) from None
-
-
-def _record_lines(text: str, path: Path, width: int) -> list[int]:
-    """Line of every data record; every record must have the header's ``width`` fields and the file must end
-    with a line break (otherwise its last row may be cut off)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    lines: list[int] = []
-    prev = 0
-    try:
-        for i, rec in enumerate(reader):
-            start, prev = prev + 1, reader.line_num
-            if i == 0 or not rec or (len(rec) == 1 and not rec[0].strip()):
-                continue
-            if len(rec) != width:
-                fewer = len(rec) < width
-                raise DataError(path, f"row has {len(rec)} fields but the header has {width}: "
-                                      + ("the row is cut short" + (" (the file looks cut off here)"
-                                                                   if prev >= text.count("\n") else "")
-                                         if fewer else "a value holds an unquoted comma")
-                                      + "; restore the complete file", row=start)
-            lines.append(start)
-    except csv.Error as exc:
-        raise DataError(path, f"not a well-formed CSV ({exc}); the file is cut off inside a quoted value or a quote "
-                              "is unbalanced; restore the complete file", row=reader.line_num) from None
-    if not text.endswith(("\n", "\r")):
-        raise DataError(path, "the file does not end with a line break, so its last row may be cut off; restore the "
-                              "complete file (if it is complete, end it with a line break)", row=prev)
-    return lines
 
 
 def read_csv_checked(path: str | Path, *, required: Mapping[str, str], key: str | None = None,
@@ -95,46 +46,31 @@ def read_csv_checked(path: str | Path, *, required: Mapping[str, str], key: str 
     Every ``"num"`` column needs a plausible range in ``ranges``; a value outside it (or not finite) is set
     missing and recorded in ``attrs["invalid"]`` (line, column, raw text, reason) for the quality report.
     ``codes`` are code columns: stripped, upper-cased (recorded in ``attrs["recoded"]``) and checked against
-    :data:`CODE_PATTERN`.  ``min_rows`` is the declared minimum number of data rows.  Missing tokens become NaN.
-    Returns only the required columns plus ``_line``.
+    :data:`CODE_PATTERN`.  ``min_rows`` is the declared minimum number of data rows.  Missing tokens
+    (:data:`MISSING_TOKENS`) become NaN.  The file must end with a line break (a snapshot copy cut off in its
+    last row is refused).  Returns only the required columns plus ``_line``.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
     ranges = dict(ranges or {})
     unranged = [c for c, kind in required.items() if kind != "str" and c not in ranges]
     if unranged:  # pragma: no cover - programming error
         raise ValueError(f"{path.name}: numeric column(s) {unranged} have no plausible range")
-    text = decode_text(path)
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(path, "file is empty") from None
-    except pd.errors.ParserError as exc:
-        _record_lines(text, path, len(next(csv.reader(io.StringIO(text)), [])))  # a clearer message when it can
-        raise DataError(path, f"not a well-formed CSV: {exc}") from None
-    lines = _record_lines(text, path, len(df.columns))
-    if df.empty:
-        raise DataError(path, "file has a header but no data rows")
+    table = read_table(csv_source(path), required=list(required), final_newline=True)
+    df = table.frame
     if min_rows is not None and len(df) < min_rows:
         raise DataError(path, f"has only {len(df)} data rows, but at least {min_rows} are expected (the declared "
                               "minimum for this source in analysis/sources/loaders.py): the file looks cut off or is "
                               "not the right file; restore the complete file", row=len(df) + 1)
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DataError(path, f"missing required column(s) {missing}; found {list(df.columns)[:12]}"
-                              f"{' ...' if len(df.columns) > 12 else ''}", column=missing[0])
-    line = np.asarray(lines) if len(lines) == len(df) else np.arange(2, len(df) + 2)
-    out = pd.DataFrame({LINE: line}, index=df.index)
+    out = pd.DataFrame({LINE: table.lines()}, index=df.index)
     recoded: list[dict] = []
     for col, kind in required.items():
-        values = df[col].astype(str).str.strip()
         if kind == "str":
-            out[col] = values.where(~values.str.lower().isin(MISSING_TOKENS), None)
+            values = table.text(col)
+            out[col] = values.where(values != "", None)
             if col in codes:
                 out[col] = _codes(out[col], df[col], out[LINE], path, col, recoded)
             continue
-        out[col] = _to_number(values, path, col, out[LINE])
+        out[col] = table.number(col, nonnegative=False, finite=False)
     invalid: list[dict] = []
     ident = key or (codes[0] if codes else None)
     for col, kind in required.items():
@@ -184,18 +120,6 @@ def _codes(values: pd.Series, raw: pd.Series, line: pd.Series, path: Path, col: 
         raise DataError(path, f"{raw[i]!r} is not an organisation or area code (letters and digits only, 2-9 "
                               "characters); correct the code", row=int(line[i]), column=col)
     return up
-
-
-def _to_number(values: pd.Series, path: Path, col: str, line: pd.Series) -> pd.Series:
-    cleaned = values.str.replace(",", "", regex=False)
-    is_missing = cleaned.str.lower().isin(MISSING_TOKENS)
-    num = pd.to_numeric(cleaned.where(~is_missing, None), errors="coerce")
-    bad = num.isna() & ~is_missing
-    if bad.any():
-        i = bad[bad].index[0]
-        raise DataError(path, f"non-numeric value {values[i]!r}; correct it or leave the cell empty (missing)",
-                        row=int(line[i]), column=col)
-    return num.astype(float)
 
 
 @dataclass(frozen=True)

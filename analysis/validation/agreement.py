@@ -13,18 +13,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.shmi_funnel import BAND_LABELS, funnel_plot, shmi_banding
-from analysis.validation.compare import mortality_category
+from analysis.shmi_funnel import BAND_LABELS, funnel_plot
+from analysis.summaries.derived import mortality_category, shmi_funnel
 
 
 def banding_agreement(panel: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """NHS Digital banding of the panel, with the published banding beside it where the panel has one."""
-    p = panel[panel.shmi_observed_deaths.notna() & panel.shmi_expected_deaths.notna()].reset_index(drop=True)
-    has_value = p.shmi_value.notna().all()
-    res = shmi_banding(p, observed="shmi_observed_deaths", expected="shmi_expected_deaths",
-                       shmi="shmi_value" if has_value else None)
-    res["org_name"] = p.org_name
-    res["published_band"] = p.shmi_banding_published.astype("Int64")
+    res = shmi_funnel(panel)
+    p = panel.drop_duplicates("org_code").set_index("org_code")
+    res["org_name"] = res.org_code.map(p.org_name)
+    res["published_band"] = res.org_code.map(p.shmi_banding_published).astype("Int64")
     res["published_label"] = res.published_band.map(BAND_LABELS).astype("string")
     pub = res.published_band.notna()
     res["matches_published"] = pd.array(np.where(pub, res.band == res.published_band, pd.NA), dtype="boolean")

@@ -1,11 +1,7 @@
 """Comparing model variants: by integrated LOO, and by how many trusts change the category a board would read.
 
-Categories are the ones the board appendix prints:
-
-* value position (national ranks): P(top quartile) >= 0.9 "very likely best quarter", >= 0.5 "likely best
-  quarter", P(bottom quartile) >= 0.9 / >= 0.5 likewise for the lowest quarter, otherwise "uncertain";
-* need-adjusted mortality: the 95% interval of the SHMI ratio to need-adjusted expectation is above 1, below 1,
-  or contains 1.
+Categories are the ones the board appendix prints (value position and need-adjusted mortality), defined in
+:mod:`analysis.summaries.derived`.
 
 The headline totals (trapped value, avoidable deaths) are compared with their intervals.
 """
@@ -17,44 +13,24 @@ import pandas as pd
 
 import arviz as az
 
-
-def value_category(p_top, p_bottom) -> np.ndarray:
-    p_top, p_bottom = np.asarray(p_top, float), np.asarray(p_bottom, float)
-    return np.select([np.isnan(p_top), p_top >= 0.9, p_top >= 0.5, p_bottom >= 0.9, p_bottom >= 0.5],
-                     ["not ranked", "best quarter (very likely)", "best quarter (likely)",
-                      "lowest quarter (very likely)", "lowest quarter (likely)"], "uncertain")
-
-
-def mortality_category(lo95, hi95) -> np.ndarray:
-    lo95, hi95 = np.asarray(lo95, float), np.asarray(hi95, float)
-    return np.select([np.isnan(lo95), lo95 > 1, hi95 < 1], ["no SHMI", "higher than expected", "lower than expected"],
-                     "as expected")
+from analysis.summaries import derived
 
 
 def categories(tables: dict) -> pd.DataFrame:
-    """Each trust's value and mortality category from a set of result tables."""
+    """Each trust's value and mortality category (the rule: :mod:`analysis.summaries.derived`) and median rank."""
+    out = derived.categories(tables).set_index("org_code")
     rk = tables["ranks"]
-    nat = rk[rk.scope == "national"].set_index("org_code")
-    ha = tables["health_alpha"]
-    sh = ha[ha.measure == "shmi_ratio_to_expected"].set_index("org_code")
-    out = pd.DataFrame({"value": value_category(nat.p_top_quartile, nat.p_bottom_quartile)}, index=nat.index)
-    out["mortality"] = pd.Series(mortality_category(sh.lo95, sh.hi95), index=sh.index).reindex(out.index)
-    out["mortality"] = out["mortality"].fillna("no SHMI")
-    out["rank_median"] = nat.rank_median
+    out["rank_median"] = rk[rk.scope == "national"].set_index("org_code").rank_median
     return out
 
 
 def headline_totals(tables: dict) -> dict:
-    tv = tables["trapped_value"]
-    t = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")].iloc[0]
-    out = {"trapped_value_median": float(t["median"]), "trapped_value_lo95": float(t.lo95),
-           "trapped_value_hi95": float(t.hi95)}
+    """The national trapped value and avoidable deaths (:func:`analysis.summaries.derived.headlines`)."""
+    h = derived.headline_values(derived.headlines(tables))
+    keys = ["trapped_value_median", "trapped_value_lo95", "trapped_value_hi95"]
     if "avoidable_deaths" in tables:
-        a = tables["avoidable_deaths"]
-        a = a[a.org_code == "ENGLAND"].iloc[0]
-        out.update({"avoidable_deaths_median": float(a["median"]), "avoidable_deaths_lo95": float(a.lo95),
-                    "avoidable_deaths_hi95": float(a.hi95)})
-    return out
+        keys += ["avoidable_deaths_median", "avoidable_deaths_lo95", "avoidable_deaths_hi95"]
+    return {k: h[k] for k in keys}
 
 
 def category_changes(base: pd.DataFrame, other: pd.DataFrame) -> dict:

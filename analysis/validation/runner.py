@@ -1,12 +1,9 @@
 """``svi validate``: every validation check, written as tables, figures and a manifest the paper renders.
 
-Layout under ``out``::
-
-    variants/<name>/posterior.nc   one fit per refit variant (reused when its model id matches; shared with
-                                   ``svi claims``)
-    variants/sbc/<id>/rep-*.json   one finished SBC replication each (the checkpoint a rerun resumes from)
-    validation/*.csv, *.png        the results of each check
-    validation/manifest.json       the ordered sections the methodology paper renders (analysis/manifest.py)
+Writes ``validation/`` (tables, figures and ``manifest.json``, the ordered sections the methodology paper
+renders, :mod:`analysis.manifest`), one fit per refit variant in ``variants/<name>/`` (reused when its model id
+matches; shared with ``svi claims``) and one file per finished SBC replication in ``variants/sbc/<id>/`` (the
+checkpoint a rerun resumes from); see :mod:`analysis.results`.
 
 The directory is written atomically: a failed or interrupted run leaves the previous validation in place.
 The variant fits and the SBC replications run as sweeps on Dask (:mod:`analysis.sweeps`; ``--scheduler``).
@@ -24,6 +21,7 @@ import pandas as pd
 from analysis import io
 from analysis.errors import SVIError
 from analysis.manifest import Item, write_manifest
+from analysis.results import ResultsDir
 from analysis.summaries import summarise
 from analysis.validation import agreement, compare, loo, ppc, prior, sbc
 from analysis.variants import QUICK_SAMPLER, REFIT_VARIANTS, SUMMARY_VARIANTS, fit_variants, variant_config
@@ -31,11 +29,10 @@ from models.config import merge
 from models.value_model import build_model
 
 #: SBC sampler: nutpie, whatever the default, because it compiles the model once and refits it to each
-#: replication's data (``with_data``).  numpyro through PyMC compiles again at every refit: on the real panel it
-#: took 24-74 s per replication, 24-26 s even when the trees were small (31-47 steps), against nutpie's 15 s median
-#: for a whole replication; and the process crashed after 33 replications when LLVM could not map memory for more
-#: compiled code.  Both are NUTS on the same log density; the production fit's convergence is checked by the gate.
-#: 2 chains in parallel (one per core); L = 99 thinned draws per replication.
+#: replication's data (``with_data``); numpyro through PyMC compiles at every refit, several times slower and
+#: running out of memory for compiled code (benchmarks/RESULTS.md, "SBC sampler").  Both are NUTS on the same log
+#: density; the production fit's convergence is checked by the gate.  2 chains in parallel (one per core); L = 99
+#: thinned draws per replication.
 SBC_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 300, "draws": 300}
 SBC_QUICK_SAMPLER = {"name": "nutpie", "chains": 2, "tune": 200, "draws": 200}
 #: fewer replications than this give no SBC verdict (the issue's minimum; the uniformity test has little power)
@@ -69,17 +66,17 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
     if "base" not in names:
         names = ["base"] + names
     with Engine.open(scheduler, workers, echo=echo) as engine:
-        return _run_validate(panel, Path(out), sbc_reps, quick, seed, names, echo, engine, progress)
+        return _run_validate(panel, ResultsDir(out), sbc_reps, quick, seed, names, echo, engine, progress)
 
 
-def _run_validate(panel, out, sbc_reps, quick, seed, names, echo, engine, progress) -> dict:
+def _run_validate(panel, res, sbc_reps, quick, seed, names, echo, engine, progress) -> dict:
     base_over = {"sampler": {**QUICK_SAMPLER, "seed": seed}} if quick else {"sampler": {"seed": seed}}
     t_start = time.perf_counter()
     echo(f"running the sweeps {engine.describe()}")
     for name in names:
         echo(f"--- variant {name}: {REFIT_VARIANTS[name].description}")
     configs = {name: variant_config(name, base_over) for name in names}
-    fitted = fit_variants(panel, configs, out / "variants", engine=engine, echo=echo, progress=progress)
+    fitted = fit_variants(panel, configs, res, engine=engine, echo=echo, progress=progress)
     fits = {}
     for name, (idata, data, gate) in fitted.items():
         cfg = configs[name]
@@ -87,7 +84,7 @@ def _run_validate(panel, out, sbc_reps, quick, seed, names, echo, engine, progre
     base = fits["base"]
     items: list[Item] = []
     results: dict = {}
-    with io.atomic_dir(out / "validation", owner="svi validate",
+    with io.atomic_dir(res.validation_dir, owner="svi validate",
                        legacy=lambda d: (d / "manifest.json").is_file()) as vd:
         items += _diagnostics_items(fits, vd, quick)
         # pointwise log-likelihoods of every fit, computed once: LOO, LOO-PIT and likelihood power-scaling use them
@@ -101,11 +98,11 @@ def _run_validate(panel, out, sbc_reps, quick, seed, names, echo, engine, progre
         items += _shmi_items(panel, base, vd, results)
         items += _glmm_items(base, vd, results)
         items += _prior_items(base, base_model, pws["base"], vd, seed, results)
-        items += _sbc_items(panel, out, base, base_model, vd, sbc_reps, seed, quick, results, echo, engine, progress)
+        items += _sbc_items(panel, res, base, base_model, vd, sbc_reps, seed, quick, results, echo, engine, progress)
         write_manifest(vd, "svi validate", items, model_id=base["idata"].attrs.get("svi_model_id"),
                        quick=quick, seconds=round(time.perf_counter() - t_start, 1))
         io.write_json(vd / "validation.json", results)
-    echo(f"validation written to {out / 'validation'} in {time.perf_counter() - t_start:.0f} s")
+    echo(f"validation written to {res.validation_dir} in {time.perf_counter() - t_start:.0f} s")
     for it in items:
         flag = {True: "PASS", False: "FAIL", None: "    "}[it.passed]
         echo(f"  [{flag}] {it.title}")
@@ -312,7 +309,7 @@ def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
     return items
 
 
-def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo, engine, progress) -> list[Item]:
+def _sbc_items(panel, res, base, model, vd, reps, seed, quick, results, echo, engine, progress) -> list[Item]:
     from analysis.fitting import model_id
 
     if reps <= 0:
@@ -323,7 +320,7 @@ def _sbc_items(panel, out, base, model, vd, reps, seed, quick, results, echo, en
     # finished replications are kept beside the variant fits, keyed by model id and SBC sampler settings, so an
     # interrupted run resumes (the validation directory itself is only written when every check has finished)
     key = model_id(panel, cfg)
-    ckpt = out / "variants" / "sbc" / key
+    ckpt = res.sbc_checkpoint(key)
     ranks, diag = sbc.run_sbc(base["data"], model, None, cfg, reps=reps, seed=seed, echo=echo, checkpoint=ckpt,
                               engine=engine, panel=panel, key=key, progress=progress)
     unif = sbc.uniformity(ranks)

@@ -19,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from analysis import registry as registry_mod
 from analysis.cli import main
 from analysis.errors import ChecksumError
 from analysis.fetch import MANIFEST_NAME, FetchError, UnpinnedDownloadWarning, run_fetch
-from analysis.official import AE_COLUMNS
-from analysis.registry import (DEFAULT_CACHE_DIR, DEFAULT_REGISTRY_PATH, RegistryError, load_registry,
-                               resolve_cache_dir)
+from analysis.registry import RegistryError, load_registry, resolve_cache_dir
+from analysis.sources.official import AE_COLUMNS
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "official"
 AE_FIXTURE = FIXTURES / "Monthly-AE-March-2026.csv"
 SHMI_FIXTURE = FIXTURES / "SHMI_data_at_trust_level_Jan25-Dec25_csv.csv"
 
@@ -102,7 +101,7 @@ def entry(name: str, url: str, filename: str | None = None, sha256: str = "", **
     return {"name": name, "description": f"test entry {name}", "publisher": "Test publisher", "url": url,
             "url_verified": bool(url), "source_page": "https://example.org/publication-page",
             "filename": filename or url.rsplit("/", 1)[-1], "sha256": sha256,
-            "parser": "analysis.official.parse_ae_monthly", "licence": "OGL-UK-3.0", "period": "March 2026",
+            "parser": "analysis.sources.official.parse_ae_monthly", "licence": "OGL-UK-3.0", "period": "March 2026",
             **extra}
 
 
@@ -373,7 +372,7 @@ def test_svi_data_dir_is_used_when_no_cache_dir_is_given(server, tmp_path, monke
 
 def test_cache_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("SVI_DATA_DIR", raising=False)
-    assert resolve_cache_dir() == DEFAULT_CACHE_DIR == registry_mod.REPO_ROOT / "data" / "cache"
+    assert resolve_cache_dir() == REPO / "data" / "cache"  # a source checkout keeps its cache in data/cache
     monkeypatch.setenv("SVI_DATA_DIR", str(tmp_path / "env"))
     assert resolve_cache_dir() == tmp_path / "env"
     assert resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"  # --cache-dir wins
@@ -428,16 +427,16 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path):
 
 
 def test_parser_that_does_not_exist_is_reported_when_used(tmp_path):
-    item = entry("x", "https://example.org/files/x.csv", parser="analysis.official.parse_nothing")
+    item = entry("x", "https://example.org/files/x.csv", parser="analysis.sources.official.parse_nothing")
     reg = load_registry(write_registry(tmp_path / "registry.toml", [item]))
-    with pytest.raises(RegistryError, match=r"entry 'x', field 'parser': module 'analysis.official' has no "
+    with pytest.raises(RegistryError, match=r"entry 'x', field 'parser': module 'analysis.sources.official' has no "
                                             r"function 'parse_nothing'"):
         reg.get("x").load_parser()
 
 
 def test_the_project_registry_is_valid():
     reg = load_registry()
-    assert reg.path == DEFAULT_REGISTRY_PATH
+    assert reg.path == REPO / "data" / "registry.toml"
     assert reg.names == ["shmi_trust", "ncc_org_mff", "rtt_full_csv", "ae_monthly", "fft_inpatient",
                          "imd2019_ltla", "ohid_catchments"]
     for item in reg.entries:

@@ -70,3 +70,16 @@ def test_calibration_file_is_current(real):
     from analysis.calibration import compute_calibration, load_calibration
 
     assert compute_calibration(real.panel) == load_calibration()
+
+
+def test_acute_trusts_missing_from_the_compilation_are_reported(real):
+    """The reference list of open acute trusts (CQC categories) is checked: the specialist trusts the compilation
+    lacks are listed, with a reason, in the report, its summary and quality_missing.csv; trusts in the panel are not."""
+    missing = {m["org_code"]: m for m in real.report.missing}
+    assert {"RP4", "RPY", "RGM", "REN", "RRJ"} <= set(missing)  # GOSH, Royal Marsden, Papworth, Clatterbridge, ROH
+    assert not set(missing) & set(real.panel.org_code)
+    assert all(m["reason"] and m["category"].startswith("Acute hospital") for m in missing.values())
+    assert missing["RP4"]["org_name"].startswith("Great Ormond Street")
+    back = pd.read_csv(real.out / "quality_missing.csv")
+    assert set(back.org_code) == set(missing)
+    assert "Acute trusts missing from the panel" in (real.out / "quality_report.md").read_text()

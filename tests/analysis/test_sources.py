@@ -184,7 +184,8 @@ def test_file_cut_mid_row_is_refused(raw):
     p = raw / TP
     lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
     p.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2], encoding="utf-8")  # RCC's row cut in half
-    with pytest.raises(DataError, match="row has .* fields but the header has .*cut short") as e:
+    with pytest.raises(DataError, match=r"row has .* fields but the header \(line 1\) has .*cut short "
+                                         r"\(the file looks cut off here\)") as e:
         build_real_panel(raw)
     assert e.value.row == 4 and e.value.file.endswith("trust_profiles.csv")
 
@@ -355,5 +356,25 @@ def test_malformed_code_is_refused(raw, bad):
 def test_input_file_that_is_a_directory(raw):
     (raw / TP).unlink()
     (raw / TP).mkdir()
-    with pytest.raises(DataError, match="is a directory, not a CSV file"):
+    with pytest.raises(DataError, match="is a directory, not a file"):
         build_real_panel(raw)
+
+
+def test_reference_acute_trusts_not_in_the_panel_are_reported(raw):
+    """A trust in the reference list of open acute trusts is followed to its current successor: a predecessor of a
+    panel trust is covered; an acute trust the compilation lacks is reported with its name and the reason; a
+    non-acute organisation of the list is not."""
+    path = raw / "raw/brc_resilience_index/open_trust_types.csv"
+    with path.open("a", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ROLD", "Acute hospital - NHS non-specialist"])  # merged into RAA (successions)
+        w.writerow(["RZZ", "Acute hospital - NHS specialist"])  # no row in the compilation
+        w.writerow(["RMH", "Mental health - community & residential - NHS"])
+    panel, report = build_real_panel(raw)
+    assert [m["org_code"] for m in report.missing] == ["RZZ"]
+    assert "not in trustpulse/trust_profiles.csv" in report.missing[0]["reason"]
+    assert report.counts()["reference_trusts_missing"] == 1
+    assert "RZZ" in report.markdown().split("## Acute trusts missing from the panel")[1]
+    # without the check (a synthetic panel) nothing is claimed
+    from analysis.quality import QualityReport
+    assert "reference_trusts_missing" not in QualityReport(kind="synthetic").counts()

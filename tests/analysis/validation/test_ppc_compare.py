@@ -24,14 +24,6 @@ def test_ppc_flags_data_more_spread_than_the_model():
     assert sd.ppp == 0.0 and sd.extreme
 
 
-def test_categories():
-    assert compare.value_category([0.95, 0.6, 0.0, 0.1, 0.2, np.nan], [0, 0, 0.95, 0.6, 0.2, np.nan]).tolist() == [
-        "best quarter (very likely)", "best quarter (likely)", "lowest quarter (very likely)",
-        "lowest quarter (likely)", "uncertain", "not ranked"]
-    assert compare.mortality_category([1.1, 0.8, 0.9, np.nan], [1.3, 0.95, 1.1, np.nan]).tolist() == [
-        "higher than expected", "lower than expected", "as expected", "no SHMI"]
-
-
 def test_category_changes_counts_moves():
     a = pd.DataFrame({"value": ["x", "y", "z"], "mortality": ["m", "m", "n"], "rank_median": [1, 2, 3]},
                      index=["A", "B", "C"])

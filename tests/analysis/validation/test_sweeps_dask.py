@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from analysis.fitting import model_id
+from analysis.results import ResultsDir
 from analysis.sweeps import Engine
 from analysis.validation import sbc
 from models.config import merge
@@ -79,7 +80,8 @@ def test_a_variant_sweep_on_a_local_cluster_saves_each_fit_where_fit_cached_find
     assert list(fits) == ["base", "national"]
     assert sum("fitted" in line for line in lines) == 2  # the workers' fit messages, relayed by the driver
     for name, (idata, data, gate) in fits.items():
-        assert (tmp_path / name / "posterior.nc").is_file() and (tmp_path / name / "gate.json").is_file()
+        fd = ResultsDir(tmp_path).variant(name)
+        assert fd.posterior.is_file() and fd.gate.is_file()
         assert idata.attrs["svi_model_id"] == model_id(panel, configs[name])
     assert len(fits["national"][1].peer_groups) == 1 < len(fits["base"][1].peer_groups)
     # a second sweep (here serial) fits nothing: it finds both saved fits, unchanged

@@ -1,243 +1,27 @@
-"""Figures of the paper and the trust appendices, drawn from the result tables (never from the posterior).
-
-Every figure is a function of a :class:`FigureData` (the result tables and the panel, indexed once) and, for
-the appendix, one trust code; with ``code=None`` the same function draws the national version for the
-methodology paper.  Figures are drawn with matplotlib's object-oriented API (no pyplot state, no GUI backend)
-and saved as SVG with text kept as text (font DejaVu Sans, which matplotlib ships and the report renderer hands
-to Typst), so the PDF stays sharp and searchable.
-
-* :func:`value_position`   quality composite against cost composite, with 80 % and 95 % intervals, peers highlighted
-* :func:`indicators`       the trust's Health Alpha on each quality indicator, in board units, with intervals
-* :func:`rank_interval`    the trust's national rank with its 95 % interval among every trust's
-* :func:`trapped_value`    trapped value by care setting with 80 % and 95 % intervals
-* :func:`shmi_funnel`      the NHS Digital SHMI funnel (:mod:`analysis.shmi_funnel`) with the trust ringed
-* :func:`peer_need`        need and case-mix of the trust beside its peers and every other trust
-
-Each figure is a *background* (axes, every other trust, the peer group highlighted; the same for every trust of
-a peer group, with axis limits that do not depend on the trust) and an *overlay* (the trust's own marks).  The
-functions above draw both into one figure.  :class:`AppendixFigures`, used to render many appendices, draws each
-background once per peer group, then for each trust draws only the overlay on the same (hidden) axes and splices
-its SVG into the background's: the same picture, at a fraction of the cost.
-"""
+"""The figures of the paper and the appendices, each a *background* (axes, every other trust, the peer group
+highlighted; the same for every trust of a peer group) and an *overlay* (the trust's own marks); the public functions
+draw both into one figure (``code=None``: the national version for the paper)."""
 
 from __future__ import annotations
 
-import io as _stdio
 import math
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from analysis import io
-
-# NHS identity colours: the trust, its peers, everyone else
-TRUST = "#D5281B"      # NHS red: the trust of the appendix
-PEER = "#005EB8"       # NHS blue: its peer group
-OTHER = "#AEB7BD"      # NHS mid grey: the other trusts
-INK = "#212B32"
-MUTED = "#4C6272"
-GOOD_BG = "#E6F4EA"
-BAD_BG = "#FBE9E7"
-PEER_COLOURS = ["#005EB8", "#ED8B00", "#009639", "#7C2855", "#00A499", "#330072", "#AE2573", "#768692"]
-
-RC = {
-    "font.family": "DejaVu Sans",
-    "font.size": 8.0,
-    "axes.titlesize": 9.0,
-    "axes.labelsize": 8.0,
-    "axes.edgecolor": "#768692",
-    "axes.labelcolor": INK,
-    "xtick.color": INK,
-    "ytick.color": INK,
-    "xtick.labelsize": 7.5,
-    "ytick.labelsize": 7.5,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.fontsize": 7.0,
-    "legend.frameon": False,
-    "svg.fonttype": "none",      # text stays text: sharp, searchable, and set in the document's font
-    "svg.hashsalt": "svi",       # deterministic ids: the same tables give byte-identical figures
-    "axes.unicode_minus": True,
-}
-
-WIDTH = 6.7  # inches: the text width of an A4 page with 2 cm margins
-
-INDICATORS = [  # (health_alpha measure, label, reference value, higher is better)
-    ("shmi_ratio_to_expected", "SHMI mortality\n(ratio to expected)", 1.0, False),
-    ("rtt_pp_vs_expected", "RTT within 18 weeks\n(points vs expected)", 0.0, True),
-    ("ae_pp_vs_expected", "A&E within 4 hours\n(points vs expected)", 0.0, True),
-    ("fft_pp_vs_expected", "FFT positive\n(points vs expected)", 0.0, True),
-]
-SETTINGS = [("total", "All settings"), ("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E")]
-NEED = [  # (panel column, label, scale factor, log axis)
-    ("imd_score", "Deprivation\n(IMD 2019 score)", 1.0, False),
-    ("share_aged_75_plus", "Residents aged 75+\n(% of catchment)", 100.0, False),
-    ("health_index_score", "ONS Health Index\n(higher = healthier)", 1.0, False),
-    ("ncc_expected_cost_total_gbp_m", "Expected cost\n(£ million, log scale)", 1.0, True),
-]
-
-
-@dataclass
-class FigureData:
-    """The result tables indexed for drawing (``org_code`` index; ENGLAND rows kept where the table has them)."""
-
-    trusts: pd.DataFrame                 # org_code -> org_name, region, size_class, peer_group
-    value: pd.DataFrame                  # wide: <measure>_<stat> for quality/cost composites and value index
-    alpha: dict[str, pd.DataFrame]       # health_alpha measure -> frame indexed by org_code
-    ranks: pd.DataFrame                  # national ranks indexed by org_code
-    trapped: dict[str, pd.DataFrame]     # setting -> frame indexed by org_code (ENGLAND row included)
-    panel: pd.DataFrame                  # panel indexed by org_code
-    funnel: pd.DataFrame | None = None   # analysis.shmi_funnel.shmi_banding result (label org_code), or None
-    _peer_of: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame], panel: pd.DataFrame) -> "FigureData":
-        info = ["org_name", "region", "size_class", "peer_group"]
-        vi = tables["value_index"]
-        trusts = vi[vi.measure == "value_index"].set_index("org_code")[info].sort_index()
-        wide = {}
-        for m in ("quality_composite", "cost_composite", "value_index"):
-            t = vi[vi.measure == m].set_index("org_code")
-            for s in ("median", "lo95", "lo80", "hi80", "hi95"):
-                wide[f"{m}_{s}"] = t[s]
-        value = pd.DataFrame(wide).reindex(trusts.index)
-        alpha = {m: g.set_index("org_code") for m, g in tables["health_alpha"].groupby("measure")}
-        rk = tables["ranks"]
-        ranks = rk[rk.scope == "national"].set_index("org_code").reindex(trusts.index)
-        trapped = {s: g.set_index("org_code") for s, g in tables["trapped_value"].groupby("setting")}
-        pan = panel.drop_duplicates("org_code").set_index("org_code")
-        funnel = None
-        cols = ["shmi_observed_deaths", "shmi_expected_deaths", "shmi_value"]
-        if all(c in pan.columns for c in cols):
-            from analysis.shmi_funnel import shmi_banding
-
-            try:
-                funnel = shmi_banding(pan.reset_index(), observed=cols[0], expected=cols[1], shmi=cols[2],
-                                      label="org_code")
-            except ValueError:  # fewer than three trusts with SHMI: no funnel
-                funnel = None
-        fd = cls(trusts, value, alpha, ranks, trapped, pan, funnel)
-        fd._peer_of = trusts.peer_group.to_dict()
-        return fd
-
-    def group_of(self, code: str | None) -> str | None:
-        return None if code is None else self._peer_of[code]
-
-    def members(self, group: str | None) -> pd.Index:
-        if group is None:
-            return pd.Index([])
-        return self.trusts.index[self.trusts.peer_group == group]
-
-
-# ----------------------------------------------------------------------------- helpers
-
-def _rc():
-    import matplotlib as mpl
-
-    return mpl.rc_context(RC)
-
-
-def _fig(height: float, width: float = WIDTH) -> Figure:
-    return Figure(figsize=(width, height))
-
-
-def _style(ax) -> None:
-    ax.tick_params(length=3)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-
-
-
-def _peer_colours(fd) -> dict:
-    """One colour per peer group, in sorted group order."""
-    groups = sorted(fd.trusts.peer_group.unique())
-    return {g: PEER_COLOURS[j % len(PEER_COLOURS)] for j, g in enumerate(groups)}
-
-
-def _strip_axis(fig, i: int, top: float, h: float, gap: float, left: float, width: float, label: str):
-    """Row ``i`` of a stack of one-dimensional strip plots, labelled on the left; returns (axis, bottom)."""
-    y0 = top - (i + 1) * h - i * gap
-    ax = fig.add_axes([left, y0, width, h])
-    _style(ax)
-    ax.set_yticks([])
-    ax.spines["left"].set_visible(False)
-    ax.set_ylim(-0.6, 0.6)
-    fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
-    return ax, y0
-
-
-def _interval_cross(ax, s, colour, *, lw, alpha, ms, zorder, label):
-    """Trusts' medians on the quality-vs-cost plane with their 80% intervals as a cross (lines under the point)."""
-    ax.hlines(s.quality_composite_median, s.cost_composite_lo80, s.cost_composite_hi80, color=colour, lw=lw,
-              alpha=alpha, zorder=zorder)
-    ax.vlines(s.cost_composite_median, s.quality_composite_lo80, s.quality_composite_hi80, color=colour, lw=lw,
-              alpha=alpha, zorder=zorder)
-    ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=ms, color=colour, mec="white", mew=0.3,
-            zorder=zorder + 1, label=label)
-
-def _plain_log(axis) -> None:
-    """Log axis with plain-number labels and unlabelled minor ticks (mathtext labels cost 10x the drawing)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
-def _group_legend(fig: Figure, colour_of: dict, title: str) -> None:
-    handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, mew=0) for c in colour_of.values()]
-    fig.legend(handles, list(colour_of), loc="lower left", bbox_to_anchor=(0.24, 0.0), ncol=len(handles),
-               title=title, title_fontsize=7, alignment="left", handletextpad=0.2, columnspacing=1.0,
-               borderaxespad=0.1)
-
-
-def _fmt_money(x: float) -> str:
-    return f"£{x:,.1f}m" if abs(x) < 99.95 else f"£{x:,.0f}m"
-
-
-def _padded(values, frac: float = 0.06, min_span: float = 0.0, include=()) -> tuple[float, float]:
-    a = np.concatenate([np.asarray(values, float).ravel(), np.asarray(include, float)])
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        return (-1.0, 1.0)
-    lo, hi = float(a.min()), float(a.max())
-    pad = frac * max(hi - lo, min_span, 1e-9)
-    return lo - pad, hi + pad
-
-
-def _jitter(n: int, seed: int, width: float = 0.32) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-width, width, n)
-
-
-def svg_text(fig: Figure) -> str:
-    buf = _stdio.StringIO()
-    with _rc():
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
-
-
-def save(fig: Figure, path: str | Path) -> Path:
-    """Save ``fig`` atomically (SVG unless the suffix says otherwise); SVG text is kept as text."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".") or "svg"
-    if fmt == "svg":
-        return io.write_text(path, svg_text(fig))
-    with _rc(), io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=200)
-    return path
-
+from analysis.figures.style import (BAD_BG, GOOD_BG, INDICATORS, INK, MUTED, NEED, OTHER, PEER, PEER_COLOURS, SETTINGS,
+                                    TRUST, WIDTH, FigureData, _fig, _fmt_money, _group_legend, _interval_cross,
+                                    _jitter, _padded, _peer_colours, _strip_axis, plain_log_axis, rc_context,
+                                    style_axes)
 
 # ============================================================================= value position
 
 def _value_frame(fd: FigureData, group: str | None, height: float, width: float):
     fig = _fig(height, width)
     ax = fig.add_axes([0.095, 0.125, 0.885, 0.75])
-    _style(ax)
+    style_axes(ax)
     v = fd.value
     x, y = v["cost_composite_median"], v["quality_composite_median"]
     ok = (x.notna() & y.notna()).to_numpy(bool)
@@ -361,7 +145,7 @@ def _indicator_overlay(fd: FigureData, code: str, axes) -> None:
 def _rank_frame(fd: FigureData, group: str | None, height: float):
     fig = _fig(height)
     ax = fig.add_axes([0.08, 0.17, 0.90, 0.76])
-    _style(ax)
+    style_axes(ax)
     rk = fd.ranks.dropna(subset=["rank_median"]).sort_values(["rank_median", "sucra"], ascending=[True, False])
     n = int(rk.n_ranked.max()) if len(rk) else 1
     pos = np.arange(1, len(rk) + 1)
@@ -406,7 +190,7 @@ def _funnel_frame(fd: FigureData, group: str | None, height: float):
 
     fig = _fig(height)
     ax = fig.add_axes([0.09, 0.30, 0.89, 0.67])
-    _style(ax)
+    style_axes(ax)
     res = fd.funnel
     if res is None:
         ax.text(0.5, 0.5, "SHMI funnel not available: fewer than three trusts with published SHMI counts.",
@@ -416,7 +200,7 @@ def _funnel_frame(fd: FigureData, group: str | None, height: float):
     funnel_plot(res, ax=ax)
     ax.set_title("")
     ax.set_xscale("log")
-    _plain_log(ax.xaxis)
+    plain_log_axis(ax.xaxis)
     ax.set_xlabel("Expected deaths (log scale)")
     ax.set_ylabel("Published SHMI (observed / expected)")
     handles, labels = ax.get_legend_handles_labels()
@@ -468,7 +252,7 @@ def _need_frame(fd: FigureData, group: str | None, height: float):
             continue
         if log:
             ax.set_xscale("log")
-            _plain_log(ax.xaxis)
+            plain_log_axis(ax.xaxis)
             lo, hi = vals[ok].min(), vals[ok].max()
             ax.set_xlim(lo / 1.15, hi * 1.15)
         else:
@@ -508,7 +292,7 @@ def _need_overlay(fd: FigureData, code: str, axes) -> None:
 def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
     fig = _fig(height)
     ax = fig.add_axes([0.16, 0.24, 0.52, 0.72])
-    _style(ax)
+    style_axes(ax)
     key = "ENGLAND" if code is None else code
     rows = []
     for s, label in SETTINGS:
@@ -540,7 +324,7 @@ def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
 # ============================================================================= public figure functions
 
 def _full(frame, overlay, fd: FigureData, code: str | None, *args) -> Figure:
-    with _rc():
+    with rc_context():
         fig, axes = frame(fd, fd.group_of(code), *args)
         if code is not None:
             for ax in axes:
@@ -576,113 +360,5 @@ def peer_need(fd: FigureData, code: str | None = None, height: float = 2.7) -> F
 
 def trapped_value(fd: FigureData, code: str | None = None, height: float = 1.8) -> Figure:
     """Trapped value by care setting: posterior median, 80 % (thick) and 95 % (thin) intervals, £ million."""
-    with _rc():
+    with rc_context():
         return _trapped(fd, code, height)
-
-
-#: name -> (frame, overlay, frame arguments) of the layered appendix figures
-LAYERED = {
-    "value_position": (_value_frame, _value_overlay, (3.0, WIDTH)),
-    "slide_position": (_value_frame, _value_overlay, (3.8, 5.6)),
-    "indicators": (_indicator_frame, _indicator_overlay, (3.0,)),
-    "rank": (_rank_frame, _rank_overlay, (2.4,)),
-    "shmi_funnel": (_funnel_frame, _funnel_overlay, (3.0,)),
-    "peer_need": (_need_frame, _need_overlay, (2.7,)),
-}
-APPENDIX_FIGURES = (*LAYERED, "trapped_value")
-_SHARED = {"shmi_funnel"}  # backgrounds that do not depend on the peer group
-
-
-# ============================================================================= batches
-
-_ID = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
-
-
-def splice_svg(background: str, overlay: str, prefix: str = "ov-") -> str:
-    """The overlay's drawing (its ``figure_1`` group and definitions) on top of the background, ids kept apart."""
-    start = overlay.find('<g id="figure_1">')
-    end = overlay.rfind("</svg>")
-    if start < 0 or end < 0:
-        raise ValueError("overlay is not a matplotlib SVG")
-    body = _ID.sub(lambda m: m.group(1) + prefix + m.group(2), overlay[start:end])
-    cut = background.rfind("</svg>")
-    return background[:cut] + body + background[cut:]
-
-
-class _Layer:
-    """One background figure: its SVG, and the same figure with everything hidden, ready for overlays."""
-
-    def __init__(self, fig: Figure, axes: list):
-        self.fig, self.axes = fig, axes
-        self.svg = svg_text(fig)
-        fig.patch.set_visible(False)
-        for t in list(fig.texts) + list(fig.legends):
-            t.set_visible(False)
-        for ax in axes:
-            ax.set_autoscale_on(False)
-            for child in ax.get_children():
-                child.set_visible(False)
-
-    def with_overlay(self, overlay, fd: FigureData, code: str) -> str:
-        before = {ax: (set(ax.get_children())) for ax in self.axes}
-        try:
-            with _rc():
-                overlay(fd, code, self.axes)
-            return splice_svg(self.svg, svg_text(self.fig))
-        finally:
-            for ax in self.axes:
-                for child in set(ax.get_children()) - before[ax]:
-                    child.remove()
-
-
-class AppendixFigures:
-    """Draws the appendix figures of many trusts: each background once per peer group, then one overlay per trust.
-
-    Build it (and call :meth:`prepare`) before forking worker processes: the backgrounds are then shared.
-    """
-
-    def __init__(self, fd: FigureData):
-        self.fd = fd
-        self._layers: dict[tuple[str, str | None], _Layer] = {}
-
-    def layer(self, name: str, group: str | None) -> _Layer:
-        key = (name, None if name in _SHARED else group)
-        if key not in self._layers:
-            frame, _, args = LAYERED[name]
-            with _rc():
-                fig, axes = frame(self.fd, group, *args)
-            self._layers[key] = _Layer(fig, axes)
-        return self._layers[key]
-
-    def prepare(self, codes) -> None:
-        for g in sorted({self.fd.group_of(c) for c in codes}):
-            for name in LAYERED:
-                self.layer(name, g)
-
-    def write(self, code: str, outdir: str | Path) -> dict[str, Path]:
-        outdir = Path(outdir)
-        out = {}
-        group = self.fd.group_of(code)
-        for name, (_, overlay, _) in LAYERED.items():
-            out[name] = io.write_text(outdir / f"{name}.svg", self.layer(name, group).with_overlay(overlay, self.fd,
-                                                                                                   code))
-        out["trapped_value"] = save(trapped_value(self.fd, code), outdir / "trapped_value.svg")
-        return out
-
-
-def appendix_figures(fd: FigureData, code: str, outdir: str | Path) -> dict[str, Path]:
-    """Draw every appendix figure of one trust into ``outdir`` as whole figures (``<name>.svg``)."""
-    outdir = Path(outdir)
-    funcs = {"value_position": value_position, "indicators": indicators, "rank": rank_interval,
-             "shmi_funnel": shmi_funnel, "peer_need": peer_need, "trapped_value": trapped_value}
-    out = {name: save(fn(fd, code), outdir / f"{name}.svg") for name, fn in funcs.items()}
-    out["slide_position"] = save(value_position(fd, code, height=3.8, width=5.6), outdir / "slide_position.svg")
-    return out
-
-
-def paper_figures(fd: FigureData, outdir: str | Path) -> dict[str, Path]:
-    """Draw the national figures of the methodology paper into ``outdir``."""
-    outdir = Path(outdir)
-    funcs = {"value_position": value_position, "indicators": indicators, "rank": rank_interval,
-             "shmi_funnel": shmi_funnel, "peer_need": peer_need, "trapped_value": trapped_value}
-    return {name: save(fn(fd, None), outdir / f"{name}.svg") for name, fn in funcs.items()}

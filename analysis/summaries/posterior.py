@@ -1,4 +1,4 @@
-"""Posterior summaries: Health Alpha, value index, ranks, trapped value, avoidable deaths.
+"""Posterior summaries: Health Alpha, value index, ranks, trapped value, avoidable deaths (one table each).
 
 Pure array functions on posterior draws (``(S, ...)`` arrays, S = chains x
 draws), wrapped by :func:`summarise`, which turns an InferenceData and the
@@ -9,6 +9,7 @@ against saved or constructed posteriors.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,54 @@ def dirichlet_weights(base: np.ndarray, concentration: float, S: int, seed: int)
     return np.random.default_rng(seed).dirichlet(concentration * base, size=S)
 
 
+def avoidable_excess(expected, log_rate, log_expectation, log_ratio, groups, q: float) -> np.ndarray:
+    """(S, N) events a year above the peer benchmark (0 if at or below it): ``E exp(log_rate)`` against
+    ``E exp(log_expectation + b)``, ``b`` the q-quantile of ``log_ratio`` (NaN where not observed) over each
+    trust's peer ``groups`` in every draw.  Avoidable deaths when ``log_ratio`` is the trust's SHMI effect."""
+    bench = peer_quantile(log_ratio, groups, q)
+    lam, lam_b = expected * np.exp(log_rate), expected * np.exp(log_expectation + bench)
+    return np.maximum(lam - lam_b, 0.0)
+
+
+@dataclass
+class Composites:
+    """The value index and its parts in every draw (``(S, N)`` arrays), with the weights they were built from."""
+
+    W: np.ndarray        # (S, K + 1) weights: K quality indicators, then cost
+    wq: np.ndarray       # (S, N, K) quality weights of each trust's observed indicators
+    sign: np.ndarray     # (K,) +1 where a higher effect is better
+    quality: np.ndarray  # quality composite (SD units, higher = better)
+    cost: np.ndarray     # cost composite (SD units, higher = cheaper than need-adjusted expectation)
+    value: np.ndarray    # value index
+    resid: np.ndarray    # (S, N, J) log(actual / need-adjusted expected cost) of every cost outcome
+
+
+def composites(post, d: ModelData, cfg: dict) -> Composites:
+    """Quality composite, cost composite and value index draws: the one definition, used by the tables and the
+    claims."""
+    u, sd0 = stack_draws(post, "u"), stack_draws(post, "sd0")
+    S, N, K = u.shape
+    obs = d.observed
+    vcfg = cfg["value"]
+    w = np.array([vcfg["quality_weights"][k] for k in d.indicators], float)
+    base = np.concatenate([vcfg["quality_share"] * w / w.sum(), [1 - vcfg["quality_share"]]])
+    W = dirichlet_weights(base, vcfg["dirichlet_concentration"], S, cfg["sampler"]["seed"])
+    sign = np.array([INDICATOR_SIGN[k] for k in d.indicators])
+    z = sign * u / sd0[:, None, :]  # standardised, higher = better
+    wq = W[:, None, :K] * obs[None]
+    with np.errstate(invalid="ignore"):
+        Qi = (np.where(obs[None], z, 0) * wq).sum(-1) / wq.sum(-1)
+    Qi[:, ~obs.any(axis=1)] = np.nan
+    resid = d.cost_y[None] - stack_draws(post, "cost_expectation")  # (S, N, J)
+    if "total" in d.cost_outcomes:
+        jt = d.cost_outcomes.index("total")
+        Ci = -resid[:, :, jt] / stack_draws(post, "sd0_c")[:, [jt]]
+    else:
+        Ci = np.full((S, N), np.nan)
+    Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
+    return Composites(W, wq, sign, Qi, Ci, Vi, resid)
+
+
 # ----------------------------------------------------------------------------- tables
 
 def stack_draws(post, name) -> np.ndarray:
@@ -109,8 +158,6 @@ def _long(codes, measure, unit, draws, **extra) -> pd.DataFrame:
 def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     post = idata.posterior
     u, theta = stack_draws(post, "u"), stack_draws(post, "theta")
-    sd0 = stack_draws(post, "sd0")
-    S, N, K = u.shape
     codes = d.trusts.org_code.to_numpy()
     obs = d.observed
     peer = d.g
@@ -142,29 +189,12 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
             pp = 100 * (1 / (1 + np.exp(-th)) - 1 / (1 + np.exp(-(th - uk))))
             rows.append(_long(codes, f"{ind}_pp_vs_expected", "percentage points (>0 better)",
                               np.where(m, pp, np.nan), indicator=ind))
-    vcfg = cfg["value"]
-    w = np.array([vcfg["quality_weights"][k] for k in d.indicators], float)
-    base = np.concatenate([vcfg["quality_share"] * w / w.sum(), [1 - vcfg["quality_share"]]])
-    W = dirichlet_weights(base, vcfg["dirichlet_concentration"], S, cfg["sampler"]["seed"])
-    sign = np.array([INDICATOR_SIGN[k] for k in d.indicators])
-    z = sign * u / sd0[:, None, :]  # standardised, higher = better
-    wq = W[:, None, :K] * obs[None]
-    with np.errstate(invalid="ignore"):
-        Qi = (np.where(obs[None], z, 0) * wq).sum(-1) / wq.sum(-1)
-    Qi[:, ~obs.any(axis=1)] = np.nan
+    c = composites(post, d, cfg)
+    wq, sign, Qi, Ci, Vi, resid = c.wq, c.sign, c.quality, c.cost, c.value, c.resid
     rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
     tables["health_alpha"] = pd.concat(rows, ignore_index=True)
 
     # -- cost residuals, value index
-    m_c = stack_draws(post, "cost_expectation")  # (S, N, J)
-    resid = d.cost_y[None] - m_c
-    sd0_c = stack_draws(post, "sd0_c")
-    if "total" in d.cost_outcomes:
-        jt = d.cost_outcomes.index("total")
-        Ci = -resid[:, :, jt] / sd0_c[:, [jt]]
-    else:
-        Ci = np.full((S, N), np.nan)
-    Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
     val = []
     for name, arr, unit in (("quality_composite", Qi, "SD units (>0 better)"),
                             ("cost_composite", Ci, "SD units (>0 = cheaper than need-adjusted expectation)"),
@@ -177,6 +207,7 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     # scaled by the weighted geometric mean of the trust's need-adjusted quality ratios (1/SHMI ratio, odds ratios);
     # 1,000 = a trust that delivers its need-adjusted expectation of quality at its need-adjusted expected cost
     if "total" in d.cost_outcomes:
+        jt = d.cost_outcomes.index("total")
         with np.errstate(invalid="ignore"):
             log_q = (np.where(obs[None], sign * u, 0) * wq).sum(-1) / wq.sum(-1)
         q1000 = 1000 * np.exp(log_q - resid[:, :, jt])
@@ -222,11 +253,9 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
         m = obs[:, k]
         q_m = 0.5 if cfg["benchmark"]["mortality"] == "peer_median" else 0.25
         uk = np.where(m[None], u[:, :, k], np.nan)
-        bench = peer_quantile(uk, peer, q_m)
-        E = np.nan_to_num(d.n[:, k])
         th = theta[:, :, k]
-        lam, lam_b = E * np.exp(th), E * np.exp(th - u[:, :, k] + bench)
-        ad = np.where(m[None], np.maximum(lam - lam_b, 0.0), np.nan)
+        excess = avoidable_excess(np.nan_to_num(d.n[:, k]), th, th - u[:, :, k], uk, peer, q_m)
+        ad = np.where(m[None], excess, np.nan)
         t = _long(codes, "avoidable_deaths", "deaths per year above peer benchmark", ad)
         t = pd.concat([t, _long(np.array(["ENGLAND"]), "avoidable_deaths", "deaths per year above peer benchmark",
                                 np.nansum(ad, axis=1)[:, None])], ignore_index=True)

@@ -1,0 +1,71 @@
+"""Score the parser on a question set: intent accuracy, entity accuracy (all five entities right) and a confusion
+table.  Used by the tests (``tests/analysis/ask/test_evaluation.py``) and ``benchmarks/bench_ask.py``."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analysis.ask.names import Register
+from analysis.ask.parse import INTENTS, STOP, parse
+
+ENTITIES = ("trust", "other", "indicator", "setting", "topic")
+
+
+def read_questions(path: str | Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: (v or None) if k in ENTITIES or k == "context" else v for k, v in r.items()}
+                for r in csv.DictReader(fh)]
+
+
+def read_register(path: str | Path) -> Register:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return Register.from_pairs([(r["org_code"], r["org_name"]) for r in csv.DictReader(fh)], stop=STOP)
+
+
+@dataclass
+class Score:
+    n: int = 0
+    intent_ok: int = 0
+    entity_ok: int = 0
+    confusion: Counter = field(default_factory=Counter)
+    errors: list = field(default_factory=list)
+
+    @property
+    def intent_accuracy(self) -> float:
+        return self.intent_ok / self.n if self.n else float("nan")
+
+    @property
+    def entity_accuracy(self) -> float:
+        return self.entity_ok / self.n if self.n else float("nan")
+
+
+def evaluate(rows: list[dict], register: Register) -> Score:
+    s = Score()
+    for r in rows:
+        p = parse(r["question"], register, context=r["context"])
+        got = p.entities()
+        want = {k: r[k] for k in ENTITIES}
+        s.n += 1
+        s.confusion[(r["intent"], p.intent)] += 1
+        ok_i = p.intent == r["intent"]
+        ok_e = got == want
+        s.intent_ok += ok_i
+        s.entity_ok += ok_e
+        if not (ok_i and ok_e):
+            s.errors.append((r["id"], r["question"], r["intent"], p.intent,
+                             {k: (want[k], got[k]) for k in ENTITIES if want[k] != got[k]}))
+    return s
+
+
+def confusion_table(score: Score) -> str:
+    labels = [i for i in INTENTS if any(i in k for k in score.confusion)]
+    short = {i: i[:7] for i in labels}
+    head = "expected \\ parsed".ljust(16) + " ".join(short[i].rjust(7) for i in labels)
+    lines = [head]
+    for a in labels:
+        lines.append(a[:15].ljust(16) + " ".join(str(score.confusion.get((a, b), "") or ".").rjust(7)
+                                                  for b in labels))
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
+
+Rules, not a learned model: each intent has weighted patterns; the highest score wins, ties going to the intent
+listed first in :data:`INTENTS` (the more specific).  A question no pattern places is ``out_of_scope``.  Entities
+are read independently of the intent and then kept where the intent uses them.  The rules were developed on the
+``dev`` questions of ``tests/analysis/ask/questions.csv`` only; the ``heldout`` questions measure them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from analysis.ask.names import Mention, Register
+
+INTENTS = ("not_measured", "method", "trend", "peer_group", "rank", "trapped_value", "drivers", "mortality",
+           "cost", "indicator", "compare", "value_position", "out_of_scope")
+
+_P = {
+    "not_measured": [
+        (r"\bspecialt(y|ies)\b|\bservice lines?\b|\bwards?\b|\bconsultants?\b|\bsurgeons?\b|\bclinicians?\b"
+         r"|\bdirectorates?\b|\bprocedures?\b|\bhrgs?\b|\bper (hip|knee|operation|procedure)\b", 6),
+        (r"\b(cardiology|orthopaedics?|orthopedics?|oncology|paediatrics|pediatrics|urology|dermatology|neurology|"
+         r"gastroenterology|ophthalmology|respiratory|maternity|obstetrics|general surgery|trauma and orthopaedics|"
+         r"stroke|cancer services|hip replacements?|knee replacements?|cataracts?|theatres?|radiology|pathology|"
+         r"imaging|pharmacy|diagnostics|critical care|intensive care|icu)\b", 6),
+    ],
+    "method": [
+        (r"\bhow (is|are|was|were|do you|does (the|it|svi)|do they)\b.*\b(calculated|calculate|computed|compute|"
+         r"derived|worked out|work out|estimated|estimate|defined|chosen|choose|picked|adjust|work|works|measured)\b",
+         7),
+        (r"\b(explain|describe) (how|what)\b|\bmethodology\b|\bmethod\b|\bwhat does .* mean\b|\bmeaning of\b", 6),
+        (r"^(what|whats|what's) (is|are) (a |an |the )?(health alpha|trapped value|the value index|value index|"
+         r"a credible interval|credible intervals?|the convergence gate|convergence gate|need adjustment|"
+         r"the shmi funnel|sucra|a peer group|peer groups?|the cost composite|the quality composite)\??$", 7),
+        (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
+         r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
+         r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
+         r"\b(not|n't) (cover|include|measure)\b", 7),
+    ],
+    "trend": [
+        (r"\bsince (last|the last|\d{4})\b|\bover time\b|\btrend\b|\blast (year|\w+ years)\b|\byear on year\b|"
+         r"\bprevious years?\b|\bhistor(y|ical)\b|\bover the (last|past)\b", 8),
+        (r"\bimprov(ing|ed|ement)\b|\bgetting (better|worse)\b|\bdeteriorat\w*\b|\bchanged\b|\bhas .* moved\b", 6),
+    ],
+    "peer_group": [
+        (r"\b(which|what) peer group\b|\bpeer group (are|is|do) (we|they|it)\b|\bwho are (our|their|its|the) "
+         r"(peers|comparators)\b|\bbenchmarked against\b|\bcomparators\b|\bbelong to\b|\bwhy are we (in|compared)\b"
+         r"|\bcompared (with|to) these\b|\bwhy these peers\b|\bpeer group membership\b|\bwhy is .* in (our|the|its|"
+         r"their) peer group\b|\bwho else is in\b|\b(members?|membership) of\b|\b(teaching|large|medium|small|"
+         r"specialist|multi-service) (peer )?group\b", 7),
+    ],
+    "rank": [
+        (r"\brank(ed|ing|ings|s)?\b|\bleague table\b|\btop (quarter|quartile|25)\b|\bbottom (quarter|quartile|25)\b"
+         r"|\bnumber one\b|\bpercentile\b|\bbest in (the )?(country|england|region)\b|\bwhere do we come\b|"
+         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b", 6),
+    ],
+    "trapped_value": [
+        (r"\btrapp?ed\b|\btraped\b|\bsavings?\b|\bsave\b|\brelease\b|\befficiency opportunit\w*\b|"
+         r"\bopportunity\b|\bmoney .* (trapped|locked)\b|\bunlock\b", 7),
+    ],
+    "drivers": [
+        (r"\bdriv(e|es|ing|er|ers)\b|\bcontribut\w*\b|\bpull(s|ing)? .* down\b|\bdrag(s|ging)?\b|"
+         r"\bholding .* back\b|\bexplain why\b|\bwhy is (our|the|their|its) (value|index|score|position)\b|"
+         r"\bwhy is the index\b|\b(which|what) (indicators?|measures?) (move|moves|matter|matters|explain)\b|"
+         r"\bquality or cost\b|\bcost or quality\b|\bwhy (are|is) (we|it|they) where\b|\bwhy .* (low|high|negative|"
+         r"positive)\b|\bwhat explains\b|\bexplain\b|\bhurts? (us|our)\b|\bhelps? (us|our)\b|\blevers?\b|"
+         r"\bmove (our|the|its|their) (index|position|score|value)\b", 6),
+    ],
+    "mortality": [
+        (r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b|\bsurvival\b", 6),
+    ],
+    "cost": [
+        (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bper (weighted |adjusted )?"
+         r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b|\bcostly\b|\bpricey\b|"
+         r"\bdear(er)?\b", 5),
+    ],
+    "indicator": [
+        (r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b|\bwaiting lists?\b", 5),
+        (r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b", 5),
+        (r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bpatient satisfaction\b|\bsatisfaction\b|"
+         r"\brecommend\b|\bpatients think\b|\brate us\b|\bratings?\b", 5),
+    ],
+    "compare": [
+        (r"\bvs\.?\b|\bversus\b|\bcompare[sd]?\b|\bcomparison\b|\bstack up\b|\bmeasure up\b|\bbetter than\b|"
+         r"\bworse than\b|\bagainst (our|the|its|their|other|similar)\b|\bnationally\b|\bsimilar trusts\b|"
+         r"\b(\w+er|more \w+|less \w+) than\b", 4),
+    ],
+    "value_position": [
+        (r"\b(value index|quality composite|cost composite|value for money|value score|quality score)\b", 5.5),
+        (r"\bvalue\b|\bhow are we doing\b|\bhow (is|are) \w+( \w+)? doing\b|\boverall\b|\bheadline\b|\bscore\b"
+         r"|\bcomposite\b|\bperforming\b|\bposition\b|\bsummar(y|ise|ize)\b", 3),
+    ],
+}
+_COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _P.items()}
+
+_INDICATOR = [
+    ("shmi", r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b"),
+    ("rtt", r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b"),
+    ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b"),
+    ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
+            r"\bpatients think\b|\brate us\b|\bratings?\b"),
+]
+_SETTING = [
+    ("apc", r"\badmitted\b|\badmissions?\b|\binpatients?\b|\bapc\b|\bin-patients?\b"),
+    ("op", r"\boutpatients?\b|\bout-patients?\b|\bclinics?\b"),
+    ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\bemergency care\b|\bed\b"),
+    ("total", r"\btotal\b|\boverall\b|\ball settings\b|\bwhole trust\b"),
+]
+_TOPIC = [
+    ("trapped_value", r"\btrapped\b|\bsavings?\b"),
+    ("avoidable_deaths", r"\bavoidable deaths?\b|\bexcess deaths?\b"),
+    ("health_alpha", r"\bhealth alpha\b|\balpha\b"),
+    ("need_adjustment", r"\bneed\b|\bneed-adjust\w*\b|\badjust\w* for\b|\bdeprivation\b|\bcase[- ]mix\b"),
+    ("peer_groups", r"\bpeer groups?\b|\bpeers\b"),
+    ("intervals", r"\bcredible\b|\binterval\b|\buncertain\w*\b|\bconfident\b|\bconfidence\b|\bhow sure\b"),
+    ("convergence", r"\bconvergence\b|\bgate\b|\br-?hat\b"),
+    ("ranks", r"\brank\w*\b|\bleague\b"),
+    ("cost", r"\bcost composite\b|\bcosts?\b"),
+    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\b(not|n't) (cover|include|measure)\b"),
+    ("data", r"\bdata\b|\bsources?\b"),
+    ("shmi", r"\bshmi\b|\bfunnel\b|\bmortality\b"),
+    ("value_index", r"\bvalue index\b|\bindex\b|\bvalue\b|\bscore\b|\bquality composite\b"),
+]
+_PEERS = r"\bpeers?\b|\bpeer (group|median|average|benchmark)\b|\bsimilar trusts\b|\btrusts like us\b"
+_ENGLAND = r"\bnational(ly)?\b|\bengland\b|\bacross the country\b|\ball trusts\b|\bin the country\b"
+_REGION = r"\bregion(al)?\b"
+_WE = re.compile(r"\b(we|our|us|ours|we're|were)\b")
+_COMPARE_CUE = re.compile(r"\b(vs\.?|versus|compare[sd]?|against|than|with|and)\s*$")
+
+#: the parser's own words, which never count as part of a trust name
+STOP = frozenset("""value index trapped cost costs peers peer rank ranking mortality waiting times emergency
+department patient experience compare versus against where which what when how many much more most less least
+admission admitted outpatients outpatient trend quarter quartile better worse nationally region doing
+spend spending expensive deaths death drivers driving score setting settings position quality composite english
+england trust trusts average median benchmark chance odds likely between weather""".split())
+
+
+@dataclass
+class Parsed:
+    question: str
+    intent: str
+    trust: str | None = None  # ODS code; "?" when the name was ambiguous
+    other: str | None = None  # ODS code, "peers", "england", "region", or "?"
+    indicator: str | None = None
+    setting: str | None = None
+    topic: str | None = None
+    candidates: dict = field(default_factory=dict)  # "trust"/"other" -> codes, when ambiguous
+    scores: dict = field(default_factory=dict)
+
+    def entities(self) -> dict:
+        return {"trust": self.trust, "other": self.other, "indicator": self.indicator, "setting": self.setting,
+                "topic": self.topic}
+
+
+def _first(pairs, text: str) -> str | None:
+    for key, pat in pairs:
+        if re.search(pat, text):
+            return key
+    return None
+
+
+def normalise(q: str) -> str:
+    q = q.lower().replace("\u2019", "'").replace("\u2018", "'")
+    q = re.sub(r"\bwhats\b", "what's", q)
+    q = re.sub(r"\s+", " ", q).strip()
+    return q
+
+
+def classify(text: str) -> tuple[str, dict]:
+    scores = {}
+    for intent, pats in _COMPILED.items():
+        s = max((w for p, w in pats if p.search(text)), default=0)
+        if s:
+            scores[intent] = s
+    if not scores:
+        return "out_of_scope", scores
+    best = max(scores.values())
+    return next(i for i in INTENTS if scores.get(i) == best), scores
+
+
+def parse(question: str, register: Register, context: str | None = None) -> Parsed:
+    """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
+    text = normalise(question)
+    intent, scores = classify(text)
+    if intent == "out_of_scope":  # no question words placed it, but it names a measure: answer about the measure
+        ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
+        intent = "mortality" if ind == "shmi" else "indicator" if ind else "cost" if st else intent
+    mentions: list[Mention] = register.find(question)
+    we = bool(_WE.search(text))
+
+    # -- trusts: who is asking about whom
+    subject: Mention | None = None
+    other: Mention | None = None
+    if len(mentions) >= 2:
+        subject, other = mentions[0], mentions[1]
+    elif len(mentions) == 1:
+        m = mentions[0]
+        words_before = " ".join(re.findall(r"[a-z0-9&']+", text))  # for the cue test below
+        before = " ".join(words_before.split()[: m.start])
+        if context and (we or _COMPARE_CUE.search(before)) and m.codes != [context]:
+            other = m
+        elif not context and we and _COMPARE_CUE.search(before):
+            other = m
+        else:
+            subject = m
+    p = Parsed(question, intent, scores=scores)
+    if subject is not None:
+        p.trust = subject.codes[0] if not subject.ambiguous else "?"
+        if subject.ambiguous:
+            p.candidates["trust"] = subject.codes
+    else:
+        p.trust = context
+    if other is not None:
+        p.other = other.codes[0] if not other.ambiguous else "?"
+        if other.ambiguous:
+            p.candidates["other"] = other.codes
+    elif intent not in ("peer_group", "method"):
+        if re.search(_PEERS, text):
+            p.other = "peers"
+        elif re.search(_ENGLAND, text):
+            p.other = "england"
+        elif re.search(_REGION, text):
+            p.other = "region"
+    # a named second trust makes it a comparison (for cost, a single indicator or drivers only with a comparison cue)
+    if other is not None and (intent in ("value_position", "mortality") or
+                              intent in ("cost", "indicator", "drivers") and scores.get("compare", 0)):
+        p.intent = intent = "compare"
+
+    # -- what about
+    if intent in ("cost", "trapped_value"):
+        p.setting = _first(_SETTING, text)
+        if intent == "cost" and p.setting is None and re.search(r"\bper (weighted |adjusted )?admission", text):
+            p.setting = "apc"
+    else:
+        p.indicator = _first(_INDICATOR, text)
+    if intent == "mortality":
+        p.indicator = "shmi"
+    if intent == "method":
+        p.topic = _first(_TOPIC, text) or "value_index"
+        if p.topic in ("shmi", "avoidable_deaths"):
+            p.indicator = None
+    if intent in ("value_position", "drivers", "trend", "peer_group", "not_measured", "out_of_scope", "rank",
+                  "trapped_value", "cost"):
+        p.indicator = None  # these answers are not about one indicator
+    return p

@@ -1,0 +1,341 @@
+"""The values of the documents: each trust's board documents and the paper, as Markdown-ready strings nested under
+``svi`` (the documents' ``{{< meta svi.KEY >}}`` shortcodes).  Nothing is computed here that the saved tables
+(:mod:`analysis.summaries`) do not hold; this module chooses and formats."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from analysis.errors import SVIError
+from analysis.fitinfo import attempts_text, timing_text
+from analysis.report.data import Results, config_value
+from analysis.report.sections import MANIFESTS, SETTINGS, manifest_status
+from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
+                                  signed)
+
+
+INDICATOR_ROWS = [  # indicator, measure, label, unit formatter, reference
+    ("shmi", "shmi_ratio_to_expected", "SHMI mortality: ratio to need-adjusted expected (below 1 is better)",
+     lambda x: num(x, 2)),
+    ("shmi", "excess_deaths_per_1000_spells", "Deaths above expected per 1,000 spells (below 0 is better)",
+     lambda x: signed(x, 1)),
+    ("rtt", "rtt_pp_vs_expected", "RTT: waiting under 18 weeks, percentage points vs expected (above 0 is better)",
+     lambda x: signed(x, 1)),
+    ("ae", "ae_pp_vs_expected", "A&E: seen within 4 hours, percentage points vs expected (above 0 is better)",
+     lambda x: signed(x, 1)),
+    ("fft", "fft_pp_vs_expected", "Friends and Family Test positive, points vs expected (above 0 is better)",
+     lambda x: signed(x, 1)),
+]
+
+
+SCOPES = [("national", "England"), ("peer group", "Peer group"), ("region", "Region")]
+
+
+class TrustIndex:
+    """The tables indexed once for fast per-trust look-ups."""
+
+    def __init__(self, res: Results):
+        t = res.tables
+        self.info = (t["value_index"][t["value_index"].measure == "value_index"]
+                     .set_index("org_code")[["org_name", "region", "size_class", "peer_group"]])
+        self.value = {m: g.set_index("org_code") for m, g in t["value_index"].groupby("measure")}
+        self.alpha = {m: g.set_index("org_code") for m, g in t["health_alpha"].groupby("measure")}
+        self.ranks = {s: g.set_index("org_code") for s, g in t["ranks"].groupby("scope")}
+        self.trapped = {s: g.set_index("org_code") for s, g in t["trapped_value"].groupby("setting")}
+        ad = t.get("avoidable_deaths")
+        self.deaths = ad.set_index("org_code") if ad is not None else None
+        self.panel = res.panel.drop_duplicates("org_code").set_index("org_code")
+        self.funnel = t["shmi_funnel"].set_index("org_code")
+        self.category = t["categories"].set_index("org_code")
+        nc = t["need_context"]
+        self.context = {c: g.set_index("org_code") for c, g in nc[nc.scope == "trust"].groupby("column")}
+        self.peer_of = self.info.peer_group.to_dict()
+        self.groups = {g: list(idx) for g, idx in self.info.groupby("peer_group").groups.items()}
+        self.pos = {c: i for i, c in enumerate(self.info.index)}
+
+
+def _row(frame: pd.DataFrame | None, code: str):
+    if frame is None or code not in frame.index:
+        return None
+    r = frame.loc[code]
+    return r.iloc[0] if isinstance(r, pd.DataFrame) else r
+
+
+#: what the board documents say of each value category (analysis.summaries.derived.value_category)
+VERDICTS = {
+    "not ranked": "not ranked (no value index for this trust)",
+    "best quarter (very likely)": "very likely among the best-value quarter of trusts in England",
+    "best quarter (likely)": "more likely than not among the best-value quarter of trusts in England",
+    "lowest quarter (very likely)": "very likely among the lowest-value quarter of trusts in England",
+    "lowest quarter (likely)": "more likely than not among the lowest-value quarter of trusts in England",
+    "uncertain": "cannot be placed with confidence in either the best or the lowest quarter nationally",
+}
+
+
+def _peer_stats(ix: TrustIndex, code: str, col: str, scale: float = 1.0, f=None) -> list[str]:
+    """The trust's value, its peers' median and range (the trust itself left out), and the England median."""
+    r = _row(ix.context.get(col), code)
+    if r is None:
+        return ["n/a"] * 4
+    g = lambda x: f(x * scale) if known(x) else "n/a"
+    return [g(r.value), g(r.peer_median), interval(r.peer_min, r.peer_max, f=g), g(r.england_median)]
+
+
+def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
+    """All numbers and texts of one trust's appendix, formatted as Markdown-ready strings (nested under ``svi``)."""
+    ix = ix or TrustIndex(res)
+    if code not in ix.info.index:
+        raise SVIError(f"trust {code!r} is not in the results")
+    info = ix.info.loc[code]
+    group = info.peer_group
+    members = ix.groups[group]
+    peers = [c for c in members if c != code]
+    v: dict = {}
+    name = display_name(info.org_name)
+    overrides = (res.config.get("peer_groups", {}).get("overrides") or {})
+    column = res.config.get("peer_groups", {}).get("column", "size_class")
+    if code in overrides:
+        rule = (f"a reviewed override in the model configuration places it in the {md(group)} group "
+                f"(its {md(column.replace('_', ' '))} is {md(info.size_class)})")
+    else:
+        rule = (f"peer groups are the trusts' {md(column.replace('_', ' '))} (ERIC-style size class), and this trust's "
+                f"is {md(info[column] if column in info.index else group)}")
+    v["trust"] = {
+        "code": md(code), "name": md(name), "name_published": md(info.org_name), "region": md(info.region),
+        "size_class": md(info.size_class), "peer_group": md(group), "n_group": str(len(members)),
+        "n_peers": str(len(peers)), "peer_rule": rule,
+        "peers_list": "; ".join(f"{md(short_name(ix.info.org_name[p]))} ({md(p)})" for p in peers) or "none",
+    }
+
+    # -- composites
+    comp = {}
+    for key, measure in (("quality", "quality_composite"), ("cost", "cost_composite"), ("value", "value_index")):
+        r = _row(ix.value.get(measure), code)
+        comp[key] = {"median": signed(r["median"]) if r is not None else "n/a",
+                     "i80": interval(r.lo80, r.hi80, signed) if r is not None else "n/a",
+                     "i95": interval(r.lo95, r.hi95, signed) if r is not None else "n/a",
+                     "p": pct(r.p_positive) if r is not None and "p_positive" in r.index else "n/a"}
+    v["comp"] = comp
+
+    # -- ranks
+    rk = {}
+    for key, label in (("national", "national"), ("peer", "peer group"), ("region", "region")):
+        r = _row(ix.ranks.get(label), code)
+        if r is None or not known(r.rank_median):
+            rk[key] = {"median": "n/a", "i95": "n/a", "n": "n/a", "top": "n/a", "bottom": "n/a", "group": "n/a",
+                       "text": "not ranked"}
+            continue
+        rk[key] = {"median": rank(r.rank_median), "i95": interval(r.rank_lo95, r.rank_hi95, rank),
+                   "n": count(r.n_ranked), "top": pct(r.p_top_quartile), "bottom": pct(r.p_bottom_quartile),
+                   "group": md(r.group),
+                   "text": f"{rank(r.rank_median)} of {count(r.n_ranked)} (95% interval {interval(r.rank_lo95, r.rank_hi95, rank)})"}
+    v["rank"] = rk
+    cat = _row(ix.category, code)
+    v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
+
+    # -- indicators
+    ind = {}
+    for indicator, measure, label, f in INDICATOR_ROWS:
+        t = ix.alpha.get(measure)
+        r = _row(t, code)
+        key = measure.split("_")[0] if measure != "excess_deaths_per_1000_spells" else "excess"
+        pr = _row(ix.context.get(measure), code)
+        peer_med = pr.peer_median if pr is not None else float("nan")
+        if r is None or not known(r["median"]):
+            why = "not published for this trust" if indicator == "shmi" else "not reported by this trust"
+            ind[key] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "peer": f(peer_med) if known(peer_med) else "n/a",
+                        "note": why}
+            continue
+        ind[key] = {"median": f(r["median"]), "i80": interval(r.lo80, r.hi80, f=f),
+                    "i95": interval(r.lo95, r.hi95, f=f), "peer": f(peer_med) if known(peer_med) else "n/a", "note": ""}
+    v["ind"] = ind
+
+    # -- SHMI funnel (published figures, NHS Digital method)
+    fr = _row(ix.funnel, code)
+    if fr is not None and bool(fr.in_fit):
+        v["funnel"] = {"shmi": num(fr.ratio, 2), "observed": count(fr.observed), "expected": count(fr.expected),
+                       "band": md(str(fr.band_label)),
+                       "text": (f"Published SHMI {num(fr.ratio, 2)} ({count(fr.observed)} observed against "
+                                f"{count(fr.expected)} expected deaths): band {int(fr.band)}, "
+                                f"\u201c{md(str(fr.band_label))}\u201d, on NHS Digital's funnel.")}
+    else:
+        v["funnel"] = {"shmi": "n/a", "observed": "n/a", "expected": "n/a", "band": "not banded",
+                       "text": "This trust has no published SHMI (SHMI covers non-specialist acute trusts), "
+                               "so it is not on the funnel."}
+
+    # -- trapped value
+    tv = {}
+    bench = str(res.config.get("benchmark", {}).get("cost", "peer_median"))
+    for s, label in SETTINGS:
+        t = ix.trapped.get(s)
+        r, e = _row(t, code), _row(t, "ENGLAND")
+        actual = ix.panel[f"ncc_actual_cost_{s}_gbp_m"].get(code) if f"ncc_actual_cost_{s}_gbp_m" in ix.panel else None
+        if r is None or not known(r["median"]):
+            tv[s] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "actual": money(actual),
+                     "england": money(e["median"], 0) if e is not None else "n/a"}
+            continue
+        tv[s] = {"median": money(r["median"]), "i80": interval(r.lo80, r.hi80, money),
+                 "i95": interval(r.lo95, r.hi95, money), "actual": money(actual),
+                 "england": money(e["median"], 0) if e is not None else "n/a"}
+    v["tv"] = tv
+    v["tv_benchmark"] = "the peer-group median" if bench == "peer_median" else \
+        "the peer group's best quarter (25th percentile)"
+
+    # -- avoidable deaths
+    r = _row(ix.deaths, code)
+    e = _row(ix.deaths, "ENGLAND")
+    mbench = str(res.config.get("benchmark", {}).get("mortality", "peer_median"))
+    v["ad_benchmark"] = "the peer-group median" if mbench == "peer_median" else \
+        "the peer group's best quarter (25th percentile)"
+    if r is None or not known(r["median"]):
+        v["ad"] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "slide": "no estimate (no published SHMI)",
+                   "england": count(e["median"]) if e is not None else "n/a",
+                   "text": "No estimate: this trust has no published SHMI."}
+    else:
+        v["ad"] = {"median": count(r["median"]), "i80": interval(r.lo80, r.hi80, count),
+                   "i95": interval(r.lo95, r.hi95, count),
+                   "slide": f"{count(r['median'])} a year (95% interval {interval(r.lo95, r.hi95, count)})",
+                   "england": count(e["median"]) if e is not None else "n/a",
+                   "text": (f"{count(r['median'])} deaths a year above the peer benchmark "
+                            f"(95% interval {interval(r.lo95, r.hi95, count)})")}
+
+    # -- need and case-mix beside the peers
+    sizes = ix.info.loc[peers, "size_class"].value_counts()
+    need = {"size_class": md(info.size_class),
+            "peer_sizes": ("none" if not peers else f"all {md(sizes.index[0])}" if len(sizes) == 1 else
+                           md(", ".join(f"{k} {n}" for k, n in sizes.items())))}
+    for key, col, scale, f in (("imd", "imd_score", 1.0, lambda x: num(x, 1)),
+                               ("age75", "share_aged_75_plus", 100.0, lambda x: f"{num(x, 1)}%"),
+                               ("hi", "health_index_score", 1.0, lambda x: num(x, 1)),
+                               ("expcost", "ncc_expected_cost_total_gbp_m", 1.0, lambda x: money(x, 0)),
+                               ("actcost", "ncc_actual_cost_total_gbp_m", 1.0, lambda x: money(x, 0)),
+                               ("catchment", "catchment_population", 1.0, count)):
+        vals = _peer_stats(ix, code, col, scale, f=f)
+        need[key] = dict(zip(("trust", "peer_median", "peer_range", "england"), vals))
+    v["need"] = need
+    v.update(_common_values(res))
+    return {"svi": v}
+
+
+def _common_values(res: Results) -> dict:
+    gate = res.gate
+    passed = bool(gate.get("passed")) and res.unpublishable is None
+    kind = res.manifest.get("kind", "unknown")
+    period = ", ".join(sorted(res.panel["period"].astype(str).unique())) if "period" in res.panel else "n/a"
+    return {
+        "period": md(period),
+        "kind": md(kind),
+        "kind_note": ("These results come from the **synthetic** panel (simulated trusts), not from real NHS data."
+                      if kind == "synthetic" else
+                      "These results come from the real public NHS data." if kind == "real" else
+                      "The panel's origin is not recorded."),
+        "model_id": md(res.attrs.get("svi_model_id") or gate.get("model_id") or "n/a"),
+        "code_version": md(res.attrs.get("svi_code_version", "n/a")),
+        "gate_status": "passed" if passed else "FAILED",
+        "gate_line": md(res.attrs.get("svi_gate") or
+                        f"max R-hat {num(gate.get('max_rhat'), 4)}, min bulk ESS {count(gate.get('min_ess_bulk'))}, "
+                        f"min tail ESS {count(gate.get('min_ess_tail'))}, divergences {count(gate.get('divergences'))}"),
+        "n_trusts": count(res.headlines["n_trusts"]),
+    }
+
+
+def paper_values(res: Results) -> dict:
+    h = res.headlines
+    v = _common_values(res)
+    gate = res.gate
+    passed = v["gate_status"] == "passed"
+    v["gate"] = {
+        "max_rhat": num(gate.get("max_rhat"), 4), "min_ess_bulk": count(gate.get("min_ess_bulk")),
+        "min_ess_tail": count(gate.get("min_ess_tail")), "divergences": count(gate.get("divergences")),
+        "rhat_max": num(config_value(res, "gate", "rhat_max"), 2), "ess_bulk_min": count(config_value(res, "gate", "ess_bulk_min")),
+        "ess_tail_min": count(config_value(res, "gate", "ess_tail_min")),
+        "max_divergences": count(config_value(res, "gate", "max_divergences")),
+        "banner": ("The convergence gate passed: these results may be published." if passed else
+                   "WARNING: THESE RESULTS FAILED THE CONVERGENCE GATE AND ARE NOT PUBLISHABLE. "
+                   "The sampler did not converge well enough for the numbers below to be trusted; they are shown "
+                   "for diagnosis only, and no trust appendix is rendered from them."),
+        "failing": md(", ".join(gate.get("failing", [])[:25])) or "none",
+    }
+    s = config_value(res, "sampler", default={})
+    ss = res.sample_stats
+    v["sampler"] = {"name": md(s.get("name", "n/a")), "chains": count(ss.get("chains", s.get("chains"))),
+                    "draws": count(ss.get("draws", s.get("draws"))), "tune": count(s.get("tune")),
+                    "target_accept": num(res.attrs.get("svi_target_accept", s.get("target_accept")), 2),
+                    "seed": md(s.get("seed", "n/a")),
+                    "timing": md(timing_text(res.attrs, s.get("name", ""))),
+                    "attempts": md(attempts_text(res.attrs)),
+                    "created": md(str(res.attrs.get("created_at", "n/a"))[:19].replace("T", " "))}
+    qw = config_value(res, "value", "quality_weights", default={})
+    qs = config_value(res, "value", "quality_share", default=float("nan"))
+    labels_k = {"shmi": "SHMI mortality", "rtt": "RTT within 18 weeks", "ae": "A\\&E within 4 hours",
+                "fft": "Friends and Family Test"}
+    tot_w = sum(map(float, qw.values())) or 1.0
+    v["weights"] = {"text": "; ".join(f"{labels_k.get(k, md(k))} {num(100 * float(w) / tot_w, 0)}%"
+                                      for k, w in qw.items()) or "n/a"}
+    v["weights"]["quality_share"] = num(100 * float(qs), 0) + "%" if known(qs) else "n/a"
+    v["weights"]["cost_share"] = num(100 * (1 - float(qs)), 0) + "%" if known(qs) else "n/a"
+    conc = config_value(res, "value", "dirichlet_concentration", default=0)
+    v["weights"]["uncertainty"] = ("fixed in every posterior draw" if not conc or float(conc) <= 0 else
+                                   f"drawn in every posterior draw from a Dirichlet distribution with concentration "
+                                   f"{num(conc, 0)}, so the intervals include uncertainty about the weights")
+    bench = lambda b: ("the peer-group median" if b == "peer_median" else "the peer group's best quarter (25th "
+                       "percentile)")
+    v["benchmark"] = {"cost": bench(config_value(res, "benchmark", "cost")),
+                      "mortality": bench(config_value(res, "benchmark", "mortality"))}
+    need = list(config_value(res, "need", "covariates", default=[]))
+    labels = {"imd_score": "IMD 2019 score", "share_aged_75_plus": "share of residents aged 75 and over",
+              "health_index_score": "ONS Health Index"}
+    v["need"] = {"covariates": md("; ".join(labels.get(c, c) for c in need)) or "none", "n": str(len(need))}
+    pg = config_value(res, "peer_groups", default={})
+    v["peer"] = {"column": md(str(pg.get("column", "size_class")).replace("_", " ")),
+                 "n_groups": count(h["n_peer_groups"]),
+                 "n_overrides": str(len(pg.get("overrides") or {}))}
+    q = config_value(res, "quality", default={})
+    v["quality"] = {"correlation": "LKJ-correlated (eta = " + num(q.get("lkj_eta"), 1) + ")" if q.get("correlation")
+                    == "lkj" else "one latent quality factor", "shmi_likelihood": md(q.get("shmi_likelihood", "n/a")),
+                    "param": md(param_text(q.get("trust_effects", "centred"), res.attrs.get("svi_noncentred"))),
+                    "scale_param": md(scale_param_text(q.get("scale_multipliers", "non_centred"),
+                                                       res.attrs.get("svi_centred_scales")))}
+    v["panel"] = {"n": str(len(res.panel)), "excluded": count(res.quality.get("organisations_excluded")),
+                  "findings": count(res.quality.get("findings")),
+                  "notes": md(re.sub(r"Built from /\S+?;\s*", "", " ".join(res.quality.get("notes", [])))) or
+                  "none recorded"}
+
+    # national results (analysis.summaries.derived.headlines)
+    v["tv"] = {"total": money(h["trapped_value_median"], 0),
+               "total_i95": interval(h["trapped_value_lo95"], h["trapped_value_hi95"], money, d=0),
+               "n_positive": count(h["trapped_value_n_positive"])}
+    v["ad"] = {"total": count(h["avoidable_deaths_median"]),
+               "i95": interval(h["avoidable_deaths_lo95"], h["avoidable_deaths_hi95"], count)}
+    v["ranks"] = {"n": count(h["ranks_n"]), "width_median": count(h["rank_width_median"]),
+                  "width_min": count(h["rank_width_min"]), "width_max": count(h["rank_width_max"]),
+                  "top90": count(h["ranks_top90"]), "bottom90": count(h["ranks_bottom90"])}
+    v["value"] = {"above": count(h["value_above"]), "below": count(h["value_below"]), "n": count(h["value_n"])}
+    v["shmi"] = {"n": count(h["shmi_n"]), "above": count(h["shmi_above"]), "below": count(h["shmi_below"])}
+    v["funnel"] = {"n": count(h["funnel_n"]), "phi": num(h["funnel_phi"], 2), "tau2": num(h["funnel_tau2"], 5),
+                   "kept": count(h["funnel_kept"]), "higher": count(h["funnel_higher"]),
+                   "lower": count(h["funnel_lower"]), "as_expected": count(h["funnel_as_expected"])}
+    v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
+    v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
+    return {"svi": v}
+
+
+def scale_param_text(mode, centred: str | None) -> str:
+    """The log peer-scale multipliers' parameterisation in words (config ``scale_multipliers``; a fit made before the
+    choice existed records none and had them non-centred)."""
+    if centred is None:
+        return "non-centred"
+    outs = [c for c in centred.split(";") if c]
+    how = "chosen per outcome from the strength of the data: " if mode == "auto" else ""
+    return how + (f"centred for {', '.join(outs)}, non-centred elsewhere" if outs else "non-centred everywhere")
+
+
+def param_text(mode: str, noncentred: str | None) -> str:
+    """The trust effects' parameterisation in words: the config's mode and, for "auto", the cells non-centred."""
+    if mode != "auto":
+        return mode.replace("_", "-") + " in every peer group"
+    cells = [c for c in (noncentred or "").split(";") if c]
+    return ("chosen per peer group and indicator from the strength of the data: "
+            + (f"non-centred for {', '.join(cells)}, centred elsewhere" if cells else "centred everywhere"))

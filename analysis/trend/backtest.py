@@ -1,0 +1,223 @@
+"""Backtest: fit the years up to T-1, predict each trust's year T, compare with what was observed.
+
+For every target year T the data allow (an indicator is scored in T when it has data in T and in at least
+:data:`MIN_TRAIN_YEARS` earlier years, the years its persistence needs), the dynamic model is fitted to the years before T and each trust's
+observation in T is predicted in every posterior draw::
+
+    mu[g,k,T] = mu[g,k,last] + national and peer steps (one per year from the last year with data to T;
+                the wide series-break prior where the break falls)
+    u[i,k,T]  ~ Normal(rho^h a, rho^2h P + sigma^2 (1 - rho^2h))   (a, P: the filtered state at the last year)
+    z[i,k,T]  ~ Normal(mu + beta x + u, v[i,k,T] + tau^2)          (v from the denominator observed in T)
+
+Scores, on the indicator's natural scale (percentage points of the share): 90% interval coverage (target
+85-95%); the predictive p-values (PIT: the share of predictive draws below the observation), uniform if the
+forecasts are calibrated (Kolmogorov-Smirnov and a 10-bin chi-square test); and the mean CRPS against the naive
+"same as last year" forecast (the trust's last observed value as a point forecast, whose CRPS is its absolute
+error; target ratio at most 0.8).  A naive forecast with spread (Normal around last year with the SD of the last
+observed year-on-year changes across trusts) is reported beside it, as a harder comparator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.trend.fit import expectation, fit_trend
+from analysis.trend.years import fy_label
+from models.trend_model import inverse, prepare
+
+#: years with data an indicator needs before T to be scored in T: as many as its persistence and year-level noise
+#: need to be estimated (config indicators.min_years_dynamic); with fewer the model holds no rho to forecast with
+MIN_TRAIN_YEARS = 3
+TARGET_COVERAGE = (0.85, 0.95)
+TARGET_CRPS_RATIO = 0.8
+
+
+# --------------------------------------------------------------------------------------------- scoring rules
+
+def crps_sample(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """CRPS of a sample forecast (draws along axis 0) for observations y: E|X - y| - E|X - X'| / 2, computed from
+    the sorted sample in O(S log S) (the exact sample estimator)."""
+    x = np.sort(draws, axis=0)
+    S = x.shape[0]
+    term1 = np.mean(np.abs(x - y[None]), axis=0)
+    i = np.arange(1, S + 1)[:, None]
+    term2 = np.sum((2 * i - S - 1) * x, axis=0) / S**2  # = E|X - X'| / 2
+    return term1 - term2
+
+
+def crps_normal(mu, sd, y) -> np.ndarray:
+    """Closed-form CRPS of a Normal(mu, sd) forecast (Gneiting & Raftery 2007); sd = 0 gives |y - mu|."""
+    mu, sd, y = (np.array(a, float) for a in np.broadcast_arrays(np.atleast_1d(np.asarray(mu, float)),
+                                                                np.atleast_1d(np.asarray(sd, float)),
+                                                                np.atleast_1d(np.asarray(y, float))))
+    out = np.abs(y - mu)
+    pos = sd > 0
+    zz = (y[pos] - mu[pos]) / sd[pos]
+    out[pos] = sd[pos] * (zz * (2 * stats.norm.cdf(zz) - 1) + 2 * stats.norm.pdf(zz) - 1 / np.sqrt(np.pi))
+    return out
+
+
+def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Predictive p-value of each observation: the share of draws below it (ties count half)."""
+    return (np.mean(draws < y[None], axis=0) + 0.5 * np.mean(draws == y[None], axis=0))
+
+
+def coverage(draws: np.ndarray, y: np.ndarray, level: float = 0.9) -> float:
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return float(np.mean((y >= lo) & (y <= hi)))
+
+
+def uniformity(p: np.ndarray, bins: int = 10) -> dict:
+    """Kolmogorov-Smirnov and chi-square (``bins`` equal bins) tests of PIT values against the uniform."""
+    p = np.asarray(p, float)
+    ks = stats.kstest(p, "uniform")
+    counts = np.histogram(p, bins=bins, range=(0, 1))[0]
+    chi = stats.chisquare(counts)
+    return {"n": int(len(p)), "ks_stat": float(ks.statistic), "ks_p": float(ks.pvalue), "chi2": float(chi.statistic),
+            "chi2_p": float(chi.pvalue), "bins": counts.tolist()}
+
+
+# ------------------------------------------------------------------------------------------------- forecasts
+
+def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -> np.ndarray:
+    """Predictive draws (D, N, K) of the linear-predictor observation z in target year ``d_target.years[T]``
+    (``d_train`` is the training data; the trusts are the same)."""
+    h = st["hyper"]
+    D = h["sigma"].shape[0]
+    N, K, _ = d_train.shape
+    target_year = d_target.years[T_index]
+    out = np.empty((D, N, K))
+    expect_last = expectation(h, d_train)  # (D, N, K, Ttrain)
+    for k in range(K):
+        last = int(d_train.last[k])
+        hzn = target_year - d_train.years[last]
+        mu_last = h["mu"][:, :, k, last]  # (D, G)
+        var_step = np.zeros(D)
+        for yr in range(d_train.years[last] + 1, target_year + 1):
+            wide = d_target.wide_step[k, d_target.years.index(yr)] if yr in d_target.years else False
+            c_sd = h["scale"][k] if wide else h["s_c"][:, k]
+            var_step = var_step + c_sd**2 + h["s_e"][:, k] ** 2
+        # national + peer steps: peer means move together by the national steps and apart by the peer steps
+        nat = rng.standard_normal(D) * np.sqrt(np.maximum(var_step - hzn * h["s_e"][:, k] ** 2, 0))
+        peer = rng.standard_normal((D, len(d_train.peer_groups))) * np.sqrt(hzn) * h["s_e"][:, k, None]
+        mu_T = mu_last + nat[:, None] + peer
+        need = expect_last[:, :, k, last] - mu_last[:, d_train.g]
+        r = h["rho"][:, k, None] ** hzn
+        s2 = h["sigma"][:, k, None] ** 2
+        mean_u = r * st["a_last"][:, :, k]
+        var_u = r**2 * st["P_last"][:, :, k] + s2 * (1 - r**2)
+        u_T = mean_u + np.sqrt(var_u) * rng.standard_normal((D, N))
+        v = d_target.v[:, k, T_index]
+        noise_sd = np.sqrt(np.where(np.isnan(v), 0.0, v)[None] + h["tau"][:, k, None] ** 2)
+        out[:, :, k] = mu_T[:, d_train.g] + need + u_T + noise_sd * rng.standard_normal((D, N))
+    return out
+
+
+def score_year(pred_z: np.ndarray, d_train, d_target, T_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-trust and per-indicator scores of one target year, on the natural scale (percentage points)."""
+    rows, per = [], []
+    for k, ind in enumerate(d_train.indicators):
+        y_z = d_target.z[:, k, T_index]
+        hist = d_train.z[:, k, :]
+        last_obs = np.array([row[~np.isnan(row)][-1] if (~np.isnan(row)).any() else np.nan for row in hist])
+        ok = ~np.isnan(y_z) & ~np.isnan(last_obs)
+        if ok.sum() < 5:
+            continue
+        unit = 1.0 if ind == "shmi" else 100.0
+        draws = inverse(pred_z[:, ok, k], ind) * unit
+        y = inverse(y_z[ok], ind) * unit
+        naive = inverse(last_obs[ok], ind) * unit
+        # the spread of the naive forecast: SD of the last year-on-year change across trusts
+        both = ~np.isnan(hist[:, -1]) & ~np.isnan(hist[:, -2]) if hist.shape[1] >= 2 else np.zeros(len(hist), bool)
+        sd_change = float(np.std((inverse(hist[both, -1], ind) - inverse(hist[both, -2], ind)) * unit, ddof=1)) \
+            if both.sum() > 2 else np.nan
+        c_model = crps_sample(draws, y)
+        c_naive = np.abs(y - naive)
+        c_naive_sd = crps_normal(naive, sd_change, y) if np.isfinite(sd_change) else np.full(len(y), np.nan)
+        p = pit(draws, y)
+        lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
+        codes = d_train.trusts.org_code.to_numpy()[ok]
+        for j, code in enumerate(codes):
+            per.append({"org_code": code, "indicator": ind, "target": fy_label(d_target.years[T_index]),
+                        "observed": y[j], "naive": naive[j], "median": float(np.median(draws[:, j])),
+                        "lo90": lo[j], "hi90": hi[j], "pit": p[j], "crps": c_model[j], "crps_naive": c_naive[j]})
+        u = uniformity(p)
+        rows.append({"indicator": ind, "target": fy_label(d_target.years[T_index]),
+                     "train_years": f"{fy_label(d_train.years[0])}-{fy_label(d_train.years[-1])}",
+                     "horizon": int(d_target.years[T_index] - d_train.years[int(d_train.last[k])]),
+                     "n_trusts": int(ok.sum()), "coverage90": float(np.mean((y >= lo) & (y <= hi))),
+                     "pit_ks_p": u["ks_p"], "pit_chi2_p": u["chi2_p"], "pit_bins": " ".join(map(str, u["bins"])),
+                     "crps": float(c_model.mean()), "crps_naive": float(c_naive.mean()),
+                     "crps_ratio": float(c_model.mean() / c_naive.mean()),
+                     "crps_naive_spread": float(np.nanmean(c_naive_sd)),
+                     "crps_ratio_spread": float(c_model.mean() / np.nanmean(c_naive_sd))})
+    return pd.DataFrame(rows), pd.DataFrame(per)
+
+
+def target_years(panel: pd.DataFrame, cfg: dict, min_train: int = MIN_TRAIN_YEARS) -> list[int]:
+    """Years T in which some configured indicator has data and at least ``min_train`` earlier years with data."""
+    d = prepare(panel, cfg)
+    out = []
+    for t, yr in enumerate(d.years):
+        for k in range(len(d.indicators)):
+            if d.obs[:, k, t].any() and d.obs[:, k, :t].any(axis=0).sum() >= min_train:
+                out.append(int(yr))
+                break
+    return out
+
+
+def run_backtest(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None, seed: int | None = None,
+                 echo=print, min_train: int = MIN_TRAIN_YEARS) -> dict:
+    """Backtest every target year (default: :func:`target_years`); returns summary and per-trust tables."""
+    years = target_years(panel, cfg, min_train) if years is None else years
+    summaries, details, gates = [], [], []
+    seed = int(cfg["sampler"]["seed"] if seed is None else seed)
+    full = prepare(panel, cfg)
+    for T in years:
+        train_years = [y for y in full.years if y < T]
+        # indicators with data in the training years (others cannot be forecast)
+        dtr0 = prepare(panel, cfg, train_years) if _has_all(panel, cfg, train_years) else None
+        use = [ind for ind in cfg["indicators"]["use"] if _n_years(panel, ind, train_years) >= 1]
+        sub = {**cfg, "indicators": {**cfg["indicators"], "use": use}}
+        dtr0 = dtr0 if dtr0 is not None and dtr0.indicators == use else None
+        echo(f"backtest {fy_label(T)}: fitting {fy_label(train_years[0])}-{fy_label(train_years[-1])} "
+             f"({', '.join(use)})")
+        idata, d_train, gate, st = fit_trend(panel, sub, seed=seed, years=train_years, echo=echo)
+        d_target = prepare(panel, sub, [*train_years, T])
+        pred = forecast(idata, d_train, st, d_target, len(train_years), sub, np.random.default_rng(seed + T))
+        s, per = score_year(pred, d_train, d_target, len(train_years))
+        keep = [ind for ind in use if _n_years(panel, ind, train_years) >= min_train]
+        s = s[s.indicator.isin(keep)].assign(gate_passed=gate.passed)
+        per = per[per.indicator.isin(keep)]
+        for r in s.itertuples():
+            echo(f"  {r.indicator:<11} {r.target}: 90% coverage {r.coverage90:.0%} (n={r.n_trusts}), PIT KS p "
+                 f"{r.pit_ks_p:.2f}, CRPS {r.crps:.2f} vs naive {r.crps_naive:.2f} (ratio {r.crps_ratio:.2f}; "
+                 f"naive with spread {r.crps_ratio_spread:.2f})")
+        summaries.append(s)
+        details.append(per)
+        gates.append({"target": fy_label(T), "passed": gate.passed, "divergences": gate.divergences,
+                      "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
+                      "wall_seconds": idata.attrs.get("svi_wall_seconds")})
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    per = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
+    overall = None
+    if len(per):
+        u = uniformity(per["pit"].to_numpy())
+        overall = {"n": int(len(per)), "coverage90": float(((per.observed >= per.lo90) & (per.observed <= per.hi90)).mean()),
+                   "pit_ks_p": u["ks_p"], "pit_chi2_p": u["chi2_p"], "pit_bins": u["bins"],
+                   "crps_ratio": float(per.crps.mean() / per.crps_naive.mean())}
+    return {"summary": summary, "per_trust": per, "gates": pd.DataFrame(gates), "overall": overall}
+
+
+def _n_years(panel: pd.DataFrame, ind: str, years: list[int]) -> int:
+    from analysis.trend.years import indicator_counts
+
+    p = panel[panel["year"].isin(years)]
+    y, _ = indicator_counts(p, ind)
+    return int(pd.Series(~np.isnan(y)).groupby(p["year"].to_numpy()).any().sum())
+
+
+def _has_all(panel, cfg, years) -> bool:
+    return all(_n_years(panel, ind, years) >= 1 for ind in cfg["indicators"]["use"])

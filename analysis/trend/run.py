@@ -1,0 +1,72 @@
+"""``svi trend fit`` and ``svi validate --backtest``: read the year panel, fit, write tables atomically.
+
+Layout under ``out/trend`` (one directory, owned by ``svi trend fit``)::
+
+    posterior.nc    hyperparameters and trust states u (ArviZ)
+    gate.json       the convergence gate's verdict
+    health_alpha, movements, value_movement, trends (.parquet, .csv)
+    UNPUBLISHABLE   present only when the gate failed
+
+and ``out/validation/backtest`` (owned by ``svi validate --backtest``): summary, per-trust forecasts, gates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from analysis import io
+
+OWNER = "svi trend fit"
+BACKTEST_OWNER = "svi validate --backtest"
+
+
+def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) -> dict:
+    from analysis.trend import movements as mv
+    from analysis.trend.fit import expectation, fit_trend, gate_record
+    from analysis.trend.years import read_year_panel
+    from models.trend_model import load_trend_config
+
+    panel = read_year_panel(panel_dir)
+    cfg = load_trend_config(config)
+    io.check_owned(Path(out) / "trend", OWNER)
+    idata, d, gate, st = fit_trend(panel, cfg, seed=seed, echo=echo)
+    ex = expectation(st["hyper"], d)
+    tables = {"health_alpha": mv.health_alpha(st["u"], ex, d), "movements": mv.movements(st["u"], ex, d),
+              "value_movement": mv.value_movement(st["u"], st["hyper"]["sigma"], d, cfg["value"]["weights"]),
+              "trends": mv.trends(st["hyper"]["mu"], d)}
+    with io.atomic_dir(Path(out) / "trend", owner=OWNER) as tmp:
+        idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
+        io.write_json(tmp / "gate.json", gate_record(gate, idata))
+        for name, t in tables.items():
+            io.write_table(t, tmp / name)
+        if d.notes:
+            io.write_text(tmp / "model_notes.txt", "\n".join(d.notes) + "\n")
+        if not gate.passed:
+            io.write_text(tmp / "UNPUBLISHABLE", gate.text() + "\n")
+    echo(f"trend tables written to {Path(out) / 'trend'}")
+    return {"idata": idata, "data": d, "gate": gate, "tables": tables}
+
+
+def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, echo=print) -> dict:
+    from analysis.trend.backtest import TARGET_COVERAGE, TARGET_CRPS_RATIO, run_backtest
+    from analysis.trend.years import read_year_panel
+    from models.trend_model import load_trend_config
+
+    panel = read_year_panel(panel_dir)
+    cfg = load_trend_config(config)
+    dest = Path(out) / "validation" / "backtest"
+    io.check_owned(dest, BACKTEST_OWNER)
+    res = run_backtest(panel, cfg, years=years, seed=seed, echo=echo)
+    with io.atomic_dir(dest, owner=BACKTEST_OWNER) as tmp:
+        for name in ("summary", "per_trust", "gates"):
+            io.write_table(res[name], tmp / name)
+        io.write_json(tmp / "overall.json", {**(res["overall"] or {}), "target_coverage90": TARGET_COVERAGE,
+                                             "target_crps_ratio": TARGET_CRPS_RATIO})
+    o = res["overall"]
+    if o:
+        echo(f"backtest overall: 90% coverage {o['coverage90']:.0%} (target {TARGET_COVERAGE[0]:.0%}-"
+             f"{TARGET_COVERAGE[1]:.0%}) over {o['n']} trust-years; PIT KS p {o['pit_ks_p']:.3f}; CRPS / naive "
+             f"{o['crps_ratio']:.2f} (target <= {TARGET_CRPS_RATIO})")
+    echo(f"backtest tables written to {dest}")
+    return res

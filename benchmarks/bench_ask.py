@@ -1,0 +1,68 @@
+"""`svi ask` benchmark: parser accuracy on the evaluation set, and the time of one answer.
+
+    python benchmarks/bench_ask.py                   # intent and entity accuracy (dev and held-out), confusion table
+    python benchmarks/bench_ask.py --out RESULTS     # also time answers on a results directory
+    python benchmarks/bench_ask.py --errors          # list every miss (dev only unless --show-heldout)
+
+Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
+written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
+blind).  The held-out questions are scored, never listed by default: looking at their misses while changing the parser
+would make them development questions.  Figures go to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from analysis.ask.evaluate import confusion_table, evaluate, read_questions, read_register  # noqa: E402
+
+QDIR = REPO / "tests" / "analysis" / "ask"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, help="results directory to time answers on")
+    ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--show-heldout", action="store_true")
+    a = ap.parse_args()
+    rows = read_questions(QDIR / "questions.csv")
+    reg = read_register(QDIR / "trust_register.csv")
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    for split in splits + [None]:
+        sub = [r for r in rows if split is None or r["split"] == split]
+        t0 = time.perf_counter()
+        s = evaluate(sub, reg)
+        dt = (time.perf_counter() - t0) / len(sub)
+        print(f"{split or 'all':8s} n={s.n:4d}  intent {s.intent_accuracy:6.1%}  entities {s.entity_accuracy:6.1%}"
+              f"  ({1000 * dt:.2f} ms a question)")
+        if split is None:
+            print(confusion_table(s))
+        if a.errors and split and (split.startswith("dev") or a.show_heldout):
+            for e in s.errors:
+                print("   ", e)
+    if a.out:
+        from analysis.ask import Asker
+
+        t0 = time.perf_counter()
+        asker = Asker.open(a.out)
+        load = time.perf_counter() - t0
+        times = []
+        code = asker.book.codes()[0]
+        for r in rows:
+            t0 = time.perf_counter()
+            asker.ask(r["question"], trust=r["context"] or code)
+            times.append(time.perf_counter() - t0)
+        print(f"load {load:.2f} s; answer median {1000 * statistics.median(times):.1f} ms, "
+              f"max {1000 * max(times):.1f} ms over {len(times)} questions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

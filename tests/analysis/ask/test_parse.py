@@ -1,0 +1,75 @@
+"""Trust names in any spelling and the parser's entities (fast: no results directory needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.ask.evaluate import read_register
+from analysis.ask.names import edit_distance, similar
+from analysis.ask.parse import parse
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return read_register(HERE / "trust_register.csv")
+
+
+def codes(reg, text):
+    return [m.codes for m in reg.find(text)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Barnsley", [["RFF"]]), ("barnsley hospital", [["RFF"]]), ("RFF", [["RFF"]]), ("Barnsely", [["RFF"]]),
+    ("barnslay's costs", [["RFF"]]), ("the rotherham", [["RFR"]]), ("chesterfeild royal", [["RFS"]]),
+    ("Sheffield Teaching Hospitals", [["RHQ"]]), ("sheffield children's", [["RCU"]]),
+    ("Guy's and St Thomas'", [["RJ1"]]), ("GSTT", [["RJ1"]]), ("r0a", [["R0A"]]),
+    ("Royal National Orthopaedic Hospital", [["RAN"]]), ("Barnsley and Chesterfield", [["RFF"], ["RFS"]]),
+])
+def test_names_resolve(reg, text, expected):
+    assert codes(reg, text) == expected
+
+
+def test_ambiguous_names_are_not_guessed(reg):
+    assert codes(reg, "How is Liverpool doing?") == [["RBQ", "REM", "REP"]]
+    assert codes(reg, "sheffield") == [["RCU", "RHQ"]]
+
+
+def test_words_that_are_codes_only_in_capitals(reg):
+    # REF, RAN, REP, RET are ODS codes and English words: only the capitals are a code
+    assert codes(reg, "what ref do we use? we ran it and rem") == []
+    assert codes(reg, "How is REF doing?") == [["REF"]]
+    # the parser's own words never match a trust, however close ("national" / Royal National Orthopaedic)
+    assert codes(reg, "What's our national ranking?") == []
+    assert codes(reg, "Is orthopaedics driving our overspend?") == []
+
+
+def test_edit_distance():
+    assert edit_distance("barnsely", "barnsley") == 1  # a swap is one edit
+    assert edit_distance("kitten", "sitting", limit=5) == 3
+    assert similar("chesterfeild", "chesterfield") and not similar("hull", "hill")
+
+
+def test_context_trust_and_named_comparator(reg):
+    p = parse("How do we compare with Rotherham?", reg, context="RFF")
+    assert (p.intent, p.trust, p.other) == ("compare", "RFF", "RFR")
+    p = parse("Rotherham versus Barnsley on value", reg)
+    assert (p.intent, p.trust, p.other) == ("compare", "RFR", "RFF")
+    p = parse("How do we compare with Sheffield?", reg, context="RFF")
+    assert p.other == "?" and p.candidates["other"] == ["RCU", "RHQ"]
+
+
+def test_synonyms(reg):
+    for q, ind in (("What's our death rate?", "shmi"), ("How are we on the 18 week standard?", "rtt"),
+                   ("emergency department performance", "ae"), ("How are we doing on the 4 hours?", "ae"),
+                   ("What's our friends and family test score?", "fft")):
+        assert parse(q, reg, context="RFF").indicator == ind, q
+    p = parse("What is our cost per adjusted admission?", reg, context="RFF")
+    assert (p.intent, p.setting) == ("cost", "apc")
+
+
+def test_unplaceable_question_is_out_of_scope(reg):
+    assert parse("What's the weather like?", reg, context="RFF").intent == "out_of_scope"

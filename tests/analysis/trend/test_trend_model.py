@@ -1,0 +1,84 @@
+"""The dynamic model's pieces against exact references: the Kalman log-likelihood against the dense multivariate
+normal, FFBS draws against the exact smoother, the backtest's scoring rules on known cases."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.trend.backtest import coverage, crps_normal, crps_sample, pit, uniformity
+from analysis.trend.fit import ffbs
+from models.trend_model import kalman_loglik
+
+
+def _ar_cov(sigma, rho, T):
+    t = np.arange(T)
+    return sigma**2 * rho ** np.abs(t[:, None] - t[None])
+
+
+def test_kalman_equals_dense_mvnormal_with_missing_years():
+    rng = np.random.default_rng(3)
+    N, K, T = 4, 2, 6
+    sigma, rho = np.array([0.4, 0.7]), np.array([0.8, 0.3])
+    resid = rng.standard_normal((N, K, T))
+    R = rng.uniform(0.01, 0.2, (N, K, T))
+    obs = rng.random((N, K, T)) < 0.7
+    obs[0, 0] = False  # a series with nothing observed contributes nothing
+    got = kalman_loglik(resid, R, obs, sigma[None], rho[None], lib=np)
+    want = 0.0
+    for i in range(N):
+        for k in range(K):
+            o = obs[i, k]
+            if not o.any():
+                continue
+            S = _ar_cov(sigma[k], rho[k], T)[np.ix_(o, o)] + np.diag(R[i, k, o])
+            want += stats.multivariate_normal(np.zeros(o.sum()), S).logpdf(resid[i, k, o])
+    assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_ffbs_draws_match_exact_smoother():
+    rng = np.random.default_rng(4)
+    T, D = 5, 20000
+    sigma, rho = 0.5, 0.7
+    obs = np.array([True, False, True, True, False])
+    resid = rng.standard_normal(T)
+    R = np.full(T, 0.1)
+    # exact posterior of the states: Gaussian conditioning
+    Sxx = _ar_cov(sigma, rho, T)
+    H = np.eye(T)[obs]
+    S = H @ Sxx @ H.T + np.diag(R[obs])
+    Kg = Sxx @ H.T @ np.linalg.inv(S)
+    mean = Kg @ resid[obs]
+    cov = Sxx - Kg @ H @ Sxx
+    u, a_last, P_last = ffbs(np.broadcast_to(resid, (D, 1, 1, T)).copy(), np.broadcast_to(R, (D, 1, 1, T)).copy(),
+                             obs[None, None], np.full((D, 1), sigma), np.full((D, 1), rho), rng)
+    draws = u[:, 0, 0, :]
+    se = np.sqrt(np.diag(cov) / D)
+    assert np.all(np.abs(draws.mean(0) - mean) < 5 * se)
+    assert np.allclose(np.cov(draws.T), cov, atol=0.01)
+    # the last year's filtered moments are the smoother's there
+    assert a_last[0, 0, 0] == pytest.approx(mean[-1]) and P_last[0, 0, 0] == pytest.approx(cov[-1, -1])
+
+
+def test_crps_known_values():
+    rng = np.random.default_rng(5)
+    draws = rng.normal(0.0, 1.0, (40000, 3))
+    y = np.array([0.0, 1.0, -2.0])
+    assert np.allclose(crps_sample(draws, y), crps_normal(0.0, 1.0, y), atol=0.01)
+    assert crps_normal(0.0, 1.0, 0.0) == pytest.approx((np.sqrt(2) - 1) / np.sqrt(np.pi))
+    # a point forecast: CRPS is the absolute error
+    assert np.allclose(crps_sample(np.full((10, 2), 3.0), np.array([1.0, 4.0])), [2.0, 1.0])
+    assert np.allclose(crps_normal(3.0, 0.0, np.array([1.0, 4.0])), [2.0, 1.0])
+
+
+def test_pit_coverage_and_uniformity_detect_miscalibration():
+    rng = np.random.default_rng(6)
+    n = 400
+    truth = rng.standard_normal(n)
+    good = rng.standard_normal((4000, n))
+    narrow = 0.4 * rng.standard_normal((4000, n))
+    assert 0.86 <= coverage(good, truth) <= 0.94
+    assert coverage(narrow, truth) < 0.6
+    assert uniformity(pit(good, truth))["ks_p"] > 0.01
+    u_bad = uniformity(pit(narrow, truth))
+    assert u_bad["ks_p"] < 1e-4 and u_bad["bins"][0] > 2 * n / 10  # too many observations in the tails
+    assert pit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([1.0]))[0] == pytest.approx(0.375)
