@@ -142,10 +142,24 @@ def _call(fn: Callable, context: Any, args: dict) -> Any:
     return fn(context, **args)
 
 
-def _worker_code_version() -> str:
+def source_version() -> str:
+    """svi's version and a hash of every source file of its packages (``analysis``, ``models``): a task's result
+    depends on more than the model code (simulation, forecasting, scoring), so a remote worker must run exactly
+    this code for its results to equal a serial run's."""
+    import hashlib
+
+    import analysis
+    import models
     from analysis.fitting import code_version
 
-    return code_version()
+    h = hashlib.sha256()
+    for pkg in (analysis, models):
+        root = Path(pkg.__file__).parent
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".toml") and "__pycache__" not in f.parts:
+                h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}".encode())
+                h.update(f.read_bytes())
+    return f"{code_version().split('+')[0]}+{h.hexdigest()[:10]}"
 
 
 # ------------------------------------------------------------------------------------------------ engine
@@ -273,11 +287,9 @@ class Engine:
                 eng.cluster.close()
 
     def _check_code(self, echo) -> None:
-        """Every worker of a remote cluster must run this svi code (same model source), or its results differ."""
-        from analysis.fitting import code_version
-
-        mine = code_version()
-        theirs = self.client.run(_worker_code_version)
+        """Every worker of a remote cluster must run this svi code (same sources), or its results differ."""
+        mine = source_version()
+        theirs = self.client.run(source_version)
         other = {w: v for w, v in theirs.items() if v != mine}
         if other:
             w, v = next(iter(other.items()))

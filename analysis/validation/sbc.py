@@ -240,6 +240,10 @@ def replication(setup: SBCSetup, rep: int, prior: dict, seed: int, L: int = 99) 
     return {"rep": int(rep), "ranks": rk.to_dict("records"), "diag": diag}
 
 
+#: the per-replication diagnostics, in the order of the replications table
+DIAG_COLUMNS = ["rep", "seconds", "divergences", "mean_steps", "sd0_true_min", "nu_c_true"]
+
+
 class SBCStore:
     """Checkpoint of finished replications: ``rep-<r>.json`` per replication (atomic), and the ``ranks.csv`` /
     ``replications.csv`` of versions that checkpointed all replications in one table (read only)."""
@@ -299,7 +303,10 @@ def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed:
     ranks = pd.concat([pd.DataFrame(res["ranks"]).assign(rep=int(res["rep"])) for res in results.values()],
                       ignore_index=True)
     ranks = ranks[["rep", "parameter", "element", "rank"]].sort_values("rep", kind="stable").reset_index(drop=True)
-    diag = pd.DataFrame([res["diag"] for res in results.values()]).sort_values("rep").reset_index(drop=True)
+    # fixed column order: a replication read back from its checkpoint (JSON with sorted keys) has its keys sorted
+    diag = pd.DataFrame([res["diag"] for res in results.values()])
+    diag = diag[[c for c in DIAG_COLUMNS if c in diag] + [c for c in diag if c not in DIAG_COLUMNS]]
+    diag = diag.sort_values("rep").reset_index(drop=True)
     return ranks, diag
 
 
