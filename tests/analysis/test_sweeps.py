@@ -136,3 +136,20 @@ def test_the_scheduler_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("SVI_SCHEDULER", "serial")
     with Engine.open() as eng:
         assert eng.serial and eng.describe() == "serially in this process"
+
+
+def test_the_cli_refuses_workers_without_a_local_cluster_and_an_unreachable_scheduler_for_the_backtest(tmp_path,
+                                                                                                     capsys):
+    from analysis.cli import main
+
+    out = tmp_path / "res"
+    assert main(["validate", "--out", str(out), "--quick", "--scheduler", "serial", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 sets the size of a local cluster, but the sweeps would run serially" in err
+    assert "Traceback" not in err
+    addr = f"tcp://127.0.0.1:{_closed_port()}"
+    assert main(["validate", "--backtest", "--out", str(out), "--panel", str(tmp_path / "nowhere"),
+                 "--scheduler", addr]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach the Dask scheduler at {addr}" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())  # nothing was built or written
