@@ -84,6 +84,10 @@ def test_a_variant_sweep_on_a_local_cluster_saves_each_fit_where_fit_cached_find
         assert fd.posterior.is_file() and fd.gate.is_file()
         assert idata.attrs["svi_model_id"] == model_id(panel, configs[name])
     assert len(fits["national"][1].peer_groups) == 1 < len(fits["base"][1].peer_groups)
+    # the same config fitted serially in this process: the same draws, bit for bit
+    serial = fit_variants(panel, {"national": configs["national"]}, tmp_path / "serial", echo=lambda *_: None,
+                          progress=False)
+    assert serial["national"][0].attrs["svi_posterior_hash"] == fits["national"][0].attrs["svi_posterior_hash"]
     # a second sweep (here serial) fits nothing: it finds both saved fits, unchanged
     lines = []
     again = fit_variants(panel, configs, tmp_path, echo=lines.append, progress=False)
@@ -130,11 +134,15 @@ def remote_cluster(tmp_path):
             procs.append(p)
             workers[p.pid] = p
         yield address, workers
-    finally:
-        for p in procs:
+    finally:  # workers first, then the scheduler: SIGTERM (a clean close), SIGKILL if one is still up after 15 s
+        for p in reversed(procs):
             if p.poll() is None:
-                p.kill()
-            p.wait(timeout=30)
+                p.terminate()
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=30)
         log.close()
 
 
