@@ -196,29 +196,47 @@ def validate_cmd(
                                          "panel_years.parquet (default: build it from --data-dir)."),
     year: Optional[list[int]] = typer.Option(None, "--year", help="With --backtest: target year(s) (first calendar "
                                              "year, e.g. 2024 for 2024/25); default every year the data allow."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Where the sweeps (SBC replications, variant "
+                                            "fits, backtest years) run: 'local' (a Dask cluster started on this "
+                                            "machine), the address of a running Dask scheduler (tcp://HOST:PORT; "
+                                            "HOST:PORT means the same), or 'serial' (this process, no Dask). "
+                                            "Default: $SVI_SCHEDULER if set, else local.", metavar="WHERE"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of the local cluster (default: "
+                                          "one per 2 cores, each task samples 2 chains in parallel)."),
 ):
-    """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity."""
+    """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity.
+
+    The SBC replications, variant fits and backtest years are tasks on a Dask cluster (see --scheduler); finished
+    tasks are checkpointed under OUT/variants/, so an interrupted run resumes when run again."""
+    from analysis.sweeps.engine import check_scheduler
+
+    _check_results_out(out, VALIDATION, VARIANTS)
+    # a malformed or unreachable scheduler, or --workers without a local cluster, fails before any work
+    where = check_scheduler(scheduler)
+    if workers is not None and where != "local":
+        raise SVIError(f"--workers {workers} sets the size of a local cluster, but the sweeps would run "
+                       f"{'serially' if where == 'serial' else 'on the cluster at ' + where}. Nothing was run; drop "
+                       f"--workers, or add --scheduler local (a remote cluster has the workers its `dask worker` "
+                       f"commands started).")
     if backtest:
         from analysis.trend.run import backtest as run_backtest
 
-        _check_results_out(out, "validation")
         if panel is None:
             if data_dir is None:
                 raise SVIError("--backtest needs the year panel: give --data-dir (real data) or --panel DIR (a "
                                "directory written by `svi data build --data-dir ...`)")
             from analysis.panel import build_and_write
 
-            build_and_write(data_dir=data_dir, out=Path(out) / "panel", seed=seed)
-            panel = Path(out) / "panel"
-        run_backtest(panel, out, years=year or None, echo=typer.echo)
+            build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
+            panel = ResultsDir(out).panel_dir
+        run_backtest(panel, out, years=year or None, echo=typer.echo, scheduler=scheduler, workers=workers)
         return
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
 
-    _check_results_out(out, VALIDATION, VARIANTS)
     result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
     run_validate(result.panel, out=Path(out), sbc_reps=sbc_reps, quick=quick, seed=seed, variants=variant or None,
-                 echo=typer.echo)
+                 echo=typer.echo, scheduler=scheduler, workers=workers)
 
 
 @app.command("claims")

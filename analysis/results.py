@@ -14,6 +14,8 @@ loading their parts, and the check that panel, fit and tables come from one run:
     reports/                    methodology.html/.pdf; appendices/<CODE>_<kind>.pdf
     validation/, claims/        ``svi validate``, ``svi claims`` (each with manifest.json)
     variants/<name>/            refits of the model variants: posterior.nc, gate.json (like fit/)
+    variants/sbc/<key>/         checkpoints of the validation sweeps (analysis.sweeps): rep-NNNNN.json per finished
+    variants/backtest/<key>/    SBC replication, year-YYYY.json per finished backtest year; a rerun resumes there
 
 Only light modules are imported here (the command line imports it at start-up); pandas and the modelling stack
 are imported by the methods that need them.
@@ -183,7 +185,12 @@ class ResultsDir:
         return FitDir(self.root / VARIANTS / name)
 
     def sbc_checkpoint(self, key: str) -> Path:
+        """One file per finished SBC replication (``svi validate``; key: model id with the SBC sampler)."""
         return self.root / VARIANTS / "sbc" / key
+
+    def backtest_checkpoint(self, key: str) -> Path:
+        """One file per finished backtest year (``svi validate --backtest``; key: :func:`analysis.trend.backtest.backtest_key`)."""
+        return self.root / VARIANTS / "backtest" / key
 
     # ------------------------------------------------------------------ checks
     def check_out(self, *parts: str) -> None:

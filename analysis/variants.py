@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.errors import SVIError
 from analysis.fitting import convergence_gate, fit, gate_record
-from analysis.results import FitDir
+from analysis.results import VARIANTS, FitDir, ResultsDir
 from models.config import load_config, merge
 from models.value_model import prepare
 
@@ -78,22 +78,75 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
     return load_config(config, merge(over, {"sampler": {**VARIANT_SAMPLER, "draws": draws}}))
 
 
+def reuse_fit(panel: pd.DataFrame, cfg: dict, fd: FitDir, echo=print):
+    """The saved fit in ``fd`` if its model id matches (config, panel, code): (idata, gate), else None."""
+    path = fd.posterior
+    if not path.exists():
+        return None
+    try:
+        idata = fd.load(panel, cfg)
+    except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
+        echo(f"saved fit {path} cannot be reused ({exc}); refitting")
+        return None
+    gate = convergence_gate(idata, cfg)
+    echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
+    return idata, gate
+
+
 def fit_cached(panel: pd.DataFrame, cfg: dict, directory: str | Path, echo=print):
     """Fit (or reuse a matching saved fit in ``directory``); returns (idata, data, gate)."""
     fd = FitDir(directory)
-    path = fd.posterior
     data = prepare(panel, cfg)
-    if path.exists():
-        try:
-            idata = fd.load(panel, cfg)
-            gate = convergence_gate(idata, cfg)
-            echo(f"reusing saved fit {path} ({gate.text().splitlines()[0]})")
-            return idata, data, gate
-        except SVIError as exc:  # another model id (FitMismatchError), or a damaged file
-            echo(f"saved fit {path} cannot be reused ({exc}); refitting")
+    saved = reuse_fit(panel, cfg, fd, echo)
+    if saved is not None:
+        return saved[0], data, saved[1]
     idata, data, gate = fit(panel, cfg, echo=echo)
     fd.save(idata, gate_record(gate, idata))
     return idata, data, gate
+
+
+# ------------------------------------------------------------------------------------------------ as a sweep
+def fit_task(panel: pd.DataFrame, cfg: dict) -> dict:
+    """Fit one variant (a task of :mod:`analysis.sweeps`): ``{"idata", "gate", "log"}``; the seed is the config's."""
+    log: list[str] = []
+    idata, _, gate = fit(panel, cfg, echo=log.append)
+    return {"idata": idata, "gate": gate, "log": log}
+
+
+class VariantStore:
+    """Checkpoint of a variant sweep: each finished fit in ``variants/<name>/`` of a results directory
+    (:meth:`analysis.results.ResultsDir.variant`: posterior.nc and gate.json, each written atomically), the layout
+    :func:`fit_cached` and ``svi claims`` read; a saved fit counts as finished only if its model id matches."""
+
+    def __init__(self, results: ResultsDir, panel: pd.DataFrame, echo=print):
+        self.results, self.panel, self.echo = results, panel, echo
+
+    def load(self, task):
+        saved = reuse_fit(self.panel, task.args["cfg"], self.results.variant(task.key), self.echo)
+        return None if saved is None else {"idata": saved[0], "gate": saved[1], "log": []}
+
+    def save(self, task, result) -> None:
+        self.results.variant(task.key).save(result["idata"], gate_record(result["gate"], result["idata"]))
+
+    def __str__(self) -> str:
+        return str(self.results / VARIANTS)
+
+
+def fit_variants(panel: pd.DataFrame, configs: dict[str, dict], out: str | Path | ResultsDir, engine=None,
+                 echo=print, progress: bool = True) -> dict[str, tuple]:
+    """Fit (or reuse) each named config as a sweep task; returns {name: (idata, data, gate)} in the given order.
+
+    ``engine`` (:class:`analysis.sweeps.Engine`, default serial) runs the fits; each is saved in the results
+    directory ``out`` (``variants/<name>/``) as it finishes."""
+    from analysis.sweeps import Engine, Sweep, Task
+
+    res = out if isinstance(out, ResultsDir) else ResultsDir(out)
+    engine = engine or Engine("serial")
+    tasks = [Task(name, fit_task, {"cfg": cfg}) for name, cfg in configs.items()]
+    sweep = Sweep("variants", tasks, context=panel, store=VariantStore(res, panel, echo), unit="fit",
+                  note=lambda r: "gate passed" if r["gate"].passed else "gate FAILED")
+    results = engine.run(sweep, progress=progress, echo=echo)
+    return {name: (r["idata"], prepare(panel, configs[name]), r["gate"]) for name, r in results.items()}
 
 
 #: sampler settings of ``--quick`` runs: enough to exercise the code, not to certify a fit

@@ -74,3 +74,13 @@ def synthetic_posterior(synthetic_compiled):
     cfg = load_config(overrides={"sampler": {**QUICK_SAMPLER, "seed": 20260401}})
     idata = stamp(sample(s["compiled"], cfg), s["panel"], cfg)
     return {**s, "idata": idata, "cfg": cfg}
+
+
+@pytest.fixture(scope="session")
+def dask_engine():
+    """A 2-worker LocalCluster (one thread each, no dashboard) shared by the sweep tests: its workers keep the
+    models they compiled, as in a real sweep."""
+    from analysis.sweeps import Engine
+
+    with Engine.open("local", workers=2, dashboard=False, echo=lambda *_: None) as eng:
+        yield eng

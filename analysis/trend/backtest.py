@@ -169,38 +169,92 @@ def target_years(panel: pd.DataFrame, cfg: dict, min_train: int = MIN_TRAIN_YEAR
     return out
 
 
-def run_backtest(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None, seed: int | None = None,
-                 echo=print, min_train: int = MIN_TRAIN_YEARS) -> dict:
-    """Backtest every target year (default: :func:`target_years`); returns summary and per-trust tables."""
-    years = target_years(panel, cfg, min_train) if years is None else years
-    summaries, details, gates = [], [], []
-    seed = int(cfg["sampler"]["seed"] if seed is None else seed)
+#: columns of the gates table, one row per target year (a checkpoint's JSON keys are sorted)
+GATE_COLUMNS = ["target", "passed", "divergences", "max_rhat", "min_ess_bulk", "wall_seconds"]
+
+
+def backtest_year(context: dict, T: int, seed: int, min_train: int = MIN_TRAIN_YEARS) -> dict:
+    """One target year (a task of :mod:`analysis.sweeps`): fit the years before ``T``, forecast ``T``, score.
+
+    ``context``: ``{"panel", "cfg"}``, shared by every year of a backtest.  Pure: the fit's seed is ``seed`` and the
+    forecast's draws come from ``rng(seed + T)``, so a year gives the same scores in any process.  Returns plain
+    (JSON) values: ``{"target", "summary", "per_trust" (tables: columns and rows), "gate": {...}, "log"}``; only
+    ``gate["wall_seconds"]`` depends on the machine."""
+    panel, cfg = context["panel"], context["cfg"]
+    log: list[str] = []
     full = prepare(panel, cfg)
-    for T in years:
-        train_years = [y for y in full.years if y < T]
-        # indicators with data in the training years (others cannot be forecast)
-        dtr0 = prepare(panel, cfg, train_years) if _has_all(panel, cfg, train_years) else None
-        use = [ind for ind in cfg["indicators"]["use"] if _n_years(panel, ind, train_years) >= 1]
-        sub = {**cfg, "indicators": {**cfg["indicators"], "use": use}}
-        dtr0 = dtr0 if dtr0 is not None and dtr0.indicators == use else None
-        echo(f"backtest {fy_label(T)}: fitting {fy_label(train_years[0])}-{fy_label(train_years[-1])} "
-             f"({', '.join(use)})")
-        idata, d_train, gate, st = fit_trend(panel, sub, seed=seed, years=train_years, echo=echo)
-        d_target = prepare(panel, sub, [*train_years, T])
-        pred = forecast(idata, d_train, st, d_target, len(train_years), sub, np.random.default_rng(seed + T))
-        s, per = score_year(pred, d_train, d_target, len(train_years))
-        keep = [ind for ind in use if _n_years(panel, ind, train_years) >= min_train]
-        s = s[s.indicator.isin(keep)].assign(gate_passed=gate.passed)
+    train_years = [y for y in full.years if y < T]
+    # indicators with data in the training years (others cannot be forecast)
+    use = [ind for ind in cfg["indicators"]["use"] if _n_years(panel, ind, train_years) >= 1]
+    sub = {**cfg, "indicators": {**cfg["indicators"], "use": use}}
+    log.append(f"backtest {fy_label(T)}: fitting {fy_label(train_years[0])}-{fy_label(train_years[-1])} "
+               f"({', '.join(use)})")
+    idata, d_train, gate, st = fit_trend(panel, sub, seed=seed, years=train_years, echo=log.append)
+    d_target = prepare(panel, sub, [*train_years, T])
+    pred = forecast(idata, d_train, st, d_target, len(train_years), sub, np.random.default_rng(seed + T))
+    s, per = score_year(pred, d_train, d_target, len(train_years))
+    keep = [ind for ind in use if _n_years(panel, ind, train_years) >= min_train]
+    if len(s):
+        s = s[s.indicator.isin(keep)].assign(gate_passed=bool(gate.passed))
         per = per[per.indicator.isin(keep)]
-        for r in s.itertuples():
-            echo(f"  {r.indicator:<11} {r.target}: 90% coverage {r.coverage90:.0%} (n={r.n_trusts}), PIT KS p "
-                 f"{r.pit_ks_p:.2f}, CRPS {r.crps:.2f} vs naive {r.crps_naive:.2f} (ratio {r.crps_ratio:.2f}; "
-                 f"naive with spread {r.crps_ratio_spread:.2f})")
-        summaries.append(s)
-        details.append(per)
-        gates.append({"target": fy_label(T), "passed": gate.passed, "divergences": gate.divergences,
-                      "max_rhat": gate.max_rhat, "min_ess_bulk": gate.min_ess_bulk,
-                      "wall_seconds": idata.attrs.get("svi_wall_seconds")})
+    for r in s.itertuples():
+        log.append(f"  {r.indicator:<11} {r.target}: 90% coverage {r.coverage90:.0%} (n={r.n_trusts}), PIT KS p "
+                   f"{r.pit_ks_p:.2f}, CRPS {r.crps:.2f} vs naive {r.crps_naive:.2f} (ratio {r.crps_ratio:.2f}; "
+                   f"naive with spread {r.crps_ratio_spread:.2f})")
+    wall = idata.attrs.get("svi_wall_seconds")
+    gate_row = {"target": fy_label(T), "passed": bool(gate.passed), "divergences": int(gate.divergences),
+                "max_rhat": float(gate.max_rhat), "min_ess_bulk": float(gate.min_ess_bulk),
+                "wall_seconds": None if wall is None else float(wall)}
+    return {"target": int(T), "summary": _records(s), "per_trust": _records(per), "gate": gate_row, "log": log}
+
+
+def _records(df: pd.DataFrame) -> dict:
+    """A table as plain Python values, its column order kept: a checkpoint is JSON, written with sorted keys, and
+    numpy scalars would not read back the same."""
+    return {"columns": [str(c) for c in df.columns],
+            "rows": [[v.item() if isinstance(v, np.generic) else v for v in row] for row in
+                     df.itertuples(index=False, name=None)]}
+
+
+def _frame(t: dict) -> pd.DataFrame:
+    return pd.DataFrame(t["rows"], columns=t["columns"])
+
+
+def backtest_key(panel: pd.DataFrame, cfg: dict, seed: int, min_train: int) -> str:
+    """Names a backtest's checkpoint: the dynamic model's id (config, year panel, model code), the seed, the
+    minimum training years and this module's code (forecasting and scoring)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from analysis.trend.fit import model_id
+
+    payload = json.dumps({"model": model_id(panel, cfg), "seed": int(seed), "min_train": int(min_train),
+                          "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def run_backtest(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None, seed: int | None = None,
+                 echo=print, min_train: int = MIN_TRAIN_YEARS, engine=None, checkpoint=None,
+                 progress: bool = False) -> dict:
+    """Backtest every target year (default: :func:`target_years`); returns summary and per-trust tables.
+
+    Each year is a task (:func:`backtest_year`) of one sweep run by ``engine`` (:class:`analysis.sweeps.Engine`;
+    default serially in this process); with ``checkpoint`` (a directory, e.g.
+    :meth:`analysis.results.ResultsDir.backtest_checkpoint`) each finished year is saved as it arrives and not
+    fitted again."""
+    from analysis.sweeps import Engine, JsonStore, MemoryStore, Sweep, Task
+
+    years = target_years(panel, cfg, min_train) if years is None else [int(y) for y in years]
+    seed = int(cfg["sampler"]["seed"] if seed is None else seed)
+    tasks = [Task(f"year-{T}", backtest_year, {"T": T, "seed": seed, "min_train": min_train}) for T in years]
+    sweep = Sweep("backtest", tasks, context={"panel": panel, "cfg": cfg},
+                  store=JsonStore(checkpoint) if checkpoint is not None else MemoryStore(), unit="year",
+                  note=lambda r: "gate passed" if r["gate"]["passed"] else "gate FAILED")
+    results = (engine or Engine("serial")).run(sweep, progress=progress, echo=echo)
+    summaries = [_frame(r["summary"]) for r in results.values() if r["summary"]["rows"]]
+    details = [_frame(r["per_trust"]) for r in results.values() if r["per_trust"]["rows"]]
+    gates = [r["gate"] for r in results.values()]
     summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
     per = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
     overall = None
@@ -209,7 +263,8 @@ def run_backtest(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None,
         overall = {"n": int(len(per)), "coverage90": float(((per.observed >= per.lo90) & (per.observed <= per.hi90)).mean()),
                    "pit_ks_p": u["ks_p"], "pit_chi2_p": u["chi2_p"], "pit_bins": u["bins"],
                    "crps_ratio": float(per.crps.mean() / per.crps_naive.mean())}
-    return {"summary": summary, "per_trust": per, "gates": pd.DataFrame(gates), "overall": overall}
+    return {"summary": summary, "per_trust": per, "gates": pd.DataFrame(gates, columns=GATE_COLUMNS),
+            "overall": overall}
 
 
 def _n_years(panel: pd.DataFrame, ind: str, years: list[int]) -> int:
@@ -219,6 +274,3 @@ def _n_years(panel: pd.DataFrame, ind: str, years: list[int]) -> int:
     y, _ = indicator_counts(p, ind)
     return int(pd.Series(~np.isnan(y)).groupby(p["year"].to_numpy()).any().sum())
 
-
-def _has_all(panel, cfg, years) -> bool:
-    return all(_n_years(panel, ind, years) >= 1 for ind in cfg["indicators"]["use"])

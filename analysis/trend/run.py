@@ -7,7 +7,8 @@ Layout under ``out/trend`` (one directory, owned by ``svi trend fit``)::
     health_alpha, movements, value_movement, trends (.parquet, .csv)
     UNPUBLISHABLE   present only when the gate failed
 
-and ``out/validation/backtest`` (owned by ``svi validate --backtest``): summary, per-trust forecasts, gates.
+and ``out/validation/backtest`` (owned by ``svi validate --backtest``): summary, per-trust forecasts, gates; the
+backtest's finished years are checkpointed in ``out/variants/backtest/<key>/`` (:class:`analysis.results.ResultsDir`).
 """
 
 from __future__ import annotations
@@ -48,8 +49,14 @@ def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) ->
     return {"idata": idata, "data": d, "gate": gate, "tables": tables}
 
 
-def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, echo=print) -> dict:
-    from analysis.trend.backtest import TARGET_COVERAGE, TARGET_CRPS_RATIO, run_backtest
+def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, echo=print, scheduler: str | None = None,
+             workers: int | None = None, progress: bool = True) -> dict:
+    """Every target year is a task of one sweep (:mod:`analysis.sweeps`): ``scheduler`` "serial", "local" (the
+    default, a local Dask cluster of ``workers``) or a Dask scheduler's address; None reads ``$SVI_SCHEDULER``.
+    Finished years are checkpointed under ``variants/backtest/`` of the results directory, so a rerun resumes."""
+    from analysis.results import ResultsDir
+    from analysis.sweeps import Engine
+    from analysis.trend.backtest import MIN_TRAIN_YEARS, TARGET_COVERAGE, TARGET_CRPS_RATIO, backtest_key, run_backtest
     from analysis.trend.years import read_year_panel
     from models.trend_model import load_trend_config
 
@@ -57,7 +64,12 @@ def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, ech
     cfg = load_trend_config(config)
     dest = Path(out) / "validation" / "backtest"
     io.check_owned(dest, BACKTEST_OWNER)
-    res = run_backtest(panel, cfg, years=years, seed=seed, echo=echo)
+    seed = int(cfg["sampler"]["seed"] if seed is None else seed)
+    ckpt = ResultsDir(out).backtest_checkpoint(backtest_key(panel, cfg, seed, MIN_TRAIN_YEARS))
+    with Engine.open(scheduler, workers, echo=echo) as engine:
+        echo(f"backtest: every target year is a task, run {engine.describe()}")
+        res = run_backtest(panel, cfg, years=years, seed=seed, echo=echo, engine=engine, checkpoint=ckpt,
+                           progress=progress)
     with io.atomic_dir(dest, owner=BACKTEST_OWNER) as tmp:
         for name in ("summary", "per_trust", "gates"):
             io.write_table(res[name], tmp / name)

@@ -1,10 +1,12 @@
 """``svi validate``: every validation check, written as tables, figures and a manifest the paper renders.
 
 Writes ``validation/`` (tables, figures and ``manifest.json``, the ordered sections the methodology paper
-renders, :mod:`analysis.manifest`) and one fit per refit variant in ``variants/<name>/`` (reused when its model id
-matches; shared with ``svi claims``); see :mod:`analysis.results`.
+renders, :mod:`analysis.manifest`), one fit per refit variant in ``variants/<name>/`` (reused when its model id
+matches; shared with ``svi claims``) and one file per finished SBC replication in ``variants/sbc/<id>/`` (the
+checkpoint a rerun resumes from); see :mod:`analysis.results`.
 
 The directory is written atomically: a failed or interrupted run leaves the previous validation in place.
+The variant fits and the SBC replications run as sweeps on Dask (:mod:`analysis.sweeps`; ``--scheduler``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from analysis.manifest import Item, write_manifest
 from analysis.results import ResultsDir
 from analysis.summaries import summarise
 from analysis.validation import agreement, compare, loo, ppc, prior, sbc
-from analysis.variants import QUICK_SAMPLER, REFIT_VARIANTS, SUMMARY_VARIANTS, fit_cached, variant_config
+from analysis.variants import QUICK_SAMPLER, REFIT_VARIANTS, SUMMARY_VARIANTS, fit_variants, variant_config
 from models.config import merge
 from models.value_model import build_model
 
@@ -47,24 +49,37 @@ def _fmt(x, nd=2) -> str:
 
 
 def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quick: bool = False,
-                 seed: int = 20260401, variants: list[str] | None = None, echo=print) -> dict:
+                 seed: int = 20260401, variants: list[str] | None = None, echo=print, scheduler: str | None = None,
+                 workers: int | None = None, progress: bool = True) -> dict:
     """Fit (or reuse) the variants, run every check, write ``out/validation`` atomically.
 
-    ``variants``: refit variants to compare (default all; "base" is always included)."""
-    res = ResultsDir(out)
-    base_over = {"sampler": {**QUICK_SAMPLER, "seed": seed}} if quick else {"sampler": {"seed": seed}}
+    ``variants``: refit variants to compare (default all; "base" is always included).  The variant fits and the
+    SBC replications are sweeps (:mod:`analysis.sweeps`) run by one engine: ``scheduler`` "serial", "local" (a
+    local Dask cluster of ``workers`` workers; the default) or a Dask scheduler's address; None reads
+    ``$SVI_SCHEDULER``."""
+    from analysis.sweeps import Engine
+
     names = variants or list(REFIT_VARIANTS)
     unknown = [n for n in names if n not in REFIT_VARIANTS]
     if unknown:
         raise SVIError(f"unknown variant(s) {unknown}; known: {list(REFIT_VARIANTS)}")
     if "base" not in names:
         names = ["base"] + names
+    with Engine.open(scheduler, workers, echo=echo) as engine:
+        return _run_validate(panel, ResultsDir(out), sbc_reps, quick, seed, names, echo, engine, progress)
+
+
+def _run_validate(panel, res, sbc_reps, quick, seed, names, echo, engine, progress) -> dict:
+    base_over = {"sampler": {**QUICK_SAMPLER, "seed": seed}} if quick else {"sampler": {"seed": seed}}
     t_start = time.perf_counter()
-    fits = {}
+    echo(f"running the sweeps {engine.describe()}")
     for name in names:
         echo(f"--- variant {name}: {REFIT_VARIANTS[name].description}")
-        cfg = variant_config(name, base_over)
-        idata, data, gate = fit_cached(panel, cfg, res.variant(name).path, echo=echo)
+    configs = {name: variant_config(name, base_over) for name in names}
+    fitted = fit_variants(panel, configs, res, engine=engine, echo=echo, progress=progress)
+    fits = {}
+    for name, (idata, data, gate) in fitted.items():
+        cfg = configs[name]
         fits[name] = {"idata": idata, "data": data, "gate": gate, "cfg": cfg, "tables": summarise(idata, data, cfg)}
     base = fits["base"]
     items: list[Item] = []
@@ -83,7 +98,7 @@ def run_validate(panel: pd.DataFrame, out: str | Path, sbc_reps: int = 100, quic
         items += _shmi_items(panel, base, vd, results)
         items += _glmm_items(base, vd, results)
         items += _prior_items(base, base_model, pws["base"], vd, seed, results)
-        items += _sbc_items(panel, res, base, base_model, vd, sbc_reps, seed, quick, results, echo)
+        items += _sbc_items(panel, res, base, base_model, vd, sbc_reps, seed, quick, results, echo, engine, progress)
         write_manifest(vd, "svi validate", items, model_id=base["idata"].attrs.get("svi_model_id"),
                        quick=quick, seconds=round(time.perf_counter() - t_start, 1))
         io.write_json(vd / "validation.json", results)
@@ -294,19 +309,20 @@ def _prior_items(base, model, pw, vd, seed, results) -> list[Item]:
     return items
 
 
-def _sbc_items(panel, res, base, model, vd, reps, seed, quick, results, echo) -> list[Item]:
-    from analysis.fitting import compile_model, model_id
+def _sbc_items(panel, res, base, model, vd, reps, seed, quick, results, echo, engine, progress) -> list[Item]:
+    from analysis.fitting import model_id
 
     if reps <= 0:
         return []
     cfg = merge(base["cfg"], {"sampler": SBC_QUICK_SAMPLER if quick else SBC_SAMPLER})
-    echo(f"SBC: compiling the model once ({cfg['sampler']['name']}), then {reps} replications")
-    compiled = compile_model(model, cfg)
+    echo(f"SBC: {reps} replications {engine.describe()}; each process compiles the model once "
+         f"({cfg['sampler']['name']}) and refits it to every replication it runs")
     # finished replications are kept beside the variant fits, keyed by model id and SBC sampler settings, so an
     # interrupted run resumes (the validation directory itself is only written when every check has finished)
     key = model_id(panel, cfg)
     ckpt = res.sbc_checkpoint(key)
-    ranks, diag = sbc.run_sbc(base["data"], model, compiled, cfg, reps=reps, seed=seed, echo=echo, checkpoint=ckpt)
+    ranks, diag = sbc.run_sbc(base["data"], model, None, cfg, reps=reps, seed=seed, echo=echo, checkpoint=ckpt,
+                              engine=engine, panel=panel, key=key, progress=progress)
     unif = sbc.uniformity(ranks)
     v = sbc.verdict(unif)
     _csv(ranks, vd, "sbc_ranks")

@@ -10,12 +10,15 @@ model are right, each rank is uniform on 0..L; histograms with binomial bands an
 show whether they are.
 
 Pure pieces: :func:`draw_prior`, :func:`simulate_data`, :func:`ranks_of`, :func:`uniformity` (testable without
-sampling); :func:`run_sbc` drives the replications with a progress bar.
+sampling); :func:`replication` is one replication, a pure task of :mod:`analysis.sweeps`; :func:`run_sbc` runs
+them as a sweep (serially, or on a Dask cluster), checkpointed and with a progress bar.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,80 +171,138 @@ def _posterior_arrays(idata) -> dict[str, np.ndarray]:
             if v in TESTED or v == "u"}
 
 
-def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed: int, L: int = 99,
-            progress: bool = True, echo=print, checkpoint=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run ``reps`` replications; returns (ranks, per-replication diagnostics).
+@dataclass
+class SBCSetup:
+    """What every replication needs, shipped once to each worker: the panel and the SBC config.
 
-    ``compiled`` is ``model`` compiled for the configured sampler (:func:`analysis.fitting.compile_model`); each
-    replication swaps in simulated data with :func:`analysis.fitting.with_data` (nutpie: no recompilation; for
-    PyMC and numpyro the model's data are set in place and restored at the end).
-    Chains run in parallel on the available cores.  Replication r always uses prior draw r and sampler seed
-    seed + 1000 + r, so a run is reproducible and can be resumed: with ``checkpoint`` (a directory, keyed by the
-    caller to the model, sampler and seed) finished replications are saved after each one and reused.
+    The first replication in a process prepares the data and builds and compiles the model; the rest reuse them
+    (:func:`analysis.sweeps.cached`, keyed by ``key``: model id and sampler).  ``local`` holds data and a model
+    already compiled in this process (serial runs); it is never sent to a worker.
     """
-    from analysis import io
-    from analysis.fitting import sample, with_data
 
-    priors = draw_prior(model, reps, seed)
-    cells = tracked_cells(d)
-    all_ranks, diag = [], []
-    if checkpoint is not None and (checkpoint / "ranks.csv").exists():
-        old_r, old_d = pd.read_csv(checkpoint / "ranks.csv"), pd.read_csv(checkpoint / "replications.csv")
-        done = sorted(set(old_d.rep) & set(range(reps)))
-        all_ranks.append(old_r[old_r.rep.isin(done)])
-        diag += old_d[old_d.rep.isin(done)].to_dict("records")
-        if done:
-            echo(f"SBC: reusing {len(done)} finished replications from {checkpoint}")
-    done = {int(x["rep"]) for x in diag}
-    bar = _progress(reps, progress)
-    # a PyMC model's data are changed in place by each replication: put the panel's data back afterwards, even
-    # when a replication fails (nutpie's with_data returns a copy instead)
+    panel: pd.DataFrame | None
+    cfg: dict
+    key: str
+    local: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "local": None}
+
+    def load(self) -> tuple[ModelData, object]:
+        """(data, compiled model) in this process."""
+        if self.local is not None:
+            return self.local
+        if self.panel is None:
+            raise ValueError("SBCSetup without a panel can only run where its model was compiled (serially)")
+        from analysis.sweeps import cached
+
+        return cached(("sbc", self.key), self._build)
+
+    def _build(self):
+        from analysis.fitting import compile_model
+        from models.value_model import build_model, prepare
+
+        d = prepare(self.panel, self.cfg)
+        return d, compile_model(build_model(d, self.cfg), self.cfg)
+
+
+def replication(setup: SBCSetup, rep: int, prior: dict, seed: int, L: int = 99) -> dict:
+    """One SBC replication (a sweep task): simulate from prior draw ``rep``, refit, rank the truth.
+
+    Pure: data come from ``rng([seed, rep])`` and the sampler seed is ``seed + 1000 + rep``, so the result is the
+    same in any process.  Returns ``{"rep", "ranks": [{parameter, element, rank}], "diag": {...}}``; only
+    ``diag["seconds"]`` depends on the machine."""
+    from analysis import fitting
+
+    d, compiled = setup.load()
+    sim = simulate_data(d, prior, np.random.default_rng([seed, rep]))
+    # a PyMC model's data are changed in place: put the panel's data back afterwards, even when sampling fails
+    # (nutpie's with_data returns a copy instead)
     restore = ({name: compiled[name].get_value() for name in data_updates(d, {"y": d.y, "cost_y": d.cost_y})}
                if isinstance(compiled, pm.Model) else {})
+    t0 = time.perf_counter()
     try:
-        for r, prior in enumerate(priors):
-            if r in done:
-                continue
-            sim = simulate_data(d, prior, np.random.default_rng([seed, r]))
-            t0 = time.perf_counter()
-            idata = sample(with_data(compiled, **data_updates(d, sim)), cfg, seed=seed + 1000 + r)
-            post = _posterior_arrays(idata)
-            truth = {**prior, "u": sim["u"]}
-            rk = ranks_of(truth, post, d, L=L, cells=cells)
-            rk.insert(0, "rep", r)
-            all_ranks.append(rk)
-            div = int(idata.sample_stats["diverging"].sum())
-            steps = idata.sample_stats["n_steps"].values if "n_steps" in idata.sample_stats else np.array([np.nan])
-            diag.append({"rep": r, "seconds": round(time.perf_counter() - t0, 2), "divergences": div,
-                         "mean_steps": float(np.nanmean(steps)), "sd0_true_min": float(np.min(prior["sd0"])),
-                         "nu_c_true": float(prior["nu_c"])})
-            if checkpoint is not None:
-                io.write_table(pd.concat(all_ranks, ignore_index=True), checkpoint / "ranks", formats=("csv",))
-                io.write_table(pd.DataFrame(diag), checkpoint / "replications", formats=("csv",))
-            bar(len(diag), f"rep {r + 1}/{reps}: {div} divergences")
+        idata = fitting.sample(fitting.with_data(compiled, **data_updates(d, sim)), setup.cfg, seed=seed + 1000 + rep)
     finally:
         if restore:
             pm.set_data(restore, model=compiled)
-    ranks = pd.concat(all_ranks, ignore_index=True).sort_values(["rep"], kind="stable").reset_index(drop=True)
-    return ranks, pd.DataFrame(diag).sort_values("rep").reset_index(drop=True)
+    seconds = time.perf_counter() - t0
+    rk = ranks_of({**prior, "u": sim["u"]}, _posterior_arrays(idata), d, L=L, cells=tracked_cells(d))
+    steps = idata.sample_stats["n_steps"].values if "n_steps" in idata.sample_stats else np.array([np.nan])
+    diag = {"rep": int(rep), "seconds": round(seconds, 2), "divergences": int(idata.sample_stats["diverging"].sum()),
+            "mean_steps": float(np.nanmean(steps)), "sd0_true_min": float(np.min(prior["sd0"])),
+            "nu_c_true": float(prior["nu_c"])}
+    return {"rep": int(rep), "ranks": rk.to_dict("records"), "diag": diag}
 
 
-def _progress(total: int, enabled: bool):
-    """A tqdm progress bar (stderr) when enabled; returns update(done, note)."""
-    if not enabled:
-        return lambda done, note="": None
-    from tqdm.auto import tqdm
+#: the per-replication diagnostics, in the order of the replications table
+DIAG_COLUMNS = ["rep", "seconds", "divergences", "mean_steps", "sd0_true_min", "nu_c_true"]
 
-    bar = tqdm(total=total, desc="SBC", unit="rep")
 
-    def update(done, note=""):
-        bar.n = done
-        bar.set_postfix_str(note)
-        bar.refresh()
-        if done >= total:
-            bar.close()
+class SBCStore:
+    """Checkpoint of finished replications: ``rep-<r>.json`` per replication (atomic), and the ``ranks.csv`` /
+    ``replications.csv`` of versions that checkpointed all replications in one table (read only)."""
 
-    return update
+    def __init__(self, directory: str | Path):
+        from analysis.sweeps import JsonStore
+
+        self.directory = Path(directory)
+        self.json = JsonStore(directory)
+        self.legacy: dict[int, dict] = {}
+        if (self.directory / "ranks.csv").exists() and (self.directory / "replications.csv").exists():
+            old_r, old_d = pd.read_csv(self.directory / "ranks.csv"), pd.read_csv(self.directory / "replications.csv")
+            for row in old_d.to_dict("records"):
+                r = int(row["rep"])
+                rk = old_r.loc[old_r.rep == r, ["parameter", "element", "rank"]]
+                self.legacy[r] = {"rep": r, "ranks": rk.to_dict("records"), "diag": row}
+
+    def load(self, task):
+        return self.json.load(task) or self.legacy.get(int(task.args["rep"]))
+
+    def save(self, task, result) -> None:
+        self.json.save(task, result)
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+
+def run_sbc(d: ModelData, model: pm.Model, compiled, cfg: dict, reps: int, seed: int, L: int = 99,
+            progress: bool = True, echo=print, checkpoint=None, engine=None, panel: pd.DataFrame | None = None,
+            key: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``reps`` replications as a sweep (:mod:`analysis.sweeps`); returns (ranks, per-replication diagnostics).
+
+    Replication r always uses prior draw r (drawn here, from ``model``) and the seeds of :func:`replication`, so
+    the results are the same whatever ``engine`` runs them (default: serially in this process).  Serially,
+    ``compiled`` (``model`` compiled for the configured sampler, :func:`analysis.fitting.compile_model`) is used
+    when given; otherwise, and always on a cluster, each process compiles the model from ``panel`` once (``key``
+    names it, e.g. the model id).  With ``checkpoint`` (a directory, keyed by the caller to the model, sampler
+    and seed) each finished replication is saved as it arrives, and finished ones are not run again.
+    """
+    from analysis.sweeps import Engine, MemoryStore, Sweep, Task
+
+    engine = engine or Engine("serial")
+    local = (d, compiled) if compiled is not None and engine.serial else None
+    if local is None and panel is None:
+        if engine.serial and checkpoint is not None:
+            local = (d, None)  # only finished replications can be read back: running one fails
+        else:
+            raise ValueError("run_sbc needs the compiled model (serial) or the panel (to compile it on workers)")
+    setup = SBCSetup(panel, cfg, key or "local", local)
+    priors = draw_prior(model, reps, seed)
+    tasks = [Task(f"rep-{r:05d}", replication, {"rep": r, "prior": p, "seed": seed, "L": L})
+             for r, p in enumerate(priors)]
+    store = SBCStore(checkpoint) if checkpoint is not None else MemoryStore()
+    sweep = Sweep("SBC", tasks, context=setup, store=store, unit="replication",
+                  note=lambda res: f"{res['diag']['divergences']} divergences")
+    results = engine.run(sweep, progress=progress, echo=echo)
+    ranks = pd.concat([pd.DataFrame(res["ranks"]).assign(rep=int(res["rep"])) for res in results.values()],
+                      ignore_index=True)
+    ranks = ranks[["rep", "parameter", "element", "rank"]].sort_values("rep", kind="stable").reset_index(drop=True)
+    # fixed column order: a replication read back from its checkpoint (JSON with sorted keys) has its keys sorted
+    diag = pd.DataFrame([res["diag"] for res in results.values()])
+    diag = diag[[c for c in DIAG_COLUMNS if c in diag] + [c for c in diag if c not in DIAG_COLUMNS]]
+    diag = diag.sort_values("rep").reset_index(drop=True)
+    return ranks, diag
 
 
 def plot_ranks(ranks: pd.DataFrame, unif: pd.DataFrame, path, L: int = 99, bins: int = 10) -> None:
