@@ -52,7 +52,9 @@ INDICATORS = [  # (health_alpha measure, label, reference value, higher is bette
     ("ae_pp_vs_expected", "A&E within 4 hours\n(points vs expected)", 0.0, True),
     ("fft_pp_vs_expected", "FFT positive\n(points vs expected)", 0.0, True),
 ]
-SETTINGS = [("total", "All settings"), ("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E")]
+#: trapped value rows: the care settings, their sum (the headline) and the net figure over all costs
+SETTINGS = [("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E"), ("gross", "Sum of settings"),
+            ("total", "All costs, net")]
 NEED = [  # (panel column, label, scale factor, log axis)
     ("imd_score", "Deprivation\n(IMD 2019 score)", 1.0, False),
     ("share_aged_75_plus", "Residents aged 75+\n(% of catchment)", 100.0, False),
