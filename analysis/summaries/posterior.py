@@ -240,7 +240,9 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     parts = [cost_tables(resid, d, cfg["benchmark"]["cost"], seed)]
     if "shmi" in d.indicators:
         k = d.indicators.index("shmi")
-        tau = stack_draws(post, "sigma")[:, :, k][:, peer]
+        # the peer groups' SHMI scale; a posterior without it (constructed in tests) falls back on the national sd0
+        tau = (stack_draws(post, "sigma")[:, :, k][:, peer] if "sigma" in post else
+               np.broadcast_to(stack_draws(post, "sd0")[:, [k]], (u.shape[0], d.N)))
         phi = stack_draws(post, "shmi_inv_dispersion") if "shmi_inv_dispersion" in post else None
         parts.append(deaths_tables(u[:, :, k], theta[:, :, k], tau, d, k, cfg["benchmark"]["mortality"], seed, phi))
     for part in parts:
