@@ -141,37 +141,38 @@ def paper_trapped(h: dict, cost_bench: str, mort_bench: str) -> dict:
 
 
 def national_table(tables: dict) -> str:
-    """The paper's table: every national total (care settings, their sum, net; avoidable deaths), its estimate and
-    95% interval, its null reference and its value at each benchmark."""
+    """The paper's two tables of national totals (care settings, their sum, net; avoidable deaths): estimate and
+    null reference with the break-even costing noise, then the value at each benchmark."""
     tv, nr, bs = tables["trapped_value"], tables.get("null_reference"), tables.get("benchmark_sensitivity")
     nr = nr.set_index("measure") if nr is not None and len(nr) else pd.DataFrame()
     bs = bs[bs.org_code == "ENGLAND"].fillna({"setting": ""}) if bs is not None else pd.DataFrame()
     eng = tv[tv.org_code == "ENGLAND"].set_index("setting")
-    rows = []
+    m0 = lambda x: money(x, 0)
 
     def bench(measure, setting, b, f):
         r = bs[(bs.measure == measure) & (bs.setting == setting) & (bs.benchmark == b)] if len(bs) else ()
         return f(r["mean"].iloc[0]) if len(r) else "n/a"
 
-    m0 = lambda x: money(x, 0)
+    nulls, benches = [], []
     for s, label in ROWS:
         if s not in eng.index:
             continue
         r = eng.loc[s]
         n = nr.loc[f"trapped_value_{s}"] if f"trapped_value_{s}" in nr.index else None
-        rows.append([label, m0(r["mean"]), interval(r.lo95, r.hi95, m0),
-                     m0(n.null_mean) if n is not None else "n/a",
-                     f"{num(100 * n.breakeven_noise_sd, 1)}% / {num(100 * n.observed_spread_sd, 1)}%"
-                     if n is not None else "n/a",
-                     bench("trapped_value", s, "peer_mean", m0), bench("trapped_value", s, "peer_best_quartile", m0)])
+        nulls.append([label, f"{m0(r['mean'])} ({interval(r.lo95, r.hi95, m0)})",
+                      f"{m0(n.null_mean)} ({interval(n.null_lo95, n.null_hi95, m0)})" if n is not None else "n/a",
+                      f"{num(100 * n.breakeven_noise_sd, 1)}%" if n is not None else "n/a",
+                      f"{num(100 * n.observed_spread_sd, 1)}%" if n is not None else "n/a"])
+        benches.append([label] + [bench("trapped_value", s, b, m0) for b in BENCH_WORDS])
     ad = tables.get("avoidable_deaths")
     if ad is not None and (ad.org_code == "ENGLAND").any():
         r = ad[ad.org_code == "ENGLAND"].iloc[0]
         n = nr.loc["avoidable_deaths"] if "avoidable_deaths" in nr.index else None
-        rows.append(["Avoidable deaths (deaths a year)", count(r["mean"]), interval(r.lo95, r.hi95, count),
-                     f"{count(n.null_mean)} ({interval(n.null_lo95, n.null_hi95, count)})" if n is not None else "n/a",
-                     "(sampling noise in the null)", bench("avoidable_deaths", "", "peer_mean", count),
-                     bench("avoidable_deaths", "", "peer_best_quartile", count)])
-    return md_table(["England, a year", "Estimate (mean)", "95% interval", "Null reference",
-                     "Break-even noise / observed spread", "Peer mean", "Best quarter"], rows,
-                    [30, 12, 16, 14, 14, 10, 10])
+        nulls.append(["Avoidable deaths", f"{count(r['mean'])} ({interval(r.lo95, r.hi95, count)})",
+                      f"{count(n.null_mean)} ({interval(n.null_lo95, n.null_hi95, count)})" if n is not None
+                      else "n/a", "not applicable", "not applicable"])
+        benches.append(["Avoidable deaths"] + [bench("avoidable_deaths", "", b, count) for b in BENCH_WORDS])
+    a = md_table(["England, a year", "Estimate (95% interval)", "Null reference (95% interval)",
+                  "Break-even costing noise", "Observed spread"], nulls, [30, 24, 24, 11, 11])
+    b = md_table(["England, a year", "Peer median", "Peer mean", "Peer best quarter"], benches, [40, 20, 20, 20])
+    return a + "\n" + b
