@@ -358,7 +358,7 @@ def peer_need(fd: FigureData, code: str | None = None, height: float = 2.7) -> F
     return _full(_need_frame, _need_overlay, fd, code, height)
 
 
-def trapped_value(fd: FigureData, code: str | None = None, height: float = 2.0) -> Figure:
+def trapped_value(fd: FigureData, code: str | None = None, height: float = 1.85) -> Figure:
     """Trapped value by care setting, their sum and the net figure: posterior mean (the settings' means add up to
     their sum's), 80 % (thick) and 95 % (thin) intervals, £ million."""
     with rc_context():

@@ -15,6 +15,7 @@ ROWS = [("apc", "Admitted patient care"), ("op", "Outpatients"), ("ae", "A&E"),
         ("gross", "Sum of the care settings (headline)"), ("total", "All costs, net of settings below benchmark")]
 BENCH_WORDS = {"peer_median": "the peer-group median", "peer_mean": "the peer-group mean",
                "peer_best_quartile": "the peer group's best quarter (25th percentile)"}
+SHORT = {"peer_median": "peer median", "peer_mean": "peer mean", "peer_best_quartile": "best quarter"}
 NA = {"est": "n/a", "i80": "n/a", "i95": "n/a", "p": "n/a", "actual": "n/a", "share": "n/a", "england": "n/a"}
 
 
@@ -53,7 +54,7 @@ class TrappedIndex:
 
 def _bench_text(values: dict[str, float], chosen: str, f) -> str:
     order = [b for b in BENCH_WORDS if b != chosen and known(values.get(b))]
-    return " and ".join(f"{f(values[b])} against {bench_words(b)}" for b in order) or "n/a"
+    return ", ".join(f"{f(values[b])} ({SHORT[b]})" for b in order) or "n/a"
 
 
 def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx: TrappedIndex | None = None) -> dict:
@@ -90,16 +91,17 @@ def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx:
     england = count(e["mean"]) if e is not None else "n/a"
     if r is None or not known(r["mean"]):
         v["ad"] = {"est": "n/a", "i80": "n/a", "i95": "n/a", "p": "n/a", "slide": "no estimate (no published SHMI)",
-                   "england": england, "text": "No estimate: this trust has no published SHMI.", "bench_text": "n/a"}
+                   "england": england, "text": "No estimate: this trust has no published SHMI.", "bench_text": "n/a",
+                   "sentence": "no estimate, as this trust has no published SHMI"}
     else:
         i95 = interval(r.lo95, r.hi95, count)
         v["ad"] = {"est": count(r["mean"]), "i80": interval(r.lo80, r.hi80, count), "i95": i95, "p": pct(r.p_above),
                    "slide": f"{count(r['mean'])} a year (95% interval {i95}; chance above the benchmark {pct(r.p_above)})",
                    "england": england,
-                   "text": (f"{count(r['mean'])} deaths a year above the peer benchmark (95% interval {i95}); the "
-                            f"chance that the trust's need-adjusted mortality is above the benchmark is "
-                            f"{pct(r.p_above)}"),
+                   "text": f"{count(r['mean'])} deaths a year above the peer benchmark (95% interval {i95})",
                    "bench_text": _bench_text(tx.by_benchmark("avoidable_deaths", "", code), mort_bench, count)}
+        v["ad"]["sentence"] = v["ad"]["text"] + (f"; {v['ad']['bench_text']} against other benchmarks"
+                                                 if v["ad"]["bench_text"] != "n/a" else "")
     return v
 
 
