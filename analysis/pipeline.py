@@ -65,14 +65,19 @@ def headline(tables: dict) -> str:
     """The national figures in three lines, for the log."""
     h = headline_values(tables["headlines"])
     lines = []
-    if h["trapped_value_median"] == h["trapped_value_median"]:
+    if h["trapped_value_mean"] == h["trapped_value_mean"]:
         bench = tables["trapped_value"].benchmark.iloc[0]
-        lines.append(f"trapped value (total cost, {bench}): GBP {h['trapped_value_median']:,.0f}m "
-                     f"[95% CrI {h['trapped_value_lo95']:,.0f}-{h['trapped_value_hi95']:,.0f}m]")
+        what = "sum of care settings" if h.get("trapped_value_is_gross") else "total cost"
+        lines.append(f"trapped value ({what}, {bench}): GBP {h['trapped_value_mean']:,.0f}m "
+                     f"[95% CrI {h['trapped_value_lo95']:,.0f}-{h['trapped_value_hi95']:,.0f}m]; null reference "
+                     f"GBP {h['trapped_value_null_mean']:,.0f}m; net of settings, all costs GBP "
+                     f"{h['trapped_value_net_mean']:,.0f}m")
     if "avoidable_deaths" in tables:
         bench = tables["avoidable_deaths"].benchmark.iloc[0]
-        lines.append(f"avoidable deaths ({bench}): {h['avoidable_deaths_median']:,.0f} "
-                     f"[95% CrI {h['avoidable_deaths_lo95']:,.0f}-{h['avoidable_deaths_hi95']:,.0f}]")
+        lines.append(f"avoidable deaths ({bench}): {h['avoidable_deaths_mean']:,.0f} "
+                     f"[95% CrI {h['avoidable_deaths_lo95']:,.0f}-{h['avoidable_deaths_hi95']:,.0f}]; null reference "
+                     f"{h['avoidable_deaths_null_mean']:,.0f} [{h['avoidable_deaths_null_lo95']:,.0f}-"
+                     f"{h['avoidable_deaths_null_hi95']:,.0f}]")
     lines.append(f"national ranks: median width of 95% rank interval {h['rank_width_median']:.0f} places of "
                  f"{int(h['ranks_n'])}; {int(h['ranks_top90'])} trusts with P(top quartile) > 0.9")
     return "\n".join(lines)

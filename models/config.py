@@ -102,8 +102,8 @@ def validate(cfg: dict) -> None:
     if bad:
         raise ConfigError(f"cost.outcomes: unknown {bad}; known {list(registry.COST_OUTCOMES)}")
     for key in ("cost", "mortality"):
-        if cfg["benchmark"][key] not in ("peer_median", "peer_best_quartile"):
-            raise ConfigError(f"benchmark.{key} must be 'peer_median' or 'peer_best_quartile'")
+        if cfg["benchmark"][key] not in ("peer_median", "peer_mean", "peer_best_quartile"):
+            raise ConfigError(f"benchmark.{key} must be 'peer_median', 'peer_mean' or 'peer_best_quartile'")
     if cfg["sampler"]["name"] not in ("nutpie", "pymc", "numpyro"):
         raise ConfigError("sampler.name must be 'nutpie', 'pymc' or 'numpyro'")
     for key in ("target_accept", "retry_target_accept"):

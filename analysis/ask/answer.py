@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from analysis.ask.facts import SETTINGS, Fact, FactBook, indicator_name, ungrounded
+from analysis.ask.facts import SETTINGS, TRAPPED_SETTINGS, Fact, FactBook, indicator_name, ungrounded
 from analysis.ask.parse import Parsed
 from models import indicators as registry
 
@@ -221,24 +221,28 @@ def trapped_value(book: FactBook, p: Parsed, s: Say) -> None:
     bench = str(book.trapped.get("total", {}).get("benchmark", ["peer_median"]).iloc[0]) \
         if "total" in book.trapped else "peer_median"
     btxt = "the peer-group median" if bench == "peer_median" else "the peer group's best quarter"
-    first = p.setting or "total"
-    order = [first] + [x for x in ("total", "apc", "op", "ae") if x != first]
+    first = p.setting or ("gross" if "gross" in book.trapped else "total")
+    order = [first] + [x for x in ("gross", "apc", "op", "ae", "total") if x != first]
     s(f"{_who(book, c)}: trapped value is the money a year that would be released if its need-adjusted cost fell to "
-      f"{btxt}, setting by setting (zero where it is already at or below it).")
+      f"{btxt}, setting by setting (zero where it is already at or below it); the headline is the sum of the care "
+      f"settings.")
     best = None
     for st in order:
         f, act = book.trapped_fact(c, st), book.actual_cost(c, st)
         if f is None:
             continue
-        s(f"- {SETTINGS[st][0].upper() + SETTINGS[st][1:]}: {s.f(f)} a year" +
+        label = TRAPPED_SETTINGS[st]
+        s(f"- {label[0].upper() + label[1:]}: {s.f(f)} a year" +
           (f", of an actual cost of {s.f(act)}." if act is not None else "."))
-        if st != "total" and (best is None or f.value > best[1].value):
+        if st not in ("total", "gross") and (best is None or f.value > best[1].value):
             best = (st, f)
     if best is not None and best[1].value > 0:
         s(f"The most is in {SETTINGS[best[0]]}.")
     elif best is not None:
         s("None of it is above the benchmark in any setting on the central estimate.")
-    s.caveats += [CAVEAT_TV, "Settings are benchmarked separately, so they need not add up to the all-settings figure."]
+    s.caveats += [CAVEAT_TV, "The headline is the sum of the care settings (means, so they add up). The net figure "
+                             "lets settings below the benchmark offset those above and also covers cost outside the "
+                             "three settings, so it can be larger or smaller than the headline."]
     s.read += _read(c, "section 2 'Trapped value and avoidable deaths'", "Trapped value and avoidable deaths")
 
 
@@ -414,9 +418,9 @@ def not_measured(book: FactBook, p: Parsed, s: Say) -> None:
     if c:
         s(f"{_who(book, c)}, cost by care setting against the need-adjusted expectation of its peer group:")
         _cost_lines(book, c, ("apc", "op", "ae"), s)
-        tv = book.trapped_fact(c, "total")
+        tv = book.trapped_fact(c, "gross") or book.trapped_fact(c, "total")
         if tv is not None:
-            s(f"Trapped value across all settings: {s.f(tv)} a year.")
+            s(f"Trapped value, {TRAPPED_SETTINGS['gross' if 'gross' in book.trapped else 'total']}: {s.f(tv)} a year.")
         s.caveats.append(CAVEAT_COST)
         s.read += _read(c, "section 2 'Trapped value and avoidable deaths'", "Cost")
     else:

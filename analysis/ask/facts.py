@@ -157,6 +157,9 @@ def indicator_name(indicator: str) -> str:
     """The indicator's plain name in answers: "waiting times (RTT, 18 weeks)"."""
     r = registry.get(indicator)
     return r.plain_name or r.label
+#: trapped value rows (analysis.summaries.trapped): the care settings' sum is the headline, the total cost the net
+TRAPPED_SETTINGS = {**SETTINGS, "gross": "the sum of the care settings",
+                    "total": "all costs, net of settings below the benchmark"}
 
 
 def short_name(published: str) -> str:
@@ -207,15 +210,17 @@ class FactBook:
                     columns=("period",), literal=self.run.period)
 
     # ---------------------------------------------------------------- generic readers
-    def _cell(self, frame, code, key, label, kind, table, unit_default="", **row) -> Fact | None:
+    def _cell(self, frame, code, key, label, kind, table, unit_default="", point="median", **row) -> Fact | None:
         if frame is None or code not in frame.index:
             return None
         r = frame.loc[code]
         r = r.iloc[0] if isinstance(r, pd.DataFrame) else r
-        if not _ok(r["median"]):
+        point = point if point in r.index else "median"
+        if not _ok(r[point]):
             return None
-        return Fact(key, label, kind, float(r["median"]), float(r.lo95), float(r.hi95),
-                    str(r.get("unit", unit_default)), f"tables/{table}", _row_key(org_code=code, **row))
+        return Fact(key, label, kind, float(r[point]), float(r.lo95), float(r.hi95),
+                    str(r.get("unit", unit_default)), f"tables/{table}", _row_key(org_code=code, **row),
+                    columns=(point, "lo95", "hi95"))
 
     def _peer_median(self, frame, code, key, label, kind, table, transform=None, tdesc="", **row) -> Fact | None:
         if frame is None:
@@ -358,13 +363,14 @@ class FactBook:
 
     # ---------------------------------------------------------------- trapped value, deaths
     def trapped_fact(self, code: str, setting: str) -> Fact | None:
+        # posterior means, as the documents show: the settings' means add up to the headline's
         return self._cell(self.trapped.get(setting), code, f"{code}.trapped.{setting}",
-                          f"trapped value, {SETTINGS[setting]}", "money", "trapped_value",
+                          f"trapped value, {TRAPPED_SETTINGS[setting]}", "money", "trapped_value", point="mean",
                           measure=f"trapped_value_{setting}")
 
     def avoidable(self, code: str) -> Fact | None:
         return self._cell(self.deaths, code, f"{code}.avoidable", "avoidable deaths a year above the peer benchmark",
-                          "count", "avoidable_deaths", measure="avoidable_deaths")
+                          "count", "avoidable_deaths", point="mean", measure="avoidable_deaths")
 
     def shmi_published(self, code: str) -> dict | None:
         f = self.run.funnel

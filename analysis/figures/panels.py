@@ -303,15 +303,15 @@ def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
     ys = np.arange(len(rows))[::-1]
     hi = max([r[1].hi95 for r in rows if r[1] is not None and pd.notna(r[1].hi95)] + [1.0])
     colour = TRUST if code else PEER
-    fig.text(0.70, 0.97, "median (95% interval)", fontsize=7, color=MUTED, va="top")
+    fig.text(0.70, 0.97, "mean (95% interval)", fontsize=7, color=MUTED, va="top")
     for y, (label, r) in zip(ys, rows):
-        if r is None or pd.isna(r["median"]):
+        if r is None or pd.isna(r["mean"]):
             ax.text(0, y, "  not available", va="center", fontsize=7.5, color=MUTED)
             continue
         ax.plot([r.lo95, r.hi95], [y, y], color=colour, lw=1.1)
         ax.plot([r.lo80, r.hi80], [y, y], color=colour, lw=4.5, solid_capstyle="butt")
-        ax.plot([r["median"]], [y], "o", ms=6, color=colour, mec="white", mew=0.9, zorder=3)
-        ax.annotate(f"{_fmt_money(r['median'])}  ({_fmt_money(r.lo95)} to {_fmt_money(r.hi95)})",
+        ax.plot([r["mean"]], [y], "o", ms=6, color=colour, mec="white", mew=0.9, zorder=3)
+        ax.annotate(f"{_fmt_money(r['mean'])}  ({_fmt_money(r.lo95)} to {_fmt_money(r.hi95)})",
                     xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(10, 0), textcoords="offset points",
                     va="center", fontsize=7.5, color=INK, annotation_clip=False)
     ax.set_yticks(ys)
@@ -360,7 +360,8 @@ def peer_need(fd: FigureData, code: str | None = None, height: float = 2.7) -> F
     return _full(_need_frame, _need_overlay, fd, code, height)
 
 
-def trapped_value(fd: FigureData, code: str | None = None, height: float = 1.8) -> Figure:
-    """Trapped value by care setting: posterior median, 80 % (thick) and 95 % (thin) intervals, £ million."""
+def trapped_value(fd: FigureData, code: str | None = None, height: float = 1.85) -> Figure:
+    """Trapped value by care setting, their sum and the net figure: posterior mean (the settings' means add up to
+    their sum's), 80 % (thick) and 95 % (thin) intervals, £ million."""
     with rc_context():
         return _trapped(fd, code, height)

@@ -54,7 +54,9 @@ def indicator_strips(measures=()) -> list[tuple[str, str, float, bool]]:
     recs = [r for r in registry.INDICATORS.values() if r.weight is not None or r.alpha_measure in measures]
     return [(r.alpha_measure, r.figure_label or f"{r.label}\n({'ratio' if r.alpha == 'ratio' else 'points'} vs "
              f"expected)", r.alpha_reference, r.higher_is_better) for r in recs]
-SETTINGS = [("total", "All settings"), ("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E")]
+#: trapped value rows: the care settings, their sum (the headline) and the net figure over all costs
+SETTINGS = [("apc", "Admitted care"), ("op", "Outpatients"), ("ae", "A&E"), ("gross", "Sum of settings"),
+            ("total", "All costs, net")]
 NEED = [  # (panel column, label, scale factor, log axis)
     ("imd_score", "Deprivation\n(IMD 2019 score)", 1.0, False),
     ("share_aged_75_plus", "Residents aged 75+\n(% of catchment)", 100.0, False),

@@ -12,6 +12,7 @@ import pandas as pd
 from analysis.report.data import Results, config_value
 from analysis.report.text import code_span, count, interval, known, md, md_table, money, num, table_cell
 from analysis.results import ResultsDir
+from analysis.report.trapped import national_table
 
 
 #: care settings of the trapped value, in the order the documents list them
@@ -79,13 +80,8 @@ def paper_tables(res: Results) -> dict[str, str]:
     out["peer_groups"] = md_table(["Peer group", "Trusts", "IMD score", "Aged 75+", "Health Index",
                                    "Expected cost"], rows, [24, 12, 14, 14, 16, 20])
     out["priors"] = priors_table(res.config)
-    # trapped value by setting
-    tv = res.tables["trapped_value"]
-    eng = tv[tv.org_code == "ENGLAND"].set_index("setting")
-    labels = dict(SETTINGS)
-    rows = [[labels.get(s, md(s)), money(r["median"], 0), interval(r.lo80, r.hi80, money, d=0),
-             interval(r.lo95, r.hi95, money, d=0)] for s, r in eng.iterrows()]
-    out["trapped_value"] = md_table(["Care setting", "Median", "80% interval", "95% interval"], rows, [34, 18, 24, 24])
+    # trapped value and avoidable deaths: national totals, null references, benchmarks (analysis.report.trapped)
+    out["trapped_value"] = national_table(res.tables)
     # diagnostics
     g = res.gate
     ok = lambda c: "yes" if c else "**no**"

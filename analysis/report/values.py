@@ -11,7 +11,8 @@ import pandas as pd
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 from analysis.report.data import Results, config_value
-from analysis.report.sections import MANIFESTS, SETTINGS, manifest_status
+from analysis.report.sections import MANIFESTS, manifest_status
+from analysis.report.trapped import TrappedIndex, bench_words, paper_trapped, trust_trapped
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
                                   signed)
 from models import indicators as registry
@@ -54,9 +55,7 @@ class TrustIndex:
         self.indicators = list(dict.fromkeys([n for n, r in registry.INDICATORS.items() if r.weight is not None]
                                              + fitted))
         self.ranks = {s: g.set_index("org_code") for s, g in t["ranks"].groupby("scope")}
-        self.trapped = {s: g.set_index("org_code") for s, g in t["trapped_value"].groupby("setting")}
-        ad = t.get("avoidable_deaths")
-        self.deaths = ad.set_index("org_code") if ad is not None else None
+        self.trapped_index = TrappedIndex(t)
         self.panel = res.panel.drop_duplicates("org_code").set_index("org_code")
         self.funnel = t["shmi_funnel"].set_index("org_code")
         self.category = t["categories"].set_index("org_code")
@@ -175,41 +174,10 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                        "text": "This trust has no published SHMI (SHMI covers non-specialist acute trusts), "
                                "so it is not on the funnel."}
 
-    # -- trapped value
-    tv = {}
-    bench = str(res.config.get("benchmark", {}).get("cost", "peer_median"))
-    for s, label in SETTINGS:
-        t = ix.trapped.get(s)
-        r, e = _row(t, code), _row(t, "ENGLAND")
-        actual = ix.panel[f"ncc_actual_cost_{s}_gbp_m"].get(code) if f"ncc_actual_cost_{s}_gbp_m" in ix.panel else None
-        if r is None or not known(r["median"]):
-            tv[s] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "actual": money(actual),
-                     "england": money(e["median"], 0) if e is not None else "n/a"}
-            continue
-        tv[s] = {"median": money(r["median"]), "i80": interval(r.lo80, r.hi80, money),
-                 "i95": interval(r.lo95, r.hi95, money), "actual": money(actual),
-                 "england": money(e["median"], 0) if e is not None else "n/a"}
-    v["tv"] = tv
-    v["tv_benchmark"] = "the peer-group median" if bench == "peer_median" else \
-        "the peer group's best quarter (25th percentile)"
-
-    # -- avoidable deaths
-    r = _row(ix.deaths, code)
-    e = _row(ix.deaths, "ENGLAND")
-    mbench = str(res.config.get("benchmark", {}).get("mortality", "peer_median"))
-    v["ad_benchmark"] = "the peer-group median" if mbench == "peer_median" else \
-        "the peer group's best quarter (25th percentile)"
-    if r is None or not known(r["median"]):
-        v["ad"] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "slide": "no estimate (no published SHMI)",
-                   "england": count(e["median"]) if e is not None else "n/a",
-                   "text": "No estimate: this trust has no published SHMI."}
-    else:
-        v["ad"] = {"median": count(r["median"]), "i80": interval(r.lo80, r.hi80, count),
-                   "i95": interval(r.lo95, r.hi95, count),
-                   "slide": f"{count(r['median'])} a year (95% interval {interval(r.lo95, r.hi95, count)})",
-                   "england": count(e["median"]) if e is not None else "n/a",
-                   "text": (f"{count(r['median'])} deaths a year above the peer benchmark "
-                            f"(95% interval {interval(r.lo95, r.hi95, count)})")}
+    # -- trapped value and avoidable deaths (analysis.report.trapped)
+    bench = res.config.get("benchmark", {})
+    v.update(trust_trapped(res.tables, code, bench.get("cost", "peer_median"), bench.get("mortality", "peer_median"),
+                           ix.trapped_index))
 
     # -- need and case-mix beside the peers
     sizes = ix.info.loc[peers, "size_class"].value_counts()
@@ -295,8 +263,7 @@ def paper_values(res: Results) -> dict:
     v["weights"]["uncertainty"] = ("fixed in every posterior draw" if not conc or float(conc) <= 0 else
                                    f"drawn in every posterior draw from a Dirichlet distribution with concentration "
                                    f"{num(conc, 0)}, so the intervals include uncertainty about the weights")
-    bench = lambda b: ("the peer-group median" if b == "peer_median" else "the peer group's best quarter (25th "
-                       "percentile)")
+    bench = bench_words
     v["benchmark"] = {"cost": bench(config_value(res, "benchmark", "cost")),
                       "mortality": bench(config_value(res, "benchmark", "mortality"))}
     need = list(config_value(res, "need", "covariates", default=[]))
@@ -319,11 +286,7 @@ def paper_values(res: Results) -> dict:
                   "none recorded"}
 
     # national results (analysis.summaries.derived.headlines)
-    v["tv"] = {"total": money(h["trapped_value_median"], 0),
-               "total_i95": interval(h["trapped_value_lo95"], h["trapped_value_hi95"], money, d=0),
-               "n_positive": count(h["trapped_value_n_positive"])}
-    v["ad"] = {"total": count(h["avoidable_deaths_median"]),
-               "i95": interval(h["avoidable_deaths_lo95"], h["avoidable_deaths_hi95"], count)}
+    v.update(paper_trapped(h, config_value(res, "benchmark", "cost"), config_value(res, "benchmark", "mortality")))
     v["ranks"] = {"n": count(h["ranks_n"]), "width_median": count(h["rank_width_median"]),
                   "width_min": count(h["rank_width_min"]), "width_max": count(h["rank_width_max"]),
                   "top90": count(h["ranks_top90"]), "bottom90": count(h["ranks_bottom90"])}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.shmi_funnel import shmi_banding
+from analysis.summaries.trapped import trapped_headlines
 
 #: panel columns of the need and case-mix context (on the panel's scale)
 NEED_COLUMNS = ("imd_score", "share_aged_75_plus", "health_index_score", "ncc_expected_cost_total_gbp_m",
@@ -78,17 +79,7 @@ def headlines(tables: dict, funnel: pd.DataFrame | None = None) -> pd.DataFrame:
     """The national figures as a ``measure`` -> ``value`` table (NaN where the results have none)."""
     nan = float("nan")
     h: dict[str, float] = {}
-    tv = tables["trapped_value"]
-    eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")]
-    r = eng.iloc[0] if len(eng) else None
-    for s in ("median", "lo95", "hi95"):
-        h[f"trapped_value_{s}"] = float(r[s]) if r is not None else nan
-    h["trapped_value_n_positive"] = float((tv[(tv.setting == "total") & (tv.org_code != "ENGLAND")]["median"] > 0)
-                                          .sum())
-    ad = tables.get("avoidable_deaths")
-    e = ad[ad.org_code == "ENGLAND"] if ad is not None else ()
-    for s in ("median", "lo95", "hi95"):
-        h[f"avoidable_deaths_{s}"] = float(e[s].iloc[0]) if len(e) else nan
+    h.update(trapped_headlines(tables))  # gross and net trapped value, avoidable deaths, their null references
     rk = tables["ranks"]
     nat = rk[rk.scope == "national"].dropna(subset=["rank_median"])
     width = nat.rank_hi95 - nat.rank_lo95

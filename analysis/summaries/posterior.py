@@ -235,36 +235,24 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
         rk.append(r)
     tables["ranks"] = pd.concat(rk, ignore_index=True)
 
-    # -- trapped value by setting
-    q_cost = 0.5 if cfg["benchmark"]["cost"] == "peer_median" else 0.25
-    tv = []
-    for j, out in enumerate(d.cost_outcomes):
-        r = resid[:, :, j]
-        bench = peer_quantile(r, peer, q_cost)
-        tv_draws = trapped_value(np.nan_to_num(d.cost_actual[:, j]), r, bench)
-        tv_draws[:, np.isnan(d.cost_y[:, j])] = np.nan
-        t = _long(codes, f"trapped_value_{out}", "GBP million", tv_draws, setting=out)
-        tv.append(t)
-        tot = np.nansum(tv_draws, axis=1)[:, None]
-        tv.append(_long(np.array(["ENGLAND"]), f"trapped_value_{out}", "GBP million", tot, setting=out))
-    tables["trapped_value"] = pd.concat(tv, ignore_index=True)
-    tables["trapped_value"]["benchmark"] = cfg["benchmark"]["cost"]
+    # -- trapped value (gross headline = sum of the care settings; net = total cost), its benchmarks and null
+    #    reference, and avoidable deaths: analysis.summaries.trapped holds the definitions and why
+    from analysis.summaries.trapped import cost_tables, deaths_tables
 
-    # -- avoidable deaths (the record marked ``avoidable``: SHMI)
-    k = registry.mortality_index(d.indicators)
+    seed = int(cfg["sampler"]["seed"])
+    parts = [cost_tables(resid, d, cfg["benchmark"]["cost"], seed)]
+    k = registry.mortality_index(d.indicators)  # the record marked ``avoidable``: SHMI
     if k is not None:
-        m = obs[:, k]
-        q_m = 0.5 if cfg["benchmark"]["mortality"] == "peer_median" else 0.25
-        uk = np.where(m[None], u[:, :, k], np.nan)
-        th = theta[:, :, k]
-        excess = avoidable_excess(np.nan_to_num(d.n[:, k]), th, th - u[:, :, k], uk, peer, q_m)
-        ad = np.where(m[None], excess, np.nan)
-        t = _long(codes, "avoidable_deaths", "deaths per year above peer benchmark", ad)
-        t = pd.concat([t, _long(np.array(["ENGLAND"]), "avoidable_deaths", "deaths per year above peer benchmark",
-                                np.nansum(ad, axis=1)[:, None])], ignore_index=True)
-        t["benchmark"] = cfg["benchmark"]["mortality"]
-        tables["avoidable_deaths"] = t
+        # the peer groups' SHMI scale; a posterior without it (constructed in tests) falls back on the national sd0
+        tau = (stack_draws(post, "sigma")[:, :, k][:, peer] if "sigma" in post else
+               np.broadcast_to(stack_draws(post, "sd0")[:, [k]], (u.shape[0], d.N)))
+        phi = stack_draws(post, "shmi_inv_dispersion") if "shmi_inv_dispersion" in post else None
+        parts.append(deaths_tables(u[:, :, k], theta[:, :, k], tau, d, k, cfg["benchmark"]["mortality"], seed, phi))
+    for part in parts:
+        for name, t in part.items():
+            tables[name] = pd.concat([tables[name], t], ignore_index=True) if name in tables else t
 
     for name, t in tables.items():
-        tables[name] = d.trusts.merge(t, on="org_code", how="right")
+        if "org_code" in t:  # null_reference is national only
+            tables[name] = d.trusts.merge(t, on="org_code", how="right")
     return tables

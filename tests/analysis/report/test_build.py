@@ -36,11 +36,19 @@ def test_paper(results, rendered, tables):
     assert "Validation has not been run for these results" in text and "svi validate" in text
     assert "Public claims have not been re-tested for these results" in text and "svi claims" in text
     tv = tables["trapped_value"]
-    eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")].iloc[0]
-    assert f"£{eng['median']:,.0f}m a year (95% interval £{eng.lo95:,.0f}m to £{eng.hi95:,.0f}m)" in text
+    # the headline is the sum of the care settings (posterior mean), the net figure beside it, each with a null
+    eng = tv[tv.org_code == "ENGLAND"].set_index("setting")
+    g, n = eng.loc["gross"], eng.loc["total"]
+    flat = " ".join(text.split())
+    assert f"£{g['mean']:,.0f}m a year (95% interval £{g.lo95:,.0f}m to £{g.hi95:,.0f}m; net of settings" in flat
+    assert f"over all costs, £{n['mean']:,.0f}m)" in flat
+    nr = tables["null_reference"].set_index("measure")
+    assert f"estimation uncertainty alone gives £{nr.loc['trapped_value_gross', 'null_mean']:,.0f}m" in flat
     ad = tables["avoidable_deaths"]
     e = ad[ad.org_code == "ENGLAND"].iloc[0]
-    assert f"{e['median']:,.0f} a year (95% interval {e.lo95:,.0f} to {e.hi95:,.0f})" in text
+    d0 = nr.loc["avoidable_deaths"]
+    assert (f"{e['mean']:,.0f} a year (95% interval {e.lo95:,.0f} to {e.hi95:,.0f}) against {d0.null_mean:,.0f} "
+            f"({d0.null_lo95:,.0f} to {d0.null_hi95:,.0f}) if no trust truly differed") in flat
     # the priors table is the fitted config's: each indicator's scale, halved for the need effects
     pr = load_config()["priors"]
     assert "HalfNormal" in text and f"SHMI {pr['quality_scale']['shmi'] / 2:.3f}" in text
@@ -89,14 +97,21 @@ def test_board_documents(results, rendered, chosen, tables):
                     assert "interval" in pt and any(c in pt for c in RANK_CAVEAT), (doc.name, p)
         # trapped value: the slide's sentence, the handout's row and every setting's row in the appendix
         t = tv[(tv.org_code == code)].set_index("setting")
-        tot = t.loc["total"]
-        assert (f"{money(tot['median'])} a year (95% interval {money(tot.lo95)} to {money(tot.hi95)})") in st
-        assert f"{money(tot['median'])} {money(tot.lo95)} to {money(tot.hi95)}" in pdf_text(handout, layout=True)
+        head, net = t.loc["gross"], t.loc["total"]
+        flat = " ".join(st.split())
+        assert (f"{money(head['mean'])} a year (95% interval {money(head.lo95)} to {money(head.hi95)}) across "
+                f"admitted, outpatient and A&E care; net over all costs {money(net['mean'])}") in flat
+        assert f"{money(head['mean'])} {money(head.lo95)} to {money(head.hi95)}" in pdf_text(handout, layout=True)
         fl = pdf_text(full, layout=True)
-        for s in ("total", "apc", "op", "ae"):
+        for s in ("apc", "op", "ae", "gross", "total"):
             row = t.loc[s]
-            assert (f"{money(row['median'])} {money(row.lo80)} to {money(row.hi80)} "
+            if row.isna()["mean"]:
+                continue
+            assert (f"{money(row['mean'])} {money(row.lo80)} to {money(row.hi80)} "
                     f"{money(row.lo95)} to {money(row.hi95)}") in fl, (code, s)
+        # the printed breakdown adds up to the printed headline (to rounding)
+        printed = lambda x: float(money(x).strip("£m").replace(",", "")) if x == x else 0.0
+        assert abs(sum(printed(t.loc[s, "mean"]) for s in ("apc", "op", "ae")) - printed(head["mean"])) <= 1.0
 
 
 def test_specialist_has_no_shmi(results, rendered, chosen, tables):

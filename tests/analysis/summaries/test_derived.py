@@ -63,8 +63,10 @@ def test_headlines(fitted):
     funnel = shmi_funnel(panel)
     h = headline_values(headlines(t, funnel))
     tv = t["trapped_value"]
-    eng = tv[(tv.org_code == "ENGLAND") & (tv.setting == "total")].iloc[0]
-    assert h["trapped_value_median"] == eng["median"] and h["trapped_value_hi95"] == eng.hi95
+    eng = tv[tv.org_code == "ENGLAND"].set_index("setting")
+    # the headline is the sum of the care settings; the net figure is the total cost's
+    assert h["trapped_value_mean"] == eng.loc["gross", "mean"] and h["trapped_value_hi95"] == eng.loc["gross", "hi95"]
+    assert h["trapped_value_net_mean"] == eng.loc["total", "mean"]
     ad = t["avoidable_deaths"]
     assert h["avoidable_deaths_lo95"] == ad[ad.org_code == "ENGLAND"].lo95.iloc[0]
     nat = t["ranks"][t["ranks"].scope == "national"]
