@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
+from analysis.report import board
 from analysis.report.data import Results, config_value
 from analysis.report.sections import MANIFESTS, SETTINGS, manifest_status
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
@@ -48,6 +49,9 @@ class TrustIndex:
         self.deaths = ad.set_index("org_code") if ad is not None else None
         self.panel = res.panel.drop_duplicates("org_code").set_index("org_code")
         self.funnel = t["shmi_funnel"].set_index("org_code")
+        dv = t.get("value_drivers")
+        self.drivers = {c: g.set_index("part") for c, g in dv.groupby("org_code")} if dv is not None else None
+        self.findings = res.findings
         self.category = t["categories"].set_index("org_code")
         nc = t["need_context"]
         self.context = {c: g.set_index("org_code") for c, g in nc[nc.scope == "trust"].groupby("column")}
@@ -74,17 +78,32 @@ VERDICTS = {
 }
 
 
+#: the verdict of a trust ranked within its peer group only, from its peer-group rank quartiles
+WITHIN_GROUP = {
+    "not ranked": "is not ranked within the {group} group either (no value index)",
+    "best quarter (very likely)": "is very likely among the best-value quarter of the {group} group",
+    "best quarter (likely)": "is more likely than not among the best-value quarter of the {group} group",
+    "lowest quarter (very likely)": "is very likely among the lowest-value quarter of the {group} group",
+    "lowest quarter (likely)": "is more likely than not among the lowest-value quarter of the {group} group",
+    "uncertain": "cannot be placed with confidence in either the best or the lowest quarter of the {group} group",
+}
+
+
 def _peer_stats(ix: TrustIndex, code: str, col: str, scale: float = 1.0, f=None) -> list[str]:
     """The trust's value, its peers' median and range (the trust itself left out), and the England median."""
     r = _row(ix.context.get(col), code)
     if r is None:
-        return ["n/a"] * 4
-    g = lambda x: f(x * scale) if known(x) else "n/a"
-    return [g(r.value), g(r.peer_median), interval(r.peer_min, r.peer_max, f=g), g(r.england_median)]
+        return ["not in the panel"] * 4
+    g = lambda x, why: f(x * scale) if known(x) else why
+    own = g(r.value, board.missing_reason(ix.findings, code, col, "not in the source data"))
+    rng = interval(r.peer_min, r.peer_max, f=lambda x: f(x * scale)) if known(r.peer_min) else "no peer has it"
+    return [own, g(r.peer_median, "no peer has it"), rng, g(r.england_median, "no trust has it")]
 
 
 def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
-    """All numbers and texts of one trust's appendix, formatted as Markdown-ready strings (nested under ``svi``)."""
+    """All numbers and texts of one trust's appendix, formatted as Markdown-ready strings (nested under ``svi``).
+
+    No value is a bare "n/a": a missing value says why it is missing (:mod:`analysis.report.board`)."""
     ix = ix or TrustIndex(res)
     if code not in ix.info.index:
         raise SVIError(f"trust {code!r} is not in the results")
@@ -102,8 +121,11 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     else:
         rule = (f"peer groups are the trusts' {md(column.replace('_', ' '))} (ERIC-style size class), and this trust's "
                 f"is {md(info[column] if column in info.index else group)}")
+    title = board.title_name(info.org_name)
     v["trust"] = {
         "code": md(code), "name": md(name), "name_published": md(info.org_name), "region": md(info.region),
+        "title": md(title), "title_size": board.title_size(title),
+        "header": " · ".join([f"SVI value index", md(code), md(info.region)] + ([md(name)] if title != name else [])),
         "size_class": md(info.size_class), "peer_group": md(group), "n_group": str(len(members)),
         "n_peers": str(len(peers)), "peer_rule": rule,
         "peers_list": "; ".join(f"{md(short_name(ix.info.org_name[p]))} ({md(p)})" for p in peers) or "none",
@@ -113,19 +135,28 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     comp = {}
     for key, measure in (("quality", "quality_composite"), ("cost", "cost_composite"), ("value", "value_index")):
         r = _row(ix.value.get(measure), code)
-        comp[key] = {"median": signed(r["median"]) if r is not None else "n/a",
-                     "i80": interval(r.lo80, r.hi80, signed) if r is not None else "n/a",
-                     "i95": interval(r.lo95, r.hi95, signed) if r is not None else "n/a",
-                     "p": pct(r.p_positive) if r is not None and "p_positive" in r.index else "n/a"}
+        why = "not estimated: no indicator reported" if key != "cost" else "not estimated: no cost reported"
+        ok = r is not None and known(r["median"])
+        comp[key] = {"median": signed(r["median"]) if ok else why,
+                     "i80": interval(r.lo80, r.hi80, signed) if ok else why,
+                     "i95": interval(r.lo95, r.hi95, signed) if ok else why,
+                     "p": pct(r.p_positive) if ok and "p_positive" in r.index else why}
     v["comp"] = comp
 
-    # -- ranks
+    # -- ranks: a trust whose group reports none of an indicator has a peer-group rank only
     rk = {}
+    peer_r = _row(ix.ranks.get("peer group"), code)
+    nat_r = _row(ix.ranks.get("national"), code)
+    specialist = (nat_r is None or not known(nat_r.rank_median)) and peer_r is not None and known(peer_r.rank_median)
     for key, label in (("national", "national"), ("peer", "peer group"), ("region", "region")):
         r = _row(ix.ranks.get(label), code)
         if r is None or not known(r.rank_median):
-            rk[key] = {"median": "n/a", "i95": "n/a", "n": "n/a", "top": "n/a", "bottom": "n/a", "group": "n/a",
-                       "text": "not ranked"}
+            short = "not ranked (specialist)" if specialist else "not ranked (no value index)"
+            why = ("not ranked: a specialist trust, compared within its peer group only" if specialist else
+                   "not ranked: no value index")
+            rk[key] = {"median": short, "i95": "none", "n": "not ranked", "top": "not ranked",
+                       "bottom": "not ranked", "group": md(r.group) if r is not None else "not ranked",
+                       "text": why}
             continue
         rk[key] = {"median": rank(r.rank_median), "i95": interval(r.rank_lo95, r.rank_hi95, rank),
                    "n": count(r.n_ranked), "top": pct(r.p_top_quartile), "bottom": pct(r.p_bottom_quartile),
@@ -133,7 +164,15 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                    "text": f"{rank(r.rank_median)} of {count(r.n_ranked)} (95% interval {interval(r.rank_lo95, r.rank_hi95, rank)})"}
     v["rank"] = rk
     cat = _row(ix.category, code)
-    v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
+    if specialist:
+        from analysis.summaries.derived import value_category
+
+        within = str(value_category([peer_r.p_top_quartile], [peer_r.p_bottom_quartile])[0])
+        v["verdict"] = ("not ranked nationally (a specialist trust, compared within its peer group only); it "
+                        + WITHIN_GROUP[within].format(group=md(group)))
+    else:
+        v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
+    v["show"] = {"rank": "no" if specialist else "yes", "specialist": "yes" if specialist else "no"}
 
     # -- indicators
     ind = {}
@@ -143,17 +182,26 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         key = measure.split("_")[0] if measure != "excess_deaths_per_1000_spells" else "excess"
         pr = _row(ix.context.get(measure), code)
         peer_med = pr.peer_median if pr is not None else float("nan")
+        peer = f(peer_med) if known(peer_med) else "no peer reports it"
         if r is None or not known(r["median"]):
-            why = "not published for this trust" if indicator == "shmi" else "not reported by this trust"
-            ind[key] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "peer": f(peer_med) if known(peer_med) else "n/a",
-                        "note": why}
+            col = {"shmi": "shmi_observed_deaths", "rtt": "rtt_total_waiting", "ae": "ae_attendances",
+                   "fft": "fft_responses"}[indicator]
+            why = ("no SHMI published" if indicator == "shmi" else
+                   board.missing_reason(ix.findings, code, col, "not reported by this trust"))
+            ind[key] = {"median": why, "i80": "", "i95": "", "peer": peer, "note": why}
             continue
         ind[key] = {"median": f(r["median"]), "i80": interval(r.lo80, r.hi80, f=f),
-                    "i95": interval(r.lo95, r.hi95, f=f), "peer": f(peer_med) if known(peer_med) else "n/a", "note": ""}
+                    "i95": interval(r.lo95, r.hi95, f=f), "peer": peer, "note": ""}
     v["ind"] = ind
 
-    # -- SHMI funnel (published figures, NHS Digital method)
+    # -- SHMI funnel (published figures, NHS Digital method) and the one mortality message
     fr = _row(ix.funnel, code)
+    shmi_period = board.PERIOD_COLUMNS["SHMI mortality"]
+    per = res.dictionary.set_index("name")["period"].get(shmi_period, "") if res.dictionary is not None and \
+        "name" in res.dictionary else ""
+    mort = board.mortality(fr, _row(ix.alpha.get("shmi_ratio_to_expected"), code), _row(ix.deaths, code),
+                           board._period_text(per) if per else "period not recorded")
+    v["mortality"] = mort
     if fr is not None and bool(fr.in_fit):
         v["funnel"] = {"shmi": num(fr.ratio, 2), "observed": count(fr.observed), "expected": count(fr.expected),
                        "band": md(str(fr.band_label)),
@@ -161,7 +209,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                                 f"{count(fr.expected)} expected deaths): band {int(fr.band)}, "
                                 f"\u201c{md(str(fr.band_label))}\u201d, on NHS Digital's funnel.")}
     else:
-        v["funnel"] = {"shmi": "n/a", "observed": "n/a", "expected": "n/a", "band": "not banded",
+        nos = "not published for this trust"
+        v["funnel"] = {"shmi": nos, "observed": nos, "expected": nos, "band": "not banded",
                        "text": "This trust has no published SHMI (SHMI covers non-specialist acute trusts), "
                                "so it is not on the funnel."}
 
@@ -171,14 +220,17 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     for s, label in SETTINGS:
         t = ix.trapped.get(s)
         r, e = _row(t, code), _row(t, "ENGLAND")
-        actual = ix.panel[f"ncc_actual_cost_{s}_gbp_m"].get(code) if f"ncc_actual_cost_{s}_gbp_m" in ix.panel else None
+        col = f"ncc_actual_cost_{s}_gbp_m"
+        actual = ix.panel[col].get(code) if col in ix.panel else None
+        why = board.missing_reason(ix.findings, code, col, f"no {label} cost in the source")
+        eng = money(e["median"], 0) if e is not None and known(e["median"]) else "no trust has it"
+        act = money(actual) if known(actual) else why
         if r is None or not known(r["median"]):
-            tv[s] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "actual": money(actual),
-                     "england": money(e["median"], 0) if e is not None else "n/a"}
+            tv[s] = {"median": why, "i80": "", "i95": "", "actual": act, "england": eng, "slide": why}
             continue
         tv[s] = {"median": money(r["median"]), "i80": interval(r.lo80, r.hi80, money),
-                 "i95": interval(r.lo95, r.hi95, money), "actual": money(actual),
-                 "england": money(e["median"], 0) if e is not None else "n/a"}
+                 "i95": interval(r.lo95, r.hi95, money), "actual": act, "england": eng,
+                 "slide": board.amount(r["median"], r.lo95, r.hi95, money, "a year")}
     v["tv"] = tv
     v["tv_benchmark"] = "the peer-group median" if bench == "peer_median" else \
         "the peer group's best quarter (25th percentile)"
@@ -189,17 +241,35 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     mbench = str(res.config.get("benchmark", {}).get("mortality", "peer_median"))
     v["ad_benchmark"] = "the peer-group median" if mbench == "peer_median" else \
         "the peer group's best quarter (25th percentile)"
+    eng = count(e["median"]) if e is not None and known(e["median"]) else "no trust has it"
     if r is None or not known(r["median"]):
-        v["ad"] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "slide": "no estimate (no published SHMI)",
-                   "england": count(e["median"]) if e is not None else "n/a",
-                   "text": "No estimate: this trust has no published SHMI."}
+        v["ad"] = {"median": "no estimate: no published SHMI", "i80": "", "i95": "",
+                   "slide": "no estimate (no published SHMI)", "england": eng,
+                   "text": "no estimate, as this trust has no published SHMI"}
     else:
+        amt = board.amount(r["median"], r.lo95, r.hi95, lambda x: num(x, 0))
         v["ad"] = {"median": count(r["median"]), "i80": interval(r.lo80, r.hi80, count),
-                   "i95": interval(r.lo95, r.hi95, count),
-                   "slide": f"{count(r['median'])} a year (95% interval {interval(r.lo95, r.hi95, count)})",
-                   "england": count(e["median"]) if e is not None else "n/a",
-                   "text": (f"{count(r['median'])} deaths a year above the peer benchmark "
-                            f"(95% interval {interval(r.lo95, r.hi95, count)})")}
+                   "i95": interval(r.lo95, r.hi95, count), "slide": f"{amt} a year", "england": eng,
+                   "text": f"{amt} deaths a year above the peer benchmark"}
+
+    # -- what to act on: the parts that move the value index most, the settings of the trapped value, questions
+    drv = board.drivers(ix, code)
+    sett = board.settings(ix, code, dict(SETTINGS))
+    qs = board.questions(drv, sett, str(fr.band_label) if fr is not None and bool(fr.in_fit) else None,
+                         num(fr.ratio, 2) if fr is not None else "")
+    blank = {"text": "", "measure": "", "measure_i95": "", "contribution": "", "contribution_i95": "", "label": ""}
+    v["act"] = {
+        "driver1": drv[0] if drv else {**blank, "text": "no part of the value index is estimated for this trust"},
+        "driver2": drv[1] if len(drv) > 1 else {**blank, "text": "no second part is estimated for this trust"},
+        "settings": ("; ".join(x["text"] for x in sett) if sett else
+                     "none: cost is at or below the peer benchmark in every care setting in 95% of draws"),
+        "questions": ("\n".join(f"{i}. {q}" for i, q in enumerate(qs, 1)) if qs else
+                      "No indicator, care setting or mortality band differs credibly from expectation, so these "
+                      "numbers prompt no question."),
+        "n_questions": str(len(qs)),
+    }
+    for k in ("driver1", "driver2"):
+        v["act"][k] = {kk: str(vv) for kk, vv in v["act"][k].items() if kk in blank}
 
     # -- need and case-mix beside the peers
     sizes = ix.info.loc[peers, "size_class"].value_counts()
@@ -215,6 +285,18 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         vals = _peer_stats(ix, code, col, scale, f=f)
         need[key] = dict(zip(("trust", "peer_median", "peer_range", "england"), vals))
     v["need"] = need
+
+    # -- the specialist caveat (empty for other trusts)
+    v["caveat"] = ""
+    if specialist:
+        dt = ix.drivers.get(code) if ix.drivers is not None else None
+        qw = {p: float(w) for p, w in (dt.weight.items() if dt is not None else []) if p != "cost" and known(w)}
+        tot = sum(qw.values()) or 1.0
+        cfg_w = res.config.get("value", {}).get("quality_weights", {})
+        shmi_w = (pct(float(cfg_w["shmi"]) / sum(map(float, cfg_w.values()))) if "shmi" in cfg_w else
+                  "the mortality share")
+        v["caveat"] = board.specialist_caveat(name, group, len(members), {p: w / tot for p, w in qw.items()},
+                                              need["age75"]["trust"], need["age75"]["england"], shmi_w)
     v.update(_common_values(res))
     return {"svi": v}
 
@@ -226,13 +308,14 @@ def _common_values(res: Results) -> dict:
     period = ", ".join(sorted(res.panel["period"].astype(str).unique())) if "period" in res.panel else "n/a"
     return {
         "period": md(period),
+        "periods": board.periods(res.dictionary),
         "kind": md(kind),
         "kind_note": ("These results come from the **synthetic** panel (simulated trusts), not from real NHS data."
                       if kind == "synthetic" else
                       "These results come from the real public NHS data." if kind == "real" else
                       "The panel's origin is not recorded."),
-        "model_id": md(res.attrs.get("svi_model_id") or gate.get("model_id") or "n/a"),
-        "code_version": md(res.attrs.get("svi_code_version", "n/a")),
+        "model_id": md(res.attrs.get("svi_model_id") or gate.get("model_id") or "not recorded"),
+        "code_version": md(res.attrs.get("svi_code_version", "not recorded")),
         "gate_status": "passed" if passed else "FAILED",
         "gate_line": md(res.attrs.get("svi_gate") or
                         f"max R-hat {num(gate.get('max_rhat'), 4)}, min bulk ESS {count(gate.get('min_ess_bulk'))}, "
