@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -12,7 +13,7 @@ from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 from analysis.report import board
 from analysis.report.data import Results, config_value
-from analysis.report.sections import MANIFESTS, SETTINGS, manifest_status
+from analysis.report.sections import MANIFESTS, SETTINGS, manifest_items, manifest_status
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
                                   signed)
 
@@ -222,7 +223,7 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         r, e = _row(t, code), _row(t, "ENGLAND")
         col = f"ncc_actual_cost_{s}_gbp_m"
         actual = ix.panel[col].get(code) if col in ix.panel else None
-        why = board.missing_reason(ix.findings, code, col, f"no {label} cost in the source")
+        why = board.missing_reason(ix.findings, code, col, f"no {label} cost data")
         eng = money(e["median"], 0) if e is not None and known(e["median"]) else "no trust has it"
         act = money(actual) if known(actual) else why
         if r is None or not known(r["median"]):
@@ -335,7 +336,7 @@ def paper_values(res: Results) -> dict:
         "rhat_max": num(config_value(res, "gate", "rhat_max"), 2), "ess_bulk_min": count(config_value(res, "gate", "ess_bulk_min")),
         "ess_tail_min": count(config_value(res, "gate", "ess_tail_min")),
         "max_divergences": count(config_value(res, "gate", "max_divergences")),
-        "banner": ("The convergence gate passed: these results may be published." if passed else
+        "banner": (status_text(res) if passed else
                    "WARNING: THESE RESULTS FAILED THE CONVERGENCE GATE AND ARE NOT PUBLISHABLE. "
                    "The sampler did not converge well enough for the numbers below to be trusted; they are shown "
                    "for diagnosis only, and no trust appendix is rendered from them."),
@@ -401,8 +402,103 @@ def paper_values(res: Results) -> dict:
                    "kept": count(h["funnel_kept"]), "higher": count(h["funnel_higher"]),
                    "lower": count(h["funnel_lower"]), "as_expected": count(h["funnel_as_expected"])}
     v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
+    v["checks"]["prior_ref"] = prior_check_text(res)
+    # mortality: how the model's flags line up with NHS Digital's bands (analysis.summaries.derived.headlines)
+    g = lambda k: count(h.get(f"mortality_{k}", float("nan")))
+    tau2 = h.get("funnel_tau2", float("nan"))
+    v["mortality"] = {"hh": g("higher_higher"), "he": g("higher_as_expected"), "hl": g("higher_lower"),
+                      "ll": g("lower_lower"), "le": g("lower_as_expected"), "lh": g("lower_higher"),
+                      "eh": g("as_expected_higher"), "el": g("as_expected_lower"),
+                      "ee": g("as_expected_as_expected"),
+                      "tau": num(math.sqrt(tau2), 3) if known(tau2) else "not estimated",
+                      "tau_pct": (num(100 * (math.exp(1.96 * math.sqrt(tau2)) - 1), 0) + "%") if known(tau2) else
+                      "not estimated"}
+    ha = res.tables["health_alpha"]
+    sh = ha[(ha.measure == "shmi_ratio_to_expected") & ha["median"].notna()]
+    fu = res.tables["shmi_funnel"]
+    fu = fu[fu.in_fit.astype(bool)] if len(fu) else fu
+    if len(sh) and len(fu):  # typical 95% half-widths on the ratio scale: the model's interval, the funnel's limits
+        half = ((sh.hi95 / sh.lo95) ** 0.5 - 1).median()
+        lim = (fu.upper95 - 1).median()
+        v["mortality"].update(model_half=num(100 * half, 1) + "%", funnel_half=num(100 * lim, 1) + "%")
+    else:
+        v["mortality"].update(model_half="not estimated", funnel_half="not estimated")
+    n_all, n_nat = h.get("n_trusts", float("nan")), h.get("ranks_n", float("nan"))
+    v["ranks"]["n_not_national"] = count(n_all - n_nat) if known(n_all) and known(n_nat) else "none"
+    v["prior_centres"] = prior_centres_text(res)
+    v["peer"]["source"] = _dictionary_text(res, "size_class")
+    rk = res.tables["ranks"]
+    nat = rk[rk.scope == "national"]
+    out = nat[nat.rank_median.isna()].merge(rk[(rk.scope == "peer group") & rk.rank_median.notna()][["org_code"]])
+    if len(out):
+        gs = sorted(set(out.peer_group.astype(str)))
+        names = "; ".join(md(short_name(n)) for n in out.org_name.astype(str))
+        v["peer"]["unranked"] = f"the {md(', '.join(gs))} group, whose {len(out)} trusts are {names}"
+    else:
+        v["peer"]["unranked"] = "every group reports every indicator, so every trust is ranked nationally"
+    v["need"]["imd_source"] = _dictionary_text(res, "imd_score")
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
     return {"svi": v}
+
+
+def status_text(res: Results) -> str:
+    """The status of results that passed the convergence gate: converged is not validated.  Validated only when a
+    validation manifest of this run exists and none of its checks failed."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    gate = ("The convergence gate passed: the sampler converged on every parameter (R-hat, effective sample sizes "
+            "and divergences within their thresholds).")
+    if doc is None:
+        return (gate + " **These results have not been validated**: `svi validate` was not run for them, so no "
+                "calibration, predictive or agreement check supports them yet. Converged is not the same as "
+                "correct; treat them as provisional until validation has been run.")
+    items = manifest_items(doc)
+    failed = [it for it in items if it.get("passed") is False]
+    if failed:
+        return (gate + f" **Validation found problems**: {len(failed)} of {len(items)} validation checks of this "
+                "run failed (see the validation section); read the results with those failures in mind.")
+    return gate + f" The validation of this run ({len(items)} checks) found no failure (see the validation section)."
+
+
+def prior_check_text(res: Results) -> str:
+    """Where the priors were checked against the data: the validation item that did it, or that none did."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    for it in manifest_items(doc or {}):
+        if "prior" in f"{it.get('id', '')} {it.get('title', '')}".lower():
+            return f"the validation item \u201c{md(it.get('title') or it.get('id'))}\u201d below tests them against the data"
+    return ("no prior predictive or prior sensitivity check was run for these results (`svi validate` writes "
+            "them)")
+
+
+def prior_centres_text(res: Results) -> str:
+    """The numeric centres of the peer means' priors (the national centres computed from the panel)."""
+    try:
+        from models.value_model import prepare, prior_centres
+
+        c = prior_centres(prepare(res.panel, res.config))
+    except Exception as exc:  # noqa: BLE001 - a panel the model cannot prepare has no centres to state
+        return f"not computable from this panel ({md(type(exc).__name__)})"
+    inv = lambda x: 1 / (1 + math.exp(-x))
+    names = {"rtt": "RTT", "ae": "A\\&E", "fft": "FFT"}
+    settings = {k: v.lower() if k != "ae" else v for k, v in SETTINGS}
+    parts = []
+    for k, x in c["quality"].items():
+        if k == "shmi":
+            parts.append(f"SHMI {num(x, 3)} on the log scale (a ratio of {num(math.exp(x), 3)})")
+        else:
+            parts.append(f"{names.get(k, md(k))} {num(x, 2)} logits ({num(100 * inv(x), 1)}%)")
+    for j, x in c["cost"].items():
+        parts.append(f"cost, {settings.get(j, md(j))}, {num(x, 3)} (actual {signed(100 * (math.exp(x) - 1), 1)}% "
+                     "against expected)")
+    return "; ".join(parts)
+
+
+def _dictionary_text(res: Results, column: str) -> str:
+    """A panel column's meaning, source and period as the panel dictionary records them."""
+    d = res.dictionary
+    if d is None or "name" not in d or column not in set(d.name):
+        return "not recorded in the panel dictionary"
+    r = d.set_index("name").loc[column]
+    return md(f"{r.meaning} (source: {r.source}; period: {r.period})")
 
 
 def scale_param_text(mode, centred: str | None) -> str:
