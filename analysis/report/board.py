@@ -89,7 +89,7 @@ def periods(dictionary: pd.DataFrame | None) -> str:
     if not groups:
         return "the periods of the data are not recorded in this panel's dictionary"
     join = lambda xs: xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-    return "; ".join(f"{join(labels)} {md(p)}" for p, labels in groups.items())
+    return "; ".join(f"{md(join(labels))} {md(p)}" for p, labels in groups.items())
 
 
 # ----------------------------------------------------------------------------- amounts
@@ -195,7 +195,7 @@ def settings(ix, code: str, labels: dict, n: int = 2) -> list[dict]:
         if known(r["median"]) and known(r.hi95) and not _zero(r.hi95, money):
             rows.append({"setting": s, "label": label, "median": float(r["median"]), "lo95": float(r.lo95),
                          "hi95": float(r.hi95), "credible": not _zero(r.lo95, money),
-                         "text": f"**{label}**: {amount(r['median'], r.lo95, r.hi95, money)} a year"})
+                         "text": f"**{label}**: {amount(r['median'], r.lo95, r.hi95, money, 'a year')}"})
     return sorted(rows, key=lambda x: (-x["median"], -x["hi95"]))[:n]
 
 
