@@ -154,7 +154,13 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
             continue
         t = t.reindex(fd.trusts.index)
         med = t["median"]
-        ax.set_xlim(*_padded(np.r_[t.lo95.to_numpy(), t.hi95.to_numpy()], 0.04, include=[ref]))
+        if group is None:
+            ax.set_xlim(*_padded(np.r_[t.lo95.to_numpy(), t.hi95.to_numpy()], 0.04, include=[ref]))
+        else:  # the bulk of England's intervals and every interval of the peer group: another group's outlier
+            # does not stretch the axis (its dot falls off the edge)
+            own = t.reindex(fd.members(group))
+            ax.set_xlim(*_padded(np.r_[t.lo95.quantile(0.025), t.hi95.quantile(0.975), own.lo95.to_numpy(),
+                                       own.hi95.to_numpy()], 0.04, include=[ref]))
         ax.axvline(ref, color="#768692", lw=0.7, zorder=1)
         okm = med.notna().to_numpy()
         jit = _jitter(len(med), i)

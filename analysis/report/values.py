@@ -322,6 +322,7 @@ def _common_values(res: Results) -> dict:
                         f"max R-hat {num(gate.get('max_rhat'), 4)}, min bulk ESS {count(gate.get('min_ess_bulk'))}, "
                         f"min tail ESS {count(gate.get('min_ess_tail'))}, divergences {count(gate.get('divergences'))}"),
         "n_trusts": count(res.headlines["n_trusts"]),
+        "validation_status": validation_short(res),
     }
 
 
@@ -457,6 +458,17 @@ def status_text(res: Results) -> str:
         return (gate + f" **Validation found problems**: {len(failed)} of {len(items)} validation checks of this "
                 "run failed (see the validation section); read the results with those failures in mind.")
     return gate + f" The validation of this run ({len(items)} checks) found no failure (see the validation section)."
+
+
+def validation_short(res: Results) -> str:
+    """A few words on validation for the board documents: converged is not validated."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    if doc is None:
+        return "not validated (validation was not run for these results)"
+    items = manifest_items(doc)
+    failed = sum(it.get("passed") is False for it in items)
+    return (f"validation: {failed} of {len(items)} checks failed" if failed else
+            f"validation: {len(items)} checks, none failed")
 
 
 def prior_check_text(res: Results) -> str:
