@@ -106,7 +106,7 @@ def amount(med, lo, hi, f, unit: str = "") -> str:
         return ""
     u = f" {unit}" if unit else ""
     if _zero(hi, f):
-        return f"none{u}"
+        return "none"
     if _zero(med, f):
         return f"up to {f(hi)}{u}"
     if _zero(lo, f):

@@ -250,8 +250,10 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     else:
         amt = board.amount(r["median"], r.lo95, r.hi95, lambda x: num(x, 0))
         v["ad"] = {"median": count(r["median"]), "i80": interval(r.lo80, r.hi80, count),
-                   "i95": interval(r.lo95, r.hi95, count), "slide": f"{amt} a year", "england": eng,
-                   "text": f"{amt} deaths a year above the peer benchmark"}
+                   "i95": interval(r.lo95, r.hi95, count),
+                   "slide": board.amount(r["median"], r.lo95, r.hi95, lambda x: num(x, 0), "a year"), "england": eng,
+                   "text": ("no deaths above the peer benchmark in 95% of draws" if amt == "none" else
+                            f"{amt} deaths a year above the peer benchmark")}
 
     # -- what to act on: the parts that move the value index most, the settings of the trapped value, questions
     drv = board.drivers(ix, code)

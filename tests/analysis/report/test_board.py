@@ -62,6 +62,17 @@ def test_slide_and_handout_text_is_at_least_10pt(results, rendered, chosen):
         assert body >= 9.95, (code, body)
 
 
+def test_board_footers_are_whole(results, rendered, chosen):
+    """The footers' last words are on every page (text pushed past the page's edge is not extracted, so a footer too
+    long for its margin loses its end)."""
+    ends = {"slide": "many places by chance alone.", "handout": "validation was not run for these results)."}
+    for code in chosen:
+        for kind, end in ends.items():
+            pdf = _docs(results, code)[kind]
+            for p in range(1, pages(pdf) + 1):
+                assert pdf_text(pdf, p, p).rstrip().endswith(end), (code, kind, p)
+
+
 def test_no_funnel_page_without_shmi(results, rendered, chosen, tables):
     spec = _specialist(tables, chosen)
     funnel_axis = "Expected deaths (log scale)"
@@ -150,7 +161,7 @@ def test_paper_status_is_not_validated_without_validation(results, rendered, wit
 def test_amount_never_says_zero_beside_a_wide_interval():
     f = lambda x: f"{x:,.0f}"
     assert board.amount(0.2, 0.0, 184.0, f) == "up to 184"
-    assert board.amount(0.0, 0.0, 0.3, f) == "none"
+    assert board.amount(0.0, 0.0, 0.3, f) == "none" and board.amount(0.0, 0.0, 0.3, f, "a year") == "none"
     assert board.amount(40.0, 0.1, 184.0, f) == "40 (up to 184)"
     assert board.amount(40.0, 12.0, 184.0, f, "a year") == "40 a year (95% interval 12 to 184)"
     assert board.amount(float("nan"), 0, 1, f) == ""
