@@ -21,7 +21,7 @@ PART_LABELS = {"shmi": "mortality (SHMI)", "rtt": "RTT waits within 18 weeks", "
                "fft": "Friends and Family Test", "cost": "cost"}
 #: the Health Alpha measure, unit text and formatter that show each quality part in board units
 PART_MEASURES = {
-    "shmi": ("shmi_ratio_to_expected", "need-adjusted mortality ratio {v} (below 1 is better)", lambda x: num(x, 2)),
+    "shmi": ("shmi_ratio_to_expected", "model's need-adjusted mortality ratio {v}", lambda x: num(x, 2)),
     "rtt": ("rtt_pp_vs_expected", "{v} percentage points against expectation", lambda x: signed(x, 1)),
     "ae": ("ae_pp_vs_expected", "{v} percentage points against expectation", lambda x: signed(x, 1)),
     "fft": ("fft_pp_vs_expected", "{v} percentage points against expectation", lambda x: signed(x, 1)),
@@ -137,9 +137,10 @@ def _strength(r) -> float:
     return float(r.lo80) if r.lo80 > 0 else float(-r.hi80) if r.hi80 < 0 else 0.0
 
 
-def drivers(ix, code: str, n: int = 2) -> list[dict]:
+def drivers(ix, code: str, n: int = 2, band: str | None = None) -> list[dict]:
     """The ``n`` parts of the value index (quality indicators and cost) that move this trust's position most:
-    ordered by how far their contribution lies from 0 at least (80% interval), then by its median's size."""
+    ordered by how far their contribution lies from 0 at least (80% interval), then by its median's size.  The
+    mortality part names the published SHMI ``band`` beside the model's ratio (the one mortality message)."""
     t = ix.drivers.get(code) if getattr(ix, "drivers", None) is not None else None
     if t is None or not len(t):
         return []
@@ -148,7 +149,10 @@ def drivers(ix, code: str, n: int = 2) -> list[dict]:
     t["size"] = t["median"].abs()
     out = []
     for r in t.sort_values(["strength", "size"], ascending=False).head(n).itertuples():
-        out.append(_driver(ix, code, r))
+        d = _driver(ix, code, r)
+        if d["part"] == "shmi" and band:
+            d["text"] += f"; NHS Digital's published band: \u201c{md(band)}\u201d"
+        out.append(d)
     return out
 
 
@@ -202,10 +206,11 @@ def settings(ix, code: str, labels: dict, n: int = 2) -> list[dict]:
 def questions(drv: list[dict], sett: list[dict], band: str | None, shmi: str, n: int = 3) -> list[str]:
     """Up to ``n`` questions for the board, each prompted by a number whose 95% interval excludes no difference:
     parts that lower the value index, a published SHMI band "higher than expected", care settings whose trapped
-    value is above 0 in 95% of draws, then parts that raise the index (what to keep)."""
+    value is above 0 in 95% of draws, then parts that raise the index (what to keep).  Mortality questions come
+    from the published band alone, so the board hears one mortality message."""
     qs = []
-    for d in drv:
-        if not (d["credible"] and d["median"] < 0):
+    for d in drv:  # mortality questions come from the published band only (one mortality message)
+        if not (d["credible"] and d["median"] < 0) or d["part"] == "shmi":
             continue
         if d["part"] == "cost":
             qs.append(f"Cost is {d['measure']} (95% interval {d['measure_i95']}): which "
@@ -221,7 +226,7 @@ def questions(drv: list[dict], sett: list[dict], band: str | None, shmi: str, n:
             qs.append(f"{s['label']} cost is {money(s['median'])} a year above the peer benchmark (95% interval "
                       f"{money(s['lo95'])} to {money(s['hi95'])}): which specialties sit behind it?")
     for d in drv:
-        if d["credible"] and d["median"] > 0:
+        if d["credible"] and d["median"] > 0 and d["part"] != "shmi":
             qs.append(f"{d['label'][0].upper() + d['label'][1:]} is better than expected ({d['measure']}): what "
                       "sustains it, and can peers learn from it?")
     return qs[:n]

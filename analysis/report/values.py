@@ -256,7 +256,7 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                             f"{amt} deaths a year above the peer benchmark")}
 
     # -- what to act on: the parts that move the value index most, the settings of the trapped value, questions
-    drv = board.drivers(ix, code)
+    drv = board.drivers(ix, code, band=str(fr.band_label) if fr is not None and bool(fr.in_fit) else None)
     sett = board.settings(ix, code, dict(SETTINGS))
     qs = board.questions(drv, sett, str(fr.band_label) if fr is not None and bool(fr.in_fit) else None,
                          num(fr.ratio, 2) if fr is not None else "")

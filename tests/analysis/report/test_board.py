@@ -225,6 +225,10 @@ def test_drivers_follow_the_tables():
     assert d[1]["measure"] == "\u22126.0 percentage points against expectation"
     assert d[1]["measure_i95"] == "\u22128.5 to \u22123.3" and d[1]["credible"]
     assert d[0]["measure"].startswith("3.5% above")
+    shmi_first = dict(rows, shmi=(-0.5, -0.7, -0.6, -0.4, -0.3))
+    d = board.drivers(_ix(shmi_first, alpha), "T", band="as expected")
+    assert d[0]["part"] == "shmi" and "published band: \u201cas expected\u201d" in d[0]["text"]
+    assert board.questions(d[:1], [], "as expected", "0.97") == []  # mortality questions: from the band only
     rows["fft"] = (0.5, 0.3, 0.35, 0.65, 0.7)  # FFT now moves the index most
     assert [x["part"] for x in board.drivers(_ix(rows, alpha), "T")][0] == "fft"
 
