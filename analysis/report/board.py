@@ -269,7 +269,7 @@ def specialist_caveat(name: str, group: str, n_group: int, weights: dict[str, fl
     re-spread, need covariates made for general hospitals' populations, and hence no national rank."""
     spread = "; ".join(f"{PART_LABELS.get(k, k)} {pct(w)}" for k, w in weights.items())
     return (f"**Specialist trust: read with care.** {md(name)} is compared only within the {md(group)} peer group "
-            f"of {n_group} trusts, which mixes hospitals of different specialisms (listed in the board appendix). It "
+            f"of {n_group} trusts, which mixes hospitals of different specialisms. It "
             f"has no published SHMI, so mortality's {shmi_weight} of the quality weight is spread over the other "
             f"indicators (quality weights here: {spread}). Need is adjusted with catchment covariates made for a "
             f"general hospital's population, such as residents aged 75 and over ({age75} here, England median "

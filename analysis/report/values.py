@@ -152,10 +152,10 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     for key, label in (("national", "national"), ("peer", "peer group"), ("region", "region")):
         r = _row(ix.ranks.get(label), code)
         if r is None or not known(r.rank_median):
-            short = "not ranked (specialist)" if specialist else "not ranked (no value index)"
+            short = "not ranked" if specialist else "not ranked (no value index)"
             why = ("not ranked: a specialist trust, compared within its peer group only" if specialist else
                    "not ranked: no value index")
-            rk[key] = {"median": short, "i95": "none", "n": "not ranked", "top": "not ranked",
+            rk[key] = {"median": short, "i95": "specialist" if specialist else "none", "n": "not ranked", "top": "not ranked",
                        "bottom": "not ranked", "group": md(r.group) if r is not None else "not ranked",
                        "text": why}
             continue
