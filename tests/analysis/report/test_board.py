@@ -73,6 +73,16 @@ def test_board_footers_are_whole(results, rendered, chosen):
                 assert pdf_text(pdf, p, p).rstrip().endswith(end), (code, kind, p)
 
 
+def test_slide_title_is_one_line(results, rendered, chosen):
+    """The slide's title (the only text of 14 pt or more at the top of the first page) sits on one line."""
+    for code in chosen:
+        out = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox", str(_docs(results, code)["slide"]), "-"],
+                             capture_output=True, text=True, check=True).stdout
+        rows = {round(float(y0)) for y0, y1 in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">', out)
+                if float(y1) - float(y0) >= board.TITLE_MIN_PT - 0.1 and float(y0) < 120}
+        assert len(rows) == 1, (code, rows)
+
+
 def test_no_funnel_page_without_shmi(results, rendered, chosen, tables):
     spec = _specialist(tables, chosen)
     funnel_axis = "Expected deaths (log scale)"
