@@ -39,7 +39,7 @@ PARTS = (PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS)
 
 #: the result tables of every fit (analysis.summaries.summarise), in the order they are written
 POSTERIOR_TABLES = ("trust_effects", "health_alpha", "value_index", "ranks", "trapped_value", "avoidable_deaths",
-                    "benchmark_sensitivity", "null_reference")
+                    "benchmark_sensitivity", "null_reference", "value_drivers")
 #: tables derived from those and the panel (analysis.summaries.derived_tables): what the reports show beside them
 DERIVED_TABLES = ("shmi_funnel", "categories", "headlines", "need_context")
 TABLE_NAMES = POSTERIOR_TABLES + DERIVED_TABLES
@@ -314,7 +314,7 @@ class ResultsDir:
         missing = [n for n in names if not self.table(n).exists()]
         if not tdir.is_dir() or missing:
             again = ("recompute them from the saved fit with `svi summarise --out " f"{self.root}`"
-                     if tdir.is_dir() and (set(missing) <= set(DERIVED_TABLES) or self.fit.posterior.exists()) else "run `svi run` or `svi fit` first")
+                     if tdir.is_dir() and (set(missing) <= set(DERIVED_TABLES) or self.posterior.exists()) else "run `svi run` or `svi fit` first")
             raise SVIError(f"{self.root} holds no complete result tables (missing in {tdir}: "
                            f"{', '.join(missing) or 'all'}); {again}")
         tables = {}

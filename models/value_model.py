@@ -173,6 +173,14 @@ def _empirical_centre(d: ModelData, k: int) -> float:
     return registry.get(d.indicators[k]).fam.centre(d.y[ok, k], d.n[ok, k])
 
 
+def prior_centres(d: ModelData) -> dict[str, dict[str, float]]:
+    """The national centres of the peer means' priors, as :func:`build_model` computes them from the data: per
+    quality indicator (SHMI: log of all observed over all expected deaths; others: mean logit) and per cost
+    outcome (mean log actual/expected cost)."""
+    return {"quality": {ind: _empirical_centre(d, k) for k, ind in enumerate(d.indicators)},
+            "cost": {out: float(np.nanmean(d.cost_y[:, j])) for j, out in enumerate(d.cost_outcomes)}}
+
+
 def build_model(d: ModelData, cfg: dict, noncentred: np.ndarray | None = None,
                 scales_centred: dict | None = None) -> pm.Model:
     """Build the PyMC model from prepared data and config.

@@ -41,7 +41,7 @@ TOPICS = {
     "convergence": [("methodology.qmd", "The model was sampled with", "Diagnostics"),
                     ("methodology.qmd", "Validation asks whether the model recovers", "Validation")],
     "shmi": [("appendix.qmd", "{{< meta svi.funnel.text >}} This is NHS Digital's",
-              "section 1 'Place on the SHMI funnel'"),
+              "section 1 'Mortality'"),
              ("methodology.qmd", "Alongside the model, each appendix places", "The SHMI funnel")],
 }
 _DOC = {"appendix.qmd": "board appendix", "methodology.qmd": "methodology paper"}

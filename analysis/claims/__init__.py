@@ -14,7 +14,8 @@ Design decisions (the manifest text repeats them with the numbers of the run):
 **Population.**  The claim's 13 + 104 = 117 trusts match the *non-specialist* acute trusts (specialist trusts
 have no SHMI, no A&E and a different case mix), so claims 1-4 are tested among the panel's non-specialist acute
 trusts (118 in the 2025/26 real panel; every size class except ``specialist``).  Claim 5 uses the value index's
-own national ranking, which ranks every trust in the index.
+own national ranking, which ranks every trust of the peer groups that report every indicator (not the specialist
+group, which has no SHMI).
 
 **Size** is annual spend: National Cost Collection (NCC) 2024/25 actual total cost (``ncc_actual_cost_total_gbp_m``),
 the only recent per-trust spend in the public data.  Operating expenditure (trust accounts) is not in the panel:

@@ -221,6 +221,11 @@ def trust_frame(d: ModelData, mff: pd.Series | None = None) -> pd.DataFrame:
     else:
         t["shmi_expected_deaths"] = t["shmi_observed_deaths"] = np.nan
     t["eligible"] = t["size_class"] != "specialist"
+    # the value index's national ranking (analysis.summaries.posterior.national_comparable): trusts of peer groups
+    # that report every indicator
+    from analysis.summaries.posterior import national_comparable
+
+    t["nationally_ranked"] = national_comparable(d.observed, d.g)
     t["teaching"] = t["size_class"] == "teaching"
     t["mff"] = np.nan if mff is None else t["org_code"].map(mff).astype(float)
     return t

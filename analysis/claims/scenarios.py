@@ -163,7 +163,7 @@ def index_rows(t: pd.DataFrame, draws: dict[str, Draws]) -> tuple[list[Row], dic
                              note="" if pop == "non-specialist" else "specialist trusts included"))
             detail[(4, name)] = reg
         if name in ("activity", "all_trusts"):
-            continue  # neither size nor the claim-4 population enters claim 5, which ranks every trust in the index
+            continue  # neither size nor the claim-4 population enters claim 5, which uses the index's national ranking
         if barnsley is None:
             rows.append(_row(5, name, label, None, event_draws=None, event="rank = 1", quantity="national rank of "
                              "Barnsley on the value index", unit="rank", primary=primary, variant=variant, gate=None,
@@ -175,7 +175,8 @@ def index_rows(t: pd.DataFrame, draws: dict[str, Draws]) -> tuple[list[Row], dic
                              note=f"the {variant} model was not fitted in this run", not_run=True))
             continue
         i = codes.index(barnsley)
-        eligible = np.ones(len(t), bool)  # the index's own national ranking: every trust
+        # the index's own national ranking: the trusts it ranks nationally (not the groups without an indicator)
+        eligible = (t["nationally_ranked"].to_numpy(bool) if "nationally_ranked" in t else np.ones(len(t), bool))
         rk = rank_of(dr.value_index, i, eligible)
         n_ranked = int((eligible & np.isfinite(dr.value_index).all(0)).sum())
         rows.append(_row(5, name, label, rk, event_draws=rk == 1, event="rank = 1",

@@ -13,16 +13,20 @@ from analysis.figures.panels import (_funnel_frame, _funnel_overlay, _indicator_
                                      _need_frame, _need_overlay, _rank_frame, _rank_overlay, _value_frame,
                                      _value_overlay, indicators, peer_need, rank_interval, shmi_funnel, trapped_value,
                                      value_position)
-from analysis.figures.style import WIDTH, FigureData, rc_context, save, svg_text
+from analysis.figures.style import BOARD_SCALE, WIDTH, FigureData, rc_context, save, svg_text
 
-#: name -> (frame, overlay, frame arguments) of the layered appendix figures
+#: the board figures' size in inches (width, height), drawn at the size the slide and the handout show them (their
+#: documents give the same width), so their text is :data:`BOARD_SCALE` times the appendix's: nothing below 10 pt
+BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.4)}
+#: name -> (frame, overlay, frame arguments, text scale) of the layered appendix figures
 LAYERED = {
-    "value_position": (_value_frame, _value_overlay, (3.0, WIDTH)),
-    "slide_position": (_value_frame, _value_overlay, (3.8, 5.6)),
-    "indicators": (_indicator_frame, _indicator_overlay, (3.0,)),
-    "rank": (_rank_frame, _rank_overlay, (2.4,)),
-    "shmi_funnel": (_funnel_frame, _funnel_overlay, (3.0,)),
-    "peer_need": (_need_frame, _need_overlay, (2.7,)),
+    "value_position": (_value_frame, _value_overlay, (3.0, WIDTH), 1.0),
+    "slide_position": (_value_frame, _value_overlay, BOARD_SIZES["slide_position"][::-1], BOARD_SCALE),
+    "handout_position": (_value_frame, _value_overlay, BOARD_SIZES["handout_position"][::-1], BOARD_SCALE),
+    "indicators": (_indicator_frame, _indicator_overlay, (3.0,), 1.0),
+    "rank": (_rank_frame, _rank_overlay, (2.4,), 1.0),
+    "shmi_funnel": (_funnel_frame, _funnel_overlay, (3.0,), 1.0),
+    "peer_need": (_need_frame, _need_overlay, (2.7,), 1.0),
 }
 APPENDIX_FIGURES = (*LAYERED, "trapped_value")
 _SHARED = {"shmi_funnel"}  # backgrounds that do not depend on the peer group
@@ -47,8 +51,8 @@ def splice_svg(background: str, overlay: str, prefix: str = "ov-") -> str:
 class _Layer:
     """One background figure: its SVG, and the same figure with everything hidden, ready for overlays."""
 
-    def __init__(self, fig: Figure, axes: list):
-        self.fig, self.axes = fig, axes
+    def __init__(self, fig: Figure, axes: list, scale: float = 1.0):
+        self.fig, self.axes, self.scale = fig, axes, scale
         self.svg = svg_text(fig)
         fig.patch.set_visible(False)
         for t in list(fig.texts) + list(fig.legends):
@@ -61,7 +65,7 @@ class _Layer:
     def with_overlay(self, overlay, fd: FigureData, code: str) -> str:
         before = {ax: (set(ax.get_children())) for ax in self.axes}
         try:
-            with rc_context():
+            with rc_context(self.scale):
                 overlay(fd, code, self.axes)
             return splice_svg(self.svg, svg_text(self.fig))
         finally:
@@ -83,10 +87,10 @@ class AppendixFigures:
     def layer(self, name: str, group: str | None) -> _Layer:
         key = (name, None if name in _SHARED else group)
         if key not in self._layers:
-            frame, _, args = LAYERED[name]
-            with rc_context():
+            frame, _, args, scale = LAYERED[name]
+            with rc_context(scale):
                 fig, axes = frame(self.fd, group, *args)
-            self._layers[key] = _Layer(fig, axes)
+            self._layers[key] = _Layer(fig, axes, scale)
         return self._layers[key]
 
     def prepare(self, codes) -> None:
@@ -98,7 +102,7 @@ class AppendixFigures:
         outdir = Path(outdir)
         out = {}
         group = self.fd.group_of(code)
-        for name, (_, overlay, _) in LAYERED.items():
+        for name, (_, overlay, _, _) in LAYERED.items():
             out[name] = io.write_text(outdir / f"{name}.svg", self.layer(name, group).with_overlay(overlay, self.fd,
                                                                                                    code))
         out["trapped_value"] = save(trapped_value(self.fd, code), outdir / "trapped_value.svg")
@@ -111,7 +115,8 @@ def appendix_figures(fd: FigureData, code: str, outdir: str | Path) -> dict[str,
     funcs = {"value_position": value_position, "indicators": indicators, "rank": rank_interval,
              "shmi_funnel": shmi_funnel, "peer_need": peer_need, "trapped_value": trapped_value}
     out = {name: save(fn(fd, code), outdir / f"{name}.svg") for name, fn in funcs.items()}
-    out["slide_position"] = save(value_position(fd, code, height=3.8, width=5.6), outdir / "slide_position.svg")
+    for name, (w, h) in BOARD_SIZES.items():
+        out[name] = save(value_position(fd, code, height=h, width=w, scale=BOARD_SCALE), outdir / f"{name}.svg")
     return out
 
 

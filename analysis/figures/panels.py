@@ -15,27 +15,32 @@ from analysis.figures.style import (BAD_BG, GOOD_BG, INK, MUTED, NEED, OTHER, PE
                                     TRUST, WIDTH, FigureData, _fig, _fmt_money, _group_legend, _interval_cross,
                                     indicator_strips,
                                     _jitter, _padded, _peer_colours, _strip_axis, plain_log_axis, rc_context,
-                                    style_axes)
+                                    style_axes, fs)
 
 # ============================================================================= value position
 
 def _value_frame(fd: FigureData, group: str | None, height: float, width: float):
     fig = _fig(height, width)
-    ax = fig.add_axes([0.095, 0.125, 0.885, 0.75])
+    board = fs(1.0) > 1.0  # the slide's and the handout's version: larger text, shorter labels
+    ax = fig.add_axes(_board_axes(fig) if board else [0.095, 0.125, 0.885, 0.75])
     style_axes(ax)
     v = fd.value
     x, y = v["cost_composite_median"], v["quality_composite_median"]
     ok = (x.notna() & y.notna()).to_numpy(bool)
-    # limits from every trust's median (a trust's interval may run off the edge; the caption says so)
-    ax.set_xlim(*_padded(x, 0.10, 1.0, include=[0.0]))
-    ax.set_ylim(*_padded(y, 0.10, 1.0, include=[0.0]))
+    # limits from the medians of the bulk of England's trusts and of the whole peer group: an outlying trust of
+    # another group (a specialist trust at +5 SD) does not stretch every trust's chart; it is drawn as an arrow at
+    # the edge.  Intervals may run off the edge too (the caption says so).  The paper's national view shows all.
+    xlim, ylim = _robust_limits(x, group, fd), _robust_limits(y, group, fd)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.axhline(0, color="#768692", lw=0.6, zorder=1)
     ax.axvline(0, color="#768692", lw=0.6, zorder=1)
-    kw = dict(fontsize=7, color=MUTED, transform=ax.transAxes)
+    kw = dict(fontsize=fs(7), color=MUTED, transform=ax.transAxes)
     ax.text(0.99, 0.98, "higher quality, lower cost", ha="right", va="top", **kw)
     ax.text(0.01, 0.98, "higher quality, higher cost", ha="left", va="top", **kw)
     ax.text(0.99, 0.02, "lower quality, lower cost", ha="right", va="bottom", **kw)
     ax.text(0.01, 0.02, "lower quality, higher cost", ha="left", va="bottom", **kw)
+    kw["fontsize"] = fs(7)
     if group is None:  # national view: every trust coloured by peer group, 80% intervals
         groups = sorted(fd.trusts.peer_group.unique())
         for i, g in enumerate(groups):
@@ -45,21 +50,64 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
             _interval_cross(ax, s, c, lw=0.6, alpha=0.35, ms=3.6, zorder=2, label=f"{g} ({int(sel.sum())})")
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=len(groups), borderaxespad=0,
                   handletextpad=0.2, columnspacing=1.0, title="peer group (trusts); lines: 80% intervals",
-                  title_fontsize=7, alignment="left")
+                  title_fontsize=fs(7), alignment="left")
     else:
         peer = (fd.trusts.peer_group == group).to_numpy()
         s = v[~peer & ok]
-        ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=2.8, color=OTHER, mew=0, zorder=2,
-                label="other trusts")
+        inside = _inside(s.cost_composite_median, xlim) & _inside(s.quality_composite_median, ylim)
+        ax.plot(s.cost_composite_median[inside], s.quality_composite_median[inside], "o", ms=2.8, color=OTHER,
+                mew=0, zorder=2, label="other trusts")
+        _off_chart(ax, s[~inside], xlim, ylim, "off the chart" if board else "other trusts beyond the edge")
         s = v[peer & ok]
-        _interval_cross(ax, s, PEER, lw=0.7, alpha=0.3, ms=3.8, zorder=3, label=f"{group} peers (80% intervals)")
+        _interval_cross(ax, s, PEER, lw=0.7, alpha=0.3, ms=3.8, zorder=3,
+                        label=f"{group} peers" if board else f"{group} peers (80% intervals)")
         proxy = Line2D([], [], color=TRUST, marker="o", ms=6, lw=3, mec="white", mew=0.8)
         h, lab = ax.get_legend_handles_labels()
-        ax.legend(h + [proxy], lab + ["this trust (thick: 80%, thin: 95% interval)"], loc="lower left",
-                  bbox_to_anchor=(0.0, 1.01), ncol=3, borderaxespad=0, handletextpad=0.3, columnspacing=1.2)
-    ax.set_xlabel("Cost composite (SD units; right = cheaper than need-adjusted expectation)")
-    ax.set_ylabel("Quality composite (SD units; up = better)")
+        ax.legend(h + [proxy], lab + ["this trust (80%, 95% intervals)" if board else
+                                      "this trust (thick: 80%, thin: 95% interval)"], loc="lower left",
+                  bbox_to_anchor=(0.0, 1.01), ncol=2 if board else 3, borderaxespad=0, handletextpad=0.3,
+                  columnspacing=1.2)
+    if board:
+        ax.set_xlabel("Cost (right = cheaper than expected)")
+        ax.set_ylabel("Quality (up = better)")
+    else:
+        ax.set_xlabel("Cost composite (SD units; right = cheaper than need-adjusted expectation)")
+        ax.set_ylabel("Quality composite (SD units; up = better)")
     return fig, [ax]
+
+
+def _board_axes(fig) -> list[float]:
+    """The axes of a board figure: room in inches for its larger labels (left 0.75, bottom 0.6) and a two-row
+    legend above (0.7), whatever the figure's size."""
+    w, h = fig.get_size_inches()
+    return [0.75 / w, 0.6 / h, 1 - 0.85 / w, 1 - 1.3 / h]
+
+
+def _robust_limits(values: pd.Series, group: str | None, fd: FigureData) -> tuple[float, float]:
+    """Axis limits: every trust's value for the paper (``group`` None); else the 2.5th to 97.5th percentiles of
+    England's plus every value of the peer group, and 0."""
+    vals = values.dropna()
+    if group is None or vals.empty:
+        return _padded(vals, 0.10, 1.0, include=[0.0])
+    core = vals.quantile([0.025, 0.975]).to_numpy()
+    own = values.reindex(fd.members(group)).dropna().to_numpy()
+    return _padded(np.r_[core, own], 0.10, 1.0, include=[0.0])
+
+
+def _inside(values: pd.Series, lim: tuple[float, float]) -> np.ndarray:
+    return ((values >= lim[0]) & (values <= lim[1])).to_numpy(bool)
+
+
+def _off_chart(ax, s: pd.DataFrame, xlim, ylim, label: str) -> None:
+    """Trusts whose median lies beyond the limits: a grey arrow at the edge, pointing to where they are."""
+    if s.empty:
+        return
+    x = s.cost_composite_median.clip(*xlim).to_numpy()
+    y = s.quality_composite_median.clip(*ylim).to_numpy()
+    for i, (xi, yi, x0, y0) in enumerate(zip(x, y, s.cost_composite_median, s.quality_composite_median)):
+        marker = "^" if y0 > ylim[1] else "v" if y0 < ylim[0] else ">" if x0 > xlim[1] else "<"
+        ax.plot([xi], [yi], marker=marker, ls="", ms=5, color=MUTED, mew=0, zorder=2, clip_on=False,
+                label=label if i == 0 else None)
 
 
 def _value_overlay(fd: FigureData, code: str, axes) -> None:
@@ -79,7 +127,7 @@ def _value_overlay(fd: FigureData, code: str, axes) -> None:
     ax.plot([xm, xm], [r.quality_composite_lo80, r.quality_composite_hi80], color=TRUST, lw=3.2, zorder=5,
             solid_capstyle="butt")
     ax.plot([xm], [ym], "o", ms=7.5, color=TRUST, mec="white", mew=1.0, zorder=6)
-    ax.annotate(code, (xm, ym), xytext=(6, 6), textcoords="offset points", fontsize=8.5, fontweight="bold",
+    ax.annotate(code, (xm, ym), xytext=(6, 6), textcoords="offset points", fontsize=fs(8.5), fontweight="bold",
                 color=TRUST, zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
 
 
@@ -100,7 +148,7 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
         ax, y0 = _strip_axis(fig, i, _IND_TOP, h, _IND_GAP, 0.25, 0.63, label)
         axes.append(ax)
         fig.text(0.995, y0 + h / 2, "better →" if higher_better else "← better", va="center", ha="right",
-                 fontsize=7, color=MUTED)
+                 fontsize=fs(7), color=MUTED)
         t = fd.alpha.get(measure)
         if t is None or t["median"].notna().sum() == 0:
             ax.text(0.5, 0.5, "not modelled", transform=ax.transAxes, ha="center", va="center")
@@ -108,7 +156,13 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
             continue
         t = t.reindex(fd.trusts.index)
         med = t["median"]
-        ax.set_xlim(*_padded(np.r_[t.lo95.to_numpy(), t.hi95.to_numpy()], 0.04, include=[ref]))
+        if group is None:
+            ax.set_xlim(*_padded(np.r_[t.lo95.to_numpy(), t.hi95.to_numpy()], 0.04, include=[ref]))
+        else:  # the bulk of England's intervals and every interval of the peer group: another group's outlier
+            # does not stretch the axis (its dot falls off the edge)
+            own = t.reindex(fd.members(group))
+            ax.set_xlim(*_padded(np.r_[t.lo95.quantile(0.025), t.hi95.quantile(0.975), own.lo95.to_numpy(),
+                                       own.hi95.to_numpy()], 0.04, include=[ref]))
         ax.axvline(ref, color="#768692", lw=0.7, zorder=1)
         okm = med.notna().to_numpy()
         jit = _jitter(len(med), i)
@@ -123,7 +177,7 @@ def _indicator_frame(fd: FigureData, group: str | None, height: float):
         _group_legend(fig, colour_of, "Each dot is one trust's posterior median; colour: peer group")
     else:
         fig.text(0.25, 0.012, "Red: this trust (thick bar 80%, thin bar 95% interval).  Blue: peer medians.  "
-                              "Grey: other trusts.", fontsize=7, color=MUTED)
+                              "Grey: other trusts.", fontsize=fs(7), color=MUTED)
     return fig, axes
 
 
@@ -139,7 +193,7 @@ def _indicator_overlay(fd: FigureData, code: str, axes) -> None:
             ax.plot([r["median"]], [0], "o", ms=6.5, color=TRUST, mec="white", mew=0.9, zorder=5)
         else:
             ax.text(0.5, 0.5, "not reported for this trust", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=7.5, color=TRUST, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+                    fontsize=fs(7.5), color=TRUST, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
 
 
 # ============================================================================= ranks
@@ -154,8 +208,8 @@ def _rank_frame(fd: FigureData, group: str | None, height: float):
     q = math.ceil(n / 4)
     ax.axhspan(0.5, q + 0.5, color=GOOD_BG, zorder=0, lw=0)
     ax.axhspan(n - q + 0.5, n + 0.5, color=BAD_BG, zorder=0, lw=0)
-    ax.text(len(rk) + 0.5, q / 2 + 0.5, "top quarter", ha="right", va="center", fontsize=7, color="#00703C")
-    ax.text(0.5, n - q / 2 + 0.5, "bottom quarter", ha="left", va="center", fontsize=7, color="#A4281E")
+    ax.text(len(rk) + 0.5, q / 2 + 0.5, "top quarter", ha="right", va="center", fontsize=fs(7), color="#00703C")
+    ax.text(0.5, n - q / 2 + 0.5, "bottom quarter", ha="left", va="center", fontsize=fs(7), color="#A4281E")
     peer = (rk.peer_group == group).to_numpy() if group is not None else np.zeros(len(rk), bool)
     for sel, colour, z in ((~peer, OTHER, 2), (peer, PEER, 3)):
         ax.vlines(pos[sel], rk.rank_lo95[sel], rk.rank_hi95[sel], color=colour, lw=1.0, zorder=z)
@@ -180,7 +234,7 @@ def _rank_overlay(fd: FigureData, code: str, axes) -> None:
     ax.plot([x], [r.rank_median], "o", ms=6.5, color=TRUST, mec="white", mew=0.9, zorder=5)
     left = x <= 0.5 * len(order)  # the label goes on the side with more room
     ax.annotate(f"{code}: rank {r.rank_median:.0f} ({r.rank_lo95:.0f} to {r.rank_hi95:.0f})",
-                (x, r.rank_hi95), xytext=(8 if left else -8, -2), textcoords="offset points", fontsize=8,
+                (x, r.rank_hi95), xytext=(8 if left else -8, -2), textcoords="offset points", fontsize=fs(8),
                 fontweight="bold", color=TRUST, ha="left" if left else "right", va="top", zorder=6,
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
 
@@ -207,7 +261,7 @@ def _funnel_frame(fd: FigureData, group: str | None, height: float):
     ax.set_ylabel("Published SHMI (observed / expected)")
     handles, labels = ax.get_legend_handles_labels()
     labels = [lab.replace("tau^2", "\u03c4\u00b2") for lab in labels]
-    ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3,
+    ax.legend(handles, labels, fontsize=fs(7), loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3,
               borderaxespad=0, handletextpad=0.3, columnspacing=1.0)
     return fig, [ax]
 
@@ -220,13 +274,13 @@ def _funnel_overlay(fd: FigureData, code: str, axes) -> None:
     rows = res[res.in_fit & (res.org_code == code)]
     if rows.empty:
         ax.text(0.5, 0.92, f"{code} has no published SHMI (SHMI covers non-specialist acute trusts).",
-                transform=ax.transAxes, ha="center", fontsize=8, color=TRUST,
+                transform=ax.transAxes, ha="center", fontsize=fs(8), color=TRUST,
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
         return
     # the ring and label of analysis.shmi_funnel.funnel_plot(highlight=code), in the trust's colour
     x, y = float(rows["expected"].iloc[0]), float(rows["ratio"].iloc[0])
     ax.scatter([x], [y], s=110, facecolor="none", edgecolor="black", linewidth=1.5, zorder=4)
-    ax.annotate(code, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9, fontweight="bold", zorder=5,
+    ax.annotate(code, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=fs(9), fontweight="bold", zorder=5,
                 color=TRUST)
 
 
@@ -270,7 +324,7 @@ def _need_frame(fd: FigureData, group: str | None, height: float):
             m = float(np.median(vals[ok & peer]))
             ax.plot([m, m], [-0.45, 0.45], color=PEER, lw=1.2)
     if group is not None:
-        fig.text(0.24, 0.005, "Red: this trust.  Blue: peers (line: peer median).  Grey: other trusts.", fontsize=7,
+        fig.text(0.24, 0.005, "Red: this trust.  Blue: peers (line: peer median).  Grey: other trusts.", fontsize=fs(7),
                  color=MUTED, va="bottom")
     else:
         _group_legend(fig, colour_of, "Each dot is one trust; colour: peer group")
@@ -286,7 +340,7 @@ def _need_overlay(fd: FigureData, code: str, axes) -> None:
             ax.plot([v], [0], "o", ms=7.5, color=TRUST, mec="white", mew=0.9, zorder=5)
         else:
             ax.text(0.5, 0.5, "not available for this trust", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=7.5, color=TRUST, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+                    fontsize=fs(7.5), color=TRUST, bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
 
 
 # ============================================================================= trapped value (per trust)
@@ -303,17 +357,17 @@ def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
     ys = np.arange(len(rows))[::-1]
     hi = max([r[1].hi95 for r in rows if r[1] is not None and pd.notna(r[1].hi95)] + [1.0])
     colour = TRUST if code else PEER
-    fig.text(0.70, 0.97, "mean (95% interval)", fontsize=7, color=MUTED, va="top")
+    fig.text(0.70, 0.97, "mean (95% interval)", fontsize=fs(7), color=MUTED, va="top")
     for y, (label, r) in zip(ys, rows):
         if r is None or pd.isna(r["mean"]):
-            ax.text(0, y, "  not available", va="center", fontsize=7.5, color=MUTED)
+            ax.text(0, y, "  not available", va="center", fontsize=fs(7.5), color=MUTED)
             continue
         ax.plot([r.lo95, r.hi95], [y, y], color=colour, lw=1.1)
         ax.plot([r.lo80, r.hi80], [y, y], color=colour, lw=4.5, solid_capstyle="butt")
         ax.plot([r["mean"]], [y], "o", ms=6, color=colour, mec="white", mew=0.9, zorder=3)
         ax.annotate(f"{_fmt_money(r['mean'])}  ({_fmt_money(r.lo95)} to {_fmt_money(r.hi95)})",
                     xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(10, 0), textcoords="offset points",
-                    va="center", fontsize=7.5, color=INK, annotation_clip=False)
+                    va="center", fontsize=fs(7.5), color=INK, annotation_clip=False)
     ax.set_yticks(ys)
     ax.set_yticklabels([r[0] for r in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -325,8 +379,8 @@ def _trapped(fd: FigureData, code: str | None, height: float) -> Figure:
 
 # ============================================================================= public figure functions
 
-def _full(frame, overlay, fd: FigureData, code: str | None, *args) -> Figure:
-    with rc_context():
+def _full(frame, overlay, fd: FigureData, code: str | None, *args, scale: float = 1.0) -> Figure:
+    with rc_context(scale):
         fig, axes = frame(fd, fd.group_of(code), *args)
         if code is not None:
             for ax in axes:
@@ -335,9 +389,10 @@ def _full(frame, overlay, fd: FigureData, code: str | None, *args) -> Figure:
     return fig
 
 
-def value_position(fd: FigureData, code: str | None = None, height: float = 3.0, width: float = WIDTH) -> Figure:
+def value_position(fd: FigureData, code: str | None = None, height: float = 3.0, width: float = WIDTH,
+                   scale: float = 1.0) -> Figure:
     """Quality composite (up = better) against cost composite (right = cheaper than need-adjusted expectation)."""
-    return _full(_value_frame, _value_overlay, fd, code, height, width)
+    return _full(_value_frame, _value_overlay, fd, code, height, width, scale=scale)
 
 
 def indicators(fd: FigureData, code: str | None = None, height: float = 3.0) -> Figure:

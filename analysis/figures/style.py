@@ -3,6 +3,7 @@ panel, indexed once) and the drawing helpers the figures share (also :mod:`analy
 
 from __future__ import annotations
 
+import contextlib
 import io as _stdio
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,11 +112,33 @@ class FigureData:
 
 # ----------------------------------------------------------------------------- helpers
 
-def rc_context():
-    """The figures' matplotlib settings, as a context manager (also for the claims' figures)."""
+#: text scale of the figure being drawn (1 for the appendix and the paper; board figures set it with rc_context)
+_SCALE = [1.0]
+#: smallest text in the figures: the appendix's and the paper's size, scaled up for the slide and the handout
+BASE_MIN_PT = 7.0
+#: the scale of the board figures (slide and handout), drawn at the size they are shown: no text below 10 pt
+BOARD_SCALE = 10.0 / BASE_MIN_PT
+
+
+def fs(size: float) -> float:
+    """A text size of the figure being drawn (``size`` at scale 1)."""
+    return size * _SCALE[0]
+
+
+@contextlib.contextmanager
+def rc_context(scale: float = 1.0):
+    """The figures' matplotlib settings, as a context manager (also for the claims' figures); ``scale`` enlarges
+    every text size (:data:`BOARD_SCALE` for figures shown on the slide and the handout)."""
     import matplotlib as mpl
 
-    return mpl.rc_context(RC)
+    rc = {k: (v * scale if k.endswith("size") and isinstance(v, float) else v) for k, v in RC.items()}
+    old = _SCALE[0]
+    _SCALE[0] = scale
+    try:
+        with mpl.rc_context(rc):
+            yield
+    finally:
+        _SCALE[0] = old
 
 
 def _fig(height: float, width: float = WIDTH) -> Figure:
@@ -144,7 +167,7 @@ def _strip_axis(fig, i: int, top: float, h: float, gap: float, left: float, widt
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
     ax.set_ylim(-0.6, 0.6)
-    fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=7.5, color=INK)
+    fig.text(0.01, y0 + h / 2, label, va="center", ha="left", fontsize=fs(7.5), color=INK)
     return ax, y0
 
 
@@ -169,7 +192,7 @@ def plain_log_axis(axis) -> None:
 def _group_legend(fig: Figure, colour_of: dict, title: str) -> None:
     handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, mew=0) for c in colour_of.values()]
     fig.legend(handles, list(colour_of), loc="lower left", bbox_to_anchor=(0.24, 0.0), ncol=len(handles),
-               title=title, title_fontsize=7, alignment="left", handletextpad=0.2, columnspacing=1.0,
+               title=title, title_fontsize=fs(7), alignment="left", handletextpad=0.2, columnspacing=1.0,
                borderaxespad=0.1)
 
 

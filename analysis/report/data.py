@@ -37,6 +37,7 @@ class Results:
     model_notes: str | None
     manifests: dict  # "validation" / "claims" -> (directory, manifest or None), see analysis.manifest
     sample_stats: dict = field(default_factory=dict)
+    findings: pd.DataFrame | None = None  # panel/quality_findings.csv: why values were set missing
     _fig: object = None
 
     @property
@@ -78,7 +79,17 @@ def load_results(out: str | Path) -> Results:
                    manifest=rd.read_panel_manifest(), quality=rd.read_quality_summary(),
                    dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
                    model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFEST_KINDS},
-                   sample_stats=rd.read_sample_stats())
+                   sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"))
+
+
+def _read_findings(path: Path) -> pd.DataFrame | None:
+    """The panel's data-quality findings (one row per value set missing, repaired, derived...), or None."""
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path, dtype=str)
+    except Exception:  # the findings only explain missing values; the documents then give the generic reason
+        return None
 
 
 def config_value(res: Results, *keys, default="n/a"):

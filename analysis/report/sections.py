@@ -116,12 +116,18 @@ MANIFESTS = {  # kind (= directory in the results): what it is, and the command 
         "Digital's SHMI banding and with a frequentist GLMM, and prior sensitivity are all missing. Run "
         "`svi validate` (with `--out` set to this results directory), then `svi report`, to include them."),
         "short_absent": "Validation has not been run for these results (`svi validate`).",
+        "intro": ("Every check below, its numbers, tables and figures, is written by `svi validate` into the results' "
+                  "`validation/` directory and rendered here in its order; a check with a stated criterion is "
+                  "marked PASS or FAIL."),
         "noun": "check"},
     "claims": {"command": "svi claims", "absent": (
         "**Public claims have not been re-tested for these results.** There is no claims manifest "
         "(`claims/manifest.json`) beside them. Run `svi claims` (with `--out` set to this results directory), "
         "then `svi report`, to include the re-tests."),
         "short_absent": "Public claims have not been re-tested for these results (`svi claims`).",
+        "intro": ("Each claim below, the test and its outcome are written by `svi claims` into the results' "
+                  "`claims/` directory and rendered here in its order; a re-test with a stated criterion is marked "
+                  "PASS or FAIL."),
         "noun": "claim"},
 }
 
@@ -237,7 +243,8 @@ def manifest_markdown(res: Results, kind: str) -> str:
     items = manifest_items(doc)
     model = doc.get("model_id")
     ours = res.attrs.get("svi_model_id") or res.gate.get("model_id")
-    parts = [f"*Written by {code_span(doc.get('producer') or spec['command'])} on {_created(doc)}"
+    parts = [spec["intro"] + "\n",
+             f"*Written by {code_span(doc.get('producer') or spec['command'])} on {_created(doc)}"
              + (f" for model {md(model)}" + (f" (this paper's results are from model {md(ours)})"
                                              if ours and str(ours) != str(model) else "") if model else "")
              + f"; {_count_text(items, spec['noun'])}. Full tables and figures are in the results' `{kind}/` "

@@ -16,7 +16,6 @@ ROWS = [("apc", "Admitted patient care"), ("op", "Outpatients"), ("ae", "A&E"),
 BENCH_WORDS = {"peer_median": "the peer-group median", "peer_mean": "the peer-group mean",
                "peer_best_quartile": "the peer group's best quarter (25th percentile)"}
 SHORT = {"peer_median": "peer median", "peer_mean": "peer mean", "peer_best_quartile": "best quarter"}
-NA = {"est": "n/a", "i80": "n/a", "i95": "n/a", "p": "n/a", "actual": "n/a", "share": "n/a", "england": "n/a"}
 
 
 def bench_words(kind) -> str:
@@ -54,54 +53,69 @@ class TrappedIndex:
 
 def _bench_text(values: dict[str, float], chosen: str, f) -> str:
     order = [b for b in BENCH_WORDS if b != chosen and known(values.get(b))]
-    return ", ".join(f"{f(values[b])} ({SHORT[b]})" for b in order) or "n/a"
+    return ", ".join(f"{f(values[b])} ({SHORT[b]})" for b in order) or "not estimated"
 
 
-def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx: TrappedIndex | None = None) -> dict:
-    """The trust's trapped value (``tv``, ``tv_*``) and avoidable deaths (``ad``, ``ad_*``) values of the documents."""
+def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx: TrappedIndex | None = None,
+                  why=None) -> dict:
+    """The trust's trapped value (``tv``, ``tv_*``) and avoidable deaths (``ad``, ``ad_*``) values of the documents.
+    ``why(setting)`` says in words why a setting has no estimate (the data-quality finding or the missing source);
+    the documents print that in the estimate's cell and leave its interval cells blank, never "n/a"."""
     tx = tx or TrappedIndex(tables)
+    why = why or (lambda s: "not estimated")
     v: dict = {}
     tv = {}
     for s, _ in ROWS:
         t = tx.trapped.get(s)
         r, e = _row(t, code), _row(t, "ENGLAND")
+        england = money(e["mean"], 0) if e is not None and known(e["mean"]) else "no trust has it"
         if r is None or not known(r["mean"]):
-            tv[s] = dict(NA, england=money(e["mean"], 0) if e is not None else "n/a",
-                         actual=money(r.actual_gbp_m) if r is not None else "n/a")
+            reason = why(s)
+            act = r.actual_gbp_m if r is not None else float("nan")
+            tv[s] = {"est": reason, "i80": "", "i95": "", "p": "", "share": "", "missing": True,
+                     "actual": money(act) if known(act) else reason, "england": england}
             continue
         tv[s] = {"est": money(r["mean"]), "i80": interval(r.lo80, r.hi80, money), "i95": interval(r.lo95, r.hi95, money),
-                 "p": pct(r.p_above), "actual": money(r.actual_gbp_m),
-                 "share": f"{num(100 * r.share_of_total_cost, 0)}%" if known(r.share_of_total_cost) else "n/a",
-                 "england": money(e["mean"], 0) if e is not None else "n/a"}
+                 "p": pct(r.p_above), "actual": money(r.actual_gbp_m) if known(r.actual_gbp_m) else why(s),
+                 "share": f"{num(100 * r.share_of_total_cost, 0)}%" if known(r.share_of_total_cost) else "",
+                 "england": england, "missing": False}
     v["tv"] = tv
     v["tv_benchmark"] = bench_words(cost_bench)
     g, n = tv["gross"], tv["total"]
-    v["tv_slide"] = (f"{g['est']} a year (95% interval {g['i95']}) across admitted, outpatient and A&E care; "
-                     f"net over all costs {n['est']} (chance above the benchmark {n['p']})") if g["est"] != "n/a" else \
-        f"no care-setting breakdown; over all costs {n['est']} a year (95% interval {n['i95']})"
+    if not g["missing"]:
+        # the slide's line is short (its column is narrow); the appendix gives the breakdown and the chances
+        v["tv_slide"] = f"{g['est']} a year (95% interval {g['i95']}) over the care settings; net {n['est']}"
+    elif not n["missing"]:
+        v["tv_slide"] = f"no care-setting breakdown; over all costs {n['est']} a year (95% interval {n['i95']})"
+    else:
+        v["tv_slide"] = n["est"]
     v["tv_coverage"] = (f"The three care settings are {g['share']} of the trust's {n['actual']} reported cost; the "
                         "rest (critical care, community and other activity) is in the net figure only."
-                        if g["share"] != "n/a" else "")
+                        if g["share"] else "")
+    for row in tv.values():
+        row.pop("missing")
     v["tv_bench_text"] = _bench_text(tx.by_benchmark("trapped_value", "gross", code), cost_bench, money)
     v["tv_net_bench_text"] = _bench_text(tx.by_benchmark("trapped_value", "total", code), cost_bench, money)
 
     r = _row(tx.deaths, code)
     e = _row(tx.deaths, "ENGLAND")
     v["ad_benchmark"] = bench_words(mort_bench)
-    england = count(e["mean"]) if e is not None else "n/a"
+    england = count(e["mean"]) if e is not None and known(e["mean"]) else "no trust has it"
     if r is None or not known(r["mean"]):
-        v["ad"] = {"est": "n/a", "i80": "n/a", "i95": "n/a", "p": "n/a", "slide": "no estimate (no published SHMI)",
-                   "england": england, "text": "No estimate: this trust has no published SHMI.", "bench_text": "n/a",
+        v["ad"] = {"est": "no estimate: no published SHMI", "i80": "", "i95": "", "p": "",
+                   "slide": "no estimate (no published SHMI)", "england": england,
+                   "text": "No estimate: this trust has no published SHMI.", "bench_text": "",
                    "sentence": "no estimate, as this trust has no published SHMI"}
     else:
         i95 = interval(r.lo95, r.hi95, count)
+        bt = _bench_text(tx.by_benchmark("avoidable_deaths", "", code), mort_bench, count)
         v["ad"] = {"est": count(r["mean"]), "i80": interval(r.lo80, r.hi80, count), "i95": i95, "p": pct(r.p_above),
                    "slide": f"{count(r['mean'])} a year (95% interval {i95}; chance above the benchmark {pct(r.p_above)})",
                    "england": england,
                    "text": f"{count(r['mean'])} deaths a year above the peer benchmark (95% interval {i95})",
-                   "bench_text": _bench_text(tx.by_benchmark("avoidable_deaths", "", code), mort_bench, count)}
+                   "bench_text": bt if bt != "not estimated" else ""}
         v["ad"]["sentence"] = v["ad"]["text"] + (f"; {v['ad']['bench_text']} against other benchmarks"
-                                                 if v["ad"]["bench_text"] != "n/a" else "")
+                                                 if v["ad"]["bench_text"] else "")
     return v
 
 

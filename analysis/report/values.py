@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
 
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
+from analysis.report import board
 from analysis.report.data import Results, config_value
-from analysis.report.sections import MANIFESTS, manifest_status
+from analysis.report.sections import MANIFESTS, SETTINGS, manifest_items, manifest_status
 from analysis.report.trapped import TrappedIndex, bench_words, paper_trapped, trust_trapped
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
                                   signed)
@@ -56,8 +58,12 @@ class TrustIndex:
                                              + fitted))
         self.ranks = {s: g.set_index("org_code") for s, g in t["ranks"].groupby("scope")}
         self.trapped_index = TrappedIndex(t)
+        self.trapped, self.deaths = self.trapped_index.trapped, self.trapped_index.deaths
         self.panel = res.panel.drop_duplicates("org_code").set_index("org_code")
         self.funnel = t["shmi_funnel"].set_index("org_code")
+        dv = t.get("value_drivers")
+        self.drivers = {c: g.set_index("part") for c, g in dv.groupby("org_code")} if dv is not None else None
+        self.findings = res.findings
         self.category = t["categories"].set_index("org_code")
         nc = t["need_context"]
         self.context = {c: g.set_index("org_code") for c, g in nc[nc.scope == "trust"].groupby("column")}
@@ -84,17 +90,32 @@ VERDICTS = {
 }
 
 
+#: the verdict of a trust ranked within its peer group only, from its peer-group rank quartiles
+WITHIN_GROUP = {
+    "not ranked": "is not ranked within the {group} group either (no value index)",
+    "best quarter (very likely)": "is very likely among the best-value quarter of the {group} group",
+    "best quarter (likely)": "is more likely than not among the best-value quarter of the {group} group",
+    "lowest quarter (very likely)": "is very likely among the lowest-value quarter of the {group} group",
+    "lowest quarter (likely)": "is more likely than not among the lowest-value quarter of the {group} group",
+    "uncertain": "cannot be placed with confidence in either the best or the lowest quarter of the {group} group",
+}
+
+
 def _peer_stats(ix: TrustIndex, code: str, col: str, scale: float = 1.0, f=None) -> list[str]:
     """The trust's value, its peers' median and range (the trust itself left out), and the England median."""
     r = _row(ix.context.get(col), code)
     if r is None:
-        return ["n/a"] * 4
-    g = lambda x: f(x * scale) if known(x) else "n/a"
-    return [g(r.value), g(r.peer_median), interval(r.peer_min, r.peer_max, f=g), g(r.england_median)]
+        return ["not in the panel"] * 4
+    g = lambda x, why: f(x * scale) if known(x) else why
+    own = g(r.value, board.missing_reason(ix.findings, code, col, "not in the source data"))
+    rng = interval(r.peer_min, r.peer_max, f=lambda x: f(x * scale)) if known(r.peer_min) else "no peer has it"
+    return [own, g(r.peer_median, "no peer has it"), rng, g(r.england_median, "no trust has it")]
 
 
 def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
-    """All numbers and texts of one trust's appendix, formatted as Markdown-ready strings (nested under ``svi``)."""
+    """All numbers and texts of one trust's appendix, formatted as Markdown-ready strings (nested under ``svi``).
+
+    No value is a bare "n/a": a missing value says why it is missing (:mod:`analysis.report.board`)."""
     ix = ix or TrustIndex(res)
     if code not in ix.info.index:
         raise SVIError(f"trust {code!r} is not in the results")
@@ -112,8 +133,11 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     else:
         rule = (f"peer groups are the trusts' {md(column.replace('_', ' '))} (ERIC-style size class), and this trust's "
                 f"is {md(info[column] if column in info.index else group)}")
+    title = board.title_name(info.org_name)
     v["trust"] = {
         "code": md(code), "name": md(name), "name_published": md(info.org_name), "region": md(info.region),
+        "title": md(title), "title_size": board.title_size(title),
+        "header": " · ".join([f"SVI value index", md(code), md(info.region)] + ([md(name)] if title != name else [])),
         "size_class": md(info.size_class), "peer_group": md(group), "n_group": str(len(members)),
         "n_peers": str(len(peers)), "peer_rule": rule,
         "peers_list": "; ".join(f"{md(short_name(ix.info.org_name[p]))} ({md(p)})" for p in peers) or "none",
@@ -123,19 +147,28 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     comp = {}
     for key, measure in (("quality", "quality_composite"), ("cost", "cost_composite"), ("value", "value_index")):
         r = _row(ix.value.get(measure), code)
-        comp[key] = {"median": signed(r["median"]) if r is not None else "n/a",
-                     "i80": interval(r.lo80, r.hi80, signed) if r is not None else "n/a",
-                     "i95": interval(r.lo95, r.hi95, signed) if r is not None else "n/a",
-                     "p": pct(r.p_positive) if r is not None and "p_positive" in r.index else "n/a"}
+        why = "not estimated: no indicator reported" if key != "cost" else "not estimated: no cost reported"
+        ok = r is not None and known(r["median"])
+        comp[key] = {"median": signed(r["median"]) if ok else why,
+                     "i80": interval(r.lo80, r.hi80, signed) if ok else why,
+                     "i95": interval(r.lo95, r.hi95, signed) if ok else why,
+                     "p": pct(r.p_positive) if ok and "p_positive" in r.index else why}
     v["comp"] = comp
 
-    # -- ranks
+    # -- ranks: a trust whose group reports none of an indicator has a peer-group rank only
     rk = {}
+    peer_r = _row(ix.ranks.get("peer group"), code)
+    nat_r = _row(ix.ranks.get("national"), code)
+    specialist = (nat_r is None or not known(nat_r.rank_median)) and peer_r is not None and known(peer_r.rank_median)
     for key, label in (("national", "national"), ("peer", "peer group"), ("region", "region")):
         r = _row(ix.ranks.get(label), code)
         if r is None or not known(r.rank_median):
-            rk[key] = {"median": "n/a", "i95": "n/a", "n": "n/a", "top": "n/a", "bottom": "n/a", "group": "n/a",
-                       "text": "not ranked"}
+            short = "not ranked" if specialist else "not ranked (no value index)"
+            why = ("not ranked: a specialist trust, compared within its peer group only" if specialist else
+                   "not ranked: no value index")
+            rk[key] = {"median": short, "i95": "specialist" if specialist else "none", "n": "not ranked", "top": "not ranked",
+                       "bottom": "not ranked", "group": md(r.group) if r is not None else "not ranked",
+                       "text": why}
             continue
         rk[key] = {"median": rank(r.rank_median), "i95": interval(r.rank_lo95, r.rank_hi95, rank),
                    "n": count(r.n_ranked), "top": pct(r.p_top_quartile), "bottom": pct(r.p_bottom_quartile),
@@ -143,7 +176,15 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                    "text": f"{rank(r.rank_median)} of {count(r.n_ranked)} (95% interval {interval(r.rank_lo95, r.rank_hi95, rank)})"}
     v["rank"] = rk
     cat = _row(ix.category, code)
-    v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
+    if specialist:
+        from analysis.summaries.derived import value_category
+
+        within = str(value_category([peer_r.p_top_quartile], [peer_r.p_bottom_quartile])[0])
+        v["verdict"] = ("not ranked nationally (a specialist trust, compared within its peer group only); it "
+                        + WITHIN_GROUP[within].format(group=md(group)))
+    else:
+        v["verdict"] = VERDICTS[cat.value if cat is not None else "not ranked"]
+    v["show"] = {"rank": "no" if specialist else "yes", "specialist": "yes" if specialist else "no"}
 
     # -- indicators
     ind = {}
@@ -152,17 +193,25 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         r = _row(t, code)
         pr = _row(ix.context.get(measure), code)
         peer_med = pr.peer_median if pr is not None else float("nan")
+        peer = f(peer_med) if known(peer_med) else "no peer reports it"
         if r is None or not known(r["median"]):
-            why = rec.missing_note
-            ind[key] = {"median": "n/a", "i80": "n/a", "i95": "n/a", "peer": f(peer_med) if known(peer_med) else "n/a",
-                        "note": why}
+            why = next(filter(None, (board.missing_reason(ix.findings, code, c, "") for c in rec.columns)),
+                       rec.missing_note)
+            ind[key] = {"median": why, "i80": "", "i95": "", "peer": peer, "note": why}
             continue
         ind[key] = {"median": f(r["median"]), "i80": interval(r.lo80, r.hi80, f=f),
-                    "i95": interval(r.lo95, r.hi95, f=f), "peer": f(peer_med) if known(peer_med) else "n/a", "note": ""}
+                    "i95": interval(r.lo95, r.hi95, f=f), "peer": peer, "note": ""}
     v["ind"] = ind
 
-    # -- SHMI funnel (published figures, NHS Digital method)
+    # -- SHMI funnel (published figures, NHS Digital method) and the one mortality message
     fr = _row(ix.funnel, code)
+    mrec = registry.get(registry.mortality_name()) if registry.mortality_name() else None
+    shmi_period = mrec.columns[0] if mrec is not None else ""
+    per = res.dictionary.set_index("name")["period"].get(shmi_period, "") if res.dictionary is not None and \
+        "name" in res.dictionary else ""
+    mort = board.mortality(fr, _row(ix.alpha.get(mrec.alpha_measure) if mrec is not None else None, code),
+                           _row(ix.deaths, code), board._period_text(per) if per else "period not recorded")
+    v["mortality"] = mort
     if fr is not None and bool(fr.in_fit):
         v["funnel"] = {"shmi": num(fr.ratio, 2), "observed": count(fr.observed), "expected": count(fr.expected),
                        "band": md(str(fr.band_label)),
@@ -170,14 +219,41 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                                 f"{count(fr.expected)} expected deaths): band {int(fr.band)}, "
                                 f"\u201c{md(str(fr.band_label))}\u201d, on NHS Digital's funnel.")}
     else:
-        v["funnel"] = {"shmi": "n/a", "observed": "n/a", "expected": "n/a", "band": "not banded",
+        nos = "not published for this trust"
+        v["funnel"] = {"shmi": nos, "observed": nos, "expected": nos, "band": "not banded",
                        "text": "This trust has no published SHMI (SHMI covers non-specialist acute trusts), "
                                "so it is not on the funnel."}
 
     # -- trapped value and avoidable deaths (analysis.report.trapped)
     bench = res.config.get("benchmark", {})
+    labels = dict(SETTINGS)
+
+    def why(s):
+        if s not in labels:  # the sum of the settings and the net figure: missing when every setting is
+            return "no cost data by care setting"
+        col = f"ncc_actual_cost_{s}_gbp_m"
+        return board.missing_reason(ix.findings, code, col, f"no {labels[s]} cost data")
     v.update(trust_trapped(res.tables, code, bench.get("cost", "peer_median"), bench.get("mortality", "peer_median"),
-                           ix.trapped_index))
+                           ix.trapped_index, why=why))
+
+    # -- what to act on: the parts that move the value index most, the settings of the trapped value, questions
+    drv = board.drivers(ix, code, band=str(fr.band_label) if fr is not None and bool(fr.in_fit) else None)
+    sett = board.settings(ix, code, dict(SETTINGS))
+    qs = board.questions(drv, sett, str(fr.band_label) if fr is not None and bool(fr.in_fit) else None,
+                         num(fr.ratio, 2) if fr is not None else "")
+    blank = {"text": "", "measure": "", "measure_i95": "", "contribution": "", "contribution_i95": "", "label": ""}
+    v["act"] = {
+        "driver1": drv[0] if drv else {**blank, "text": "no part of the value index is estimated for this trust"},
+        "driver2": drv[1] if len(drv) > 1 else {**blank, "text": "no second part is estimated for this trust"},
+        "settings": ("; ".join(x["text"] for x in sett) if sett else
+                     "none: cost is at or below the peer benchmark in every care setting in 95% of draws"),
+        "questions": ("\n".join(f"{i}. {q}" for i, q in enumerate(qs, 1)) if qs else
+                      "No indicator, care setting or mortality band differs credibly from expectation, so these "
+                      "numbers prompt no question."),
+        "n_questions": str(len(qs)),
+    }
+    for k in ("driver1", "driver2"):
+        v["act"][k] = {kk: str(vv) for kk, vv in v["act"][k].items() if kk in blank}
 
     # -- need and case-mix beside the peers
     sizes = ix.info.loc[peers, "size_class"].value_counts()
@@ -193,6 +269,19 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         vals = _peer_stats(ix, code, col, scale, f=f)
         need[key] = dict(zip(("trust", "peer_median", "peer_range", "england"), vals))
     v["need"] = need
+
+    # -- the specialist caveat (empty for other trusts)
+    v["caveat"] = ""
+    if specialist:
+        dt = ix.drivers.get(code) if ix.drivers is not None else None
+        qw = {p: float(w) for p, w in (dt.weight.items() if dt is not None else []) if p != "cost" and known(w)}
+        tot = sum(qw.values()) or 1.0
+        cfg_w = res.config.get("value", {}).get("quality_weights", {})
+        mname = registry.mortality_name()
+        shmi_w = (pct(float(cfg_w[mname]) / sum(map(float, cfg_w.values()))) if mname in cfg_w else
+                  "the mortality share")
+        v["caveat"] = board.specialist_caveat(name, group, len(members), {p: w / tot for p, w in qw.items()},
+                                              need["age75"]["trust"], need["age75"]["england"], shmi_w)
     v.update(_common_values(res))
     return {"svi": v}
 
@@ -204,18 +293,20 @@ def _common_values(res: Results) -> dict:
     period = ", ".join(sorted(res.panel["period"].astype(str).unique())) if "period" in res.panel else "n/a"
     return {
         "period": md(period),
+        "periods": board.periods(res.dictionary),
         "kind": md(kind),
         "kind_note": ("These results come from the **synthetic** panel (simulated trusts), not from real NHS data."
                       if kind == "synthetic" else
                       "These results come from the real public NHS data." if kind == "real" else
                       "The panel's origin is not recorded."),
-        "model_id": md(res.attrs.get("svi_model_id") or gate.get("model_id") or "n/a"),
-        "code_version": md(res.attrs.get("svi_code_version", "n/a")),
+        "model_id": md(res.attrs.get("svi_model_id") or gate.get("model_id") or "not recorded"),
+        "code_version": md(res.attrs.get("svi_code_version", "not recorded")),
         "gate_status": "passed" if passed else "FAILED",
         "gate_line": md(res.attrs.get("svi_gate") or
                         f"max R-hat {num(gate.get('max_rhat'), 4)}, min bulk ESS {count(gate.get('min_ess_bulk'))}, "
                         f"min tail ESS {count(gate.get('min_ess_tail'))}, divergences {count(gate.get('divergences'))}"),
         "n_trusts": count(res.headlines["n_trusts"]),
+        "validation_status": validation_short(res),
     }
 
 
@@ -230,7 +321,7 @@ def paper_values(res: Results) -> dict:
         "rhat_max": num(config_value(res, "gate", "rhat_max"), 2), "ess_bulk_min": count(config_value(res, "gate", "ess_bulk_min")),
         "ess_tail_min": count(config_value(res, "gate", "ess_tail_min")),
         "max_divergences": count(config_value(res, "gate", "max_divergences")),
-        "banner": ("The convergence gate passed: these results may be published." if passed else
+        "banner": (status_text(res) if passed else
                    "WARNING: THESE RESULTS FAILED THE CONVERGENCE GATE AND ARE NOT PUBLISHABLE. "
                    "The sampler did not converge well enough for the numbers below to be trusted; they are shown "
                    "for diagnosis only, and no trust appendix is rendered from them."),
@@ -296,8 +387,115 @@ def paper_values(res: Results) -> dict:
                    "kept": count(h["funnel_kept"]), "higher": count(h["funnel_higher"]),
                    "lower": count(h["funnel_lower"]), "as_expected": count(h["funnel_as_expected"])}
     v["checks"] = {kind: manifest_status(res, kind) for kind in MANIFESTS}
+    v["checks"]["prior_ref"] = prior_check_text(res)
+    # mortality: how the model's flags line up with NHS Digital's bands (analysis.summaries.derived.headlines)
+    g = lambda k: count(h.get(f"mortality_{k}", float("nan")))
+    tau2 = h.get("funnel_tau2", float("nan"))
+    v["mortality"] = {"hh": g("higher_higher"), "he": g("higher_as_expected"), "hl": g("higher_lower"),
+                      "ll": g("lower_lower"), "le": g("lower_as_expected"), "lh": g("lower_higher"),
+                      "eh": g("as_expected_higher"), "el": g("as_expected_lower"),
+                      "ee": g("as_expected_as_expected"),
+                      "tau": num(math.sqrt(tau2), 3) if known(tau2) else "not estimated",
+                      "tau_pct": (num(100 * (math.exp(1.96 * math.sqrt(tau2)) - 1), 0) + "%") if known(tau2) else
+                      "not estimated"}
+    ha = res.tables["health_alpha"]
+    sh = ha[(ha.measure == "shmi_ratio_to_expected") & ha["median"].notna()]
+    fu = res.tables["shmi_funnel"]
+    fu = fu[fu.in_fit.astype(bool)] if len(fu) else fu
+    if len(sh) and len(fu):  # typical 95% half-widths on the ratio scale: the model's interval, the funnel's limits
+        half = ((sh.hi95 / sh.lo95) ** 0.5 - 1).median()
+        lim = (fu.upper95 - 1).median()
+        v["mortality"].update(model_half=num(100 * half, 1) + "%", funnel_half=num(100 * lim, 1) + "%")
+    else:
+        v["mortality"].update(model_half="not estimated", funnel_half="not estimated")
+    n_all, n_nat = h.get("n_trusts", float("nan")), h.get("ranks_n", float("nan"))
+    v["ranks"]["n_not_national"] = count(n_all - n_nat) if known(n_all) and known(n_nat) else "none"
+    v["prior_centres"] = prior_centres_text(res)
+    v["peer"]["source"] = _dictionary_text(res, "size_class")
+    rk = res.tables["ranks"]
+    nat = rk[rk.scope == "national"]
+    out = nat[nat.rank_median.isna()].merge(rk[(rk.scope == "peer group") & rk.rank_median.notna()][["org_code"]])
+    if len(out):
+        gs = sorted(set(out.peer_group.astype(str)))
+        names = "; ".join(md(short_name(n)) for n in out.org_name.astype(str))
+        v["peer"]["unranked"] = f"the {md(', '.join(gs))} group, whose {len(out)} trusts are {names}"
+    else:
+        v["peer"]["unranked"] = "every group reports every indicator, so every trust is ranked nationally"
+    v["need"]["imd_source"] = _dictionary_text(res, "imd_score")
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
     return {"svi": v}
+
+
+def status_text(res: Results) -> str:
+    """The status of results that passed the convergence gate: converged is not validated.  Validated only when a
+    validation manifest of this run exists and none of its checks failed."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    gate = ("The convergence gate passed: the sampler converged on every parameter (R-hat, effective sample sizes "
+            "and divergences within their thresholds).")
+    if doc is None:
+        return (gate + " **These results have not been validated**: `svi validate` was not run for them, so no "
+                "calibration, predictive or agreement check supports them yet. Converged is not the same as "
+                "correct; treat them as provisional until validation has been run.")
+    items = manifest_items(doc)
+    failed = [it for it in items if it.get("passed") is False]
+    if failed:
+        return (gate + f" **Validation found problems**: {len(failed)} of {len(items)} validation checks of this "
+                "run failed (see the validation section); read the results with those failures in mind.")
+    return gate + f" The validation of this run ({len(items)} checks) found no failure (see the validation section)."
+
+
+def validation_short(res: Results) -> str:
+    """A few words on validation for the board documents: converged is not validated."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    if doc is None:
+        return "not validated (validation was not run for these results)"
+    items = manifest_items(doc)
+    failed = sum(it.get("passed") is False for it in items)
+    return (f"validation: {failed} of {len(items)} checks failed" if failed else
+            f"validation: {len(items)} checks, none failed")
+
+
+def prior_check_text(res: Results) -> str:
+    """Where the priors were checked against the data: the validation item that did it, or that none did."""
+    directory, doc = res.manifests.get("validation", (None, None))
+    for it in manifest_items(doc or {}):
+        if "prior" in f"{it.get('id', '')} {it.get('title', '')}".lower():
+            return f"the validation item \u201c{md(it.get('title') or it.get('id'))}\u201d below tests them against the data"
+    return ("no prior predictive or prior sensitivity check was run for these results (`svi validate` writes "
+            "them)")
+
+
+def prior_centres_text(res: Results) -> str:
+    """The numeric centres of the peer means' priors (the national centres computed from the panel)."""
+    try:
+        from models.value_model import prepare, prior_centres
+
+        c = prior_centres(prepare(res.panel, res.config))
+    except Exception as exc:  # noqa: BLE001 - a panel the model cannot prepare has no centres to state
+        return f"not computable from this panel ({md(type(exc).__name__)})"
+    inv = lambda x: 1 / (1 + math.exp(-x))
+    settings = {k: v[0].lower() + v[1:] if v[1:2].islower() else v for k, v in SETTINGS}  # "A&E" keeps its case
+    parts = []
+    for k, x in c["quality"].items():
+        r = registry.INDICATORS.get(k)
+        name = md(r.short) if r is not None else md(k)
+        if r is not None and r.alpha == "ratio":
+            parts.append(f"{name} {num(x, 3)} on the log scale (a ratio of {num(math.exp(x), 3)})")
+        else:
+            parts.append(f"{name} {num(x, 2)} logits ({num(100 * inv(x), 1)}%)")
+    for j, x in c["cost"].items():
+        parts.append(f"cost, {settings.get(j, md(j))}, {num(x, 3)} (actual {signed(100 * (math.exp(x) - 1), 1)}% "
+                     "against expected)")
+    return "; ".join(parts)
+
+
+def _dictionary_text(res: Results, column: str) -> str:
+    """A panel column's meaning, source and period as the panel dictionary records them."""
+    d = res.dictionary
+    if d is None or "name" not in d or column not in set(d.name):
+        return "not recorded in the panel dictionary"
+    r = d.set_index("name").loc[column]
+    return md(f"{r.meaning} (source: {r.source}; period: {r.period})")
 
 
 def scale_param_text(mode, centred: str | None) -> str:

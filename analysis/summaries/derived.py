@@ -96,6 +96,7 @@ def headlines(tables: dict, funnel: pd.DataFrame | None = None) -> pd.DataFrame:
     sh = ha[ha.measure == "shmi_ratio_to_expected"].dropna(subset=["median"])
     h.update({"shmi_n": float(len(sh)), "shmi_above": float((sh.lo95 > 1).sum()),
               "shmi_below": float((sh.hi95 < 1).sum())})
+    h.update(mortality_agreement(sh, funnel))
     if funnel is not None and len(funnel):
         bands = funnel.band.value_counts()
         kept = funnel.in_fit & ~funnel.trimmed.astype(bool)
@@ -107,6 +108,26 @@ def headlines(tables: dict, funnel: pd.DataFrame | None = None) -> pd.DataFrame:
         h.update({k: nan for k in ("funnel_n", "funnel_phi", "funnel_tau2", "funnel_kept", "funnel_higher",
                                    "funnel_lower", "funnel_as_expected")})
     return pd.DataFrame({"measure": list(h), "value": list(h.values())})
+
+
+def mortality_agreement(shmi_ratio: pd.DataFrame, funnel: pd.DataFrame | None) -> dict[str, float]:
+    """How the model's need-adjusted mortality flags (95% interval of the ratio wholly above or below 1) line up
+    with NHS Digital's published banding, over the trusts that have both: ``mortality_<model>_<band>`` counts, each
+    of model and band one of ``higher``, ``lower``, ``as_expected``."""
+    cats = ("higher", "lower", "as_expected")
+    out = {f"mortality_{m}_{b}": float("nan") for m in cats for b in cats}
+    if funnel is None or not len(funnel) or shmi_ratio is None or not len(shmi_ratio):
+        return out
+    sh = shmi_ratio.set_index("org_code")
+    f = funnel[funnel.in_fit.astype(bool)].set_index("org_code")
+    both = sh.index.intersection(f.index)
+    model = pd.Series(np.select([sh.lo95.reindex(both) > 1, sh.hi95.reindex(both) < 1], ["higher", "lower"],
+                                "as_expected"), index=both)
+    band = f.band.reindex(both).map({1: "higher", 2: "as_expected", 3: "lower"})
+    for m in cats:
+        for b in cats:
+            out[f"mortality_{m}_{b}"] = float(((model == m) & (band == b)).sum())
+    return out
 
 
 def headline_values(table: pd.DataFrame) -> dict[str, float]:

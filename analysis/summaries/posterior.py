@@ -66,6 +66,21 @@ def rank_summary(ranks: np.ndarray, groups: np.ndarray | None = None) -> pd.Data
     return df
 
 
+def national_comparable(observed: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(N,) trusts whose value index can be ranked against all others: those of peer groups that report every
+    quality indicator some group reports.  A group that reports none of an indicator (the specialist group has no
+    SHMI) has that indicator's weight spread over the rest, so its composite measures something else; its trusts
+    are ranked within their peer group only, never nationally or within region."""
+    observed, groups = np.asarray(observed, bool), np.asarray(groups)
+    anywhere = observed.any(axis=0)
+    ok = np.ones(len(groups), bool)
+    for gval in np.unique(groups):
+        idx = groups == gval
+        if (anywhere & ~observed[idx].any(axis=0)).any():
+            ok[idx] = False
+    return ok
+
+
 def peer_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.ndarray:
     """Per draw, the q-quantile of ``values`` over each trust's peer group (NaN trusts ignored)."""
     S, N = values.shape
@@ -115,6 +130,7 @@ class Composites:
     cost: np.ndarray     # cost composite (SD units, higher = cheaper than need-adjusted expectation)
     value: np.ndarray    # value index
     resid: np.ndarray    # (S, N, J) log(actual / need-adjusted expected cost) of every cost outcome
+    z: np.ndarray | None = None  # (S, N, K) standardised trust effects, higher = better
 
 
 def composites(post, d: ModelData, cfg: dict) -> Composites:
@@ -140,7 +156,45 @@ def composites(post, d: ModelData, cfg: dict) -> Composites:
     else:
         Ci = np.full((S, N), np.nan)
     Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
-    return Composites(W, wq, sign, Qi, Ci, Vi, resid)
+    return Composites(W, wq, sign, Qi, Ci, Vi, resid, z)
+
+
+def driver_weights(c: Composites) -> np.ndarray:
+    """(S, N, K + 1) each part's weight in the value index: indicator k's share of the quality weight among the
+    trust's observed indicators (NaN where it does not report k, whose weight is spread over the others), then cost's."""
+    K = c.wq.shape[-1]
+    tot = c.W.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = (c.W[:, :K].sum(1) / tot)[:, None, None] * c.wq / c.wq.sum(-1, keepdims=True)
+    q = np.where(c.wq > 0, q, np.nan)
+    cost = np.broadcast_to((c.W[:, K] / tot)[:, None, None], q.shape[:2] + (1,))
+    return np.concatenate([q, cost], axis=-1)
+
+
+def driver_draws(c: Composites) -> np.ndarray:
+    """(S, N, K + 1) each part's contribution to the value index in SD units (K quality indicators, then cost): its
+    weight times its standardised effect (the cost composite for cost).  The parts add up to the value index in
+    every draw; an indicator the trust does not report contributes NaN."""
+    w = driver_weights(c)
+    return np.concatenate([w[..., :-1] * c.z, w[..., -1:] * c.cost[..., None]], axis=-1)
+
+
+def value_drivers(c: Composites, indicators, codes) -> pd.DataFrame:
+    """What moves each trust's value index: one row per trust and part (each quality indicator, and cost) with the
+    part's contribution in SD units (median, intervals, chance above 0) and its mean weight in the index.  The
+    board documents show a trust's two largest parts from here."""
+    parts = list(indicators) + ["cost"]
+    dr, w = driver_draws(c), driver_weights(c)
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for j, part in enumerate(parts):
+            x = dr[:, :, j]
+            t = _long(codes, f"contribution_{part}", "SD units of the value index (>0 better)", x, part=part,
+                      weight=np.nanmean(w[:, :, j], axis=0))
+            t["p_positive"] = np.where(np.isnan(x).all(0), np.nan, np.nanmean(x > 0, axis=0))
+            rows.append(t)
+    return pd.concat(rows, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -196,6 +250,7 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     wq, sign, Qi, Ci, Vi, resid = c.wq, c.sign, c.quality, c.cost, c.value, c.resid
     rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
     tables["health_alpha"] = pd.concat(rows, ignore_index=True)
+    tables["value_drivers"] = value_drivers(c, d.indicators, codes)
 
     # -- cost residuals, value index
     val = []
@@ -226,8 +281,10 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
 
     # -- ranks of the value index
     rk = []
+    comparable = national_comparable(obs, peer)
     for scope, groups in (("national", None), ("peer group", d.trusts.peer_group.to_numpy()), ("region", region)):
-        r = rank_summary(rank_draws(Vi, None if groups is None else pd.factorize(groups)[0]),
+        score = Vi if scope == "peer group" else np.where(comparable[None], Vi, np.nan)
+        r = rank_summary(rank_draws(score, None if groups is None else pd.factorize(groups)[0]),
                          None if groups is None else pd.factorize(groups)[0])
         r.insert(0, "org_code", codes)
         r.insert(1, "scope", scope)

@@ -37,5 +37,5 @@ def test_a_trust_without_context_rows_shows_none(results):
     code = res.codes[0]
     nc = res.tables["need_context"]
     res.tables["need_context"] = nc[~((nc.org_code == code) & (nc.column == "imd_score"))]
-    assert set(trust_values(res, code)["svi"]["need"]["imd"].values()) == {"n/a"}
+    assert set(trust_values(res, code)["svi"]["need"]["imd"].values()) == {"not in the panel"}  # a reason, not n/a
     assert isinstance(res.tables["need_context"], pd.DataFrame)

@@ -143,8 +143,49 @@ def test_ranks_follow_the_composite(tables):
     best = v.idxmax()
     assert nat.loc[best, "rank_median"] == 1 and nat.loc[best, "p_top_quartile"] == 1
     from scipy.stats import spearmanr
-    assert spearmanr(v, nat.loc[v.index, "rank_median"]).statistic < -0.95
+    ranked = nat.rank_median.dropna().index
+    assert spearmanr(v[ranked], nat.loc[ranked, "rank_median"]).statistic < -0.95
     assert set(rk.scope) == {"national", "peer group", "region"}
+
+
+def test_groups_without_an_indicator_are_not_ranked_nationally(tables):
+    """The specialist group reports no SHMI: its trusts have a peer-group rank but no national or regional one, and
+    the national ranks run 1..n over the other trusts only."""
+    t, d, _ = tables
+    rk = t["ranks"]
+    k = d.indicators.index("shmi")
+    no_shmi = [g for g in np.unique(d.g) if not d.observed[d.g == g, k].any()]
+    assert no_shmi, "the synthetic panel should have a group without SHMI"
+    out = d.trusts.org_code[np.isin(d.g, no_shmi)]
+    nat = rk[rk.scope == "national"].set_index("org_code")
+    assert nat.loc[out, "rank_median"].isna().all()
+    assert rk[(rk.scope == "region") & rk.org_code.isin(out)].rank_median.isna().all()
+    assert rk[(rk.scope == "peer group") & rk.org_code.isin(out)].rank_median.notna().all()
+    n_in = int((~np.isin(d.g, no_shmi)).sum())
+    assert nat.n_ranked.max() == n_in and nat.rank_hi95.max() <= n_in
+
+
+def test_value_drivers_add_up_to_the_value_index():
+    """Each trust's parts (indicators and cost) add up to its value index in every draw; weights sum to 1."""
+    from analysis.summaries.posterior import composites, driver_draws, driver_weights
+
+    panel, *_ = generate(5)
+    cfg = load_config(overrides={"value": {"dirichlet_concentration": 50}})  # weights vary by draw
+    d = prepare(panel, cfg)
+    rng = np.random.default_rng(3)
+    idata = _fake_idata(d)
+    idata.posterior["u"] = idata.posterior["u"] + rng.normal(0, 0.05, idata.posterior["u"].shape)
+    c = composites(idata.posterior, d, cfg)
+    dr, w = driver_draws(c), driver_weights(c)
+    has = ~np.isnan(c.value).all(0)
+    assert np.allclose(np.nansum(dr, -1)[:, has], c.value[:, has])
+    assert np.allclose(np.nansum(w, -1)[:, has], 1.0)
+    k = d.indicators.index("shmi")
+    assert np.isnan(dr[:, ~d.observed[:, k], k]).all()  # a trust without SHMI: no SHMI part
+    t = summarise(idata, d, cfg)["value_drivers"]
+    assert set(t.part) == set(d.indicators) | {"cost"}
+    one = t[t.org_code == d.trusts.org_code.iloc[0]].set_index("part")
+    assert one.loc["cost", "median"] == pytest.approx(np.median(dr[:, 0, -1]))
 
 
 def test_quality_per_1000_spent(tables):
