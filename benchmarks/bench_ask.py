@@ -41,6 +41,7 @@ def main() -> int:
         s = evaluate(sub, reg)
         dt = (time.perf_counter() - t0) / len(sub)
         print(f"{split or 'all':8s} n={s.n:4d}  intent {s.intent_accuracy:6.1%}  entities {s.entity_accuracy:6.1%}"
+              f"  asked back {s.asked_back:3d} ({s.asked_back_ok} offering the right intent)"
               f"  ({1000 * dt:.2f} ms a question)")
         if split is None:
             print(confusion_table(s))

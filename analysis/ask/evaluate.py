@@ -30,6 +30,8 @@ class Score:
     n: int = 0
     intent_ok: int = 0
     entity_ok: int = 0
+    asked_back: int = 0  # questions answered with "did you mean X or Y?" (counted as intent misses)
+    asked_back_ok: int = 0  # ... of which the expected intent was one of the two offered
     confusion: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
 
@@ -49,19 +51,21 @@ def evaluate(rows: list[dict], register: Register) -> Score:
         got = p.entities()
         want = {k: r[k] for k in ENTITIES}
         s.n += 1
-        s.confusion[(r["intent"], p.intent)] += 1
-        ok_i = p.intent == r["intent"]
+        s.confusion[(r["intent"], "asked back" if p.unsure else p.intent)] += 1
+        ok_i = p.intent == r["intent"] and not p.unsure
+        s.asked_back += bool(p.unsure)
+        s.asked_back_ok += bool(p.unsure) and r["intent"] in (p.intent, p.unsure)
         ok_e = got == want
         s.intent_ok += ok_i
         s.entity_ok += ok_e
         if not (ok_i and ok_e):
-            s.errors.append((r["id"], r["question"], r["intent"], p.intent,
+            s.errors.append((r["id"], r["question"], r["intent"], f"{p.intent}|{p.unsure}" if p.unsure else p.intent,
                              {k: (want[k], got[k]) for k in ENTITIES if want[k] != got[k]}))
     return s
 
 
 def confusion_table(score: Score) -> str:
-    labels = [i for i in INTENTS if any(i in k for k in score.confusion)]
+    labels = [i for i in (*INTENTS, "asked back") if any(i in k for k in score.confusion)]
     short = {i: i[:7] for i in labels}
     head = "expected \\ parsed".ljust(16) + " ".join(short[i].rjust(7) for i in labels)
     lines = [head]

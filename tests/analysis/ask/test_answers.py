@@ -237,3 +237,9 @@ def test_ungrounded_template_is_a_bug_not_an_answer(asker, monkeypatch):
     monkeypatch.setitem(ans.HANDLERS, "rank", bad)
     with pytest.raises(SVIError, match="not found among its facts"):
         asker.ask("Where do we rank?", trust="RFF")
+
+
+def test_an_unclear_kind_of_question_is_asked_back(asker):
+    a = asker.ask("What caused the drop?", trust="RFF")
+    assert a.kind == "clarify" and a.facts == [] and a.ungrounded() == []
+    assert "movement over time" in a.text and "what drives the value position" in a.text
