@@ -21,9 +21,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.ask.evaluate import confusion_table, evaluate, read_questions, read_register  # noqa: E402
+from analysis.ask.evaluate import acute_trust_pairs, confusion_table, evaluate, read_questions, register_of  # noqa: E402
 
 QDIR = REPO / "tests" / "analysis" / "ask"
+
+
+def data_dir(given: Path | None) -> Path:
+    """--data-dir, else $SVI_SHARED_DATA, else ../shared/data beside the checkout (the trust names are read from
+    the shared data, never copied into the repository)."""
+    import os
+
+    d = given or Path(os.environ.get("SVI_SHARED_DATA") or REPO.parent / "shared" / "data")
+    if not (d / "raw").is_dir():
+        sys.exit(f"bench_ask: {d} holds no raw/: pass --data-dir with the shared data (the evaluation questions name "
+                 f"trusts from its acute-trust list)")
+    return d
 
 
 def main() -> int:
@@ -31,9 +43,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="results directory to time answers on")
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--show-heldout", action="store_true")
+    ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     a = ap.parse_args()
     rows = read_questions(QDIR / "questions.csv")
-    reg = read_register(QDIR / "trust_register.csv")
+    reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:
         sub = [r for r in rows if split is None or r["split"] == split]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.ask.names import Register
+from analysis.errors import SVIError
 from analysis.ask.parse import INTENTS, STOP, parse
 
 ENTITIES = ("trust", "other", "indicator", "setting", "topic")
@@ -20,9 +21,44 @@ def read_questions(path: str | Path) -> list[dict]:
                 for r in csv.DictReader(fh)]
 
 
-def read_register(path: str | Path) -> Register:
+#: where the acute trusts' codes and names are, inside a data directory (see the data's PROVENANCE.md, section 8)
+PROFILES = Path("raw") / "trustpulse" / "trust_profiles.csv"
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """(ODS code, name) pairs of a CSV with ``org_code`` and ``org_name`` columns, all rows."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return Register.from_pairs([(r["org_code"], r["org_name"]) for r in csv.DictReader(fh)], stop=STOP)
+        rd = csv.DictReader(fh)
+        missing = {"org_code", "org_name"} - set(rd.fieldnames or ())
+        if missing:
+            raise SVIError(f"{path}: no {', '.join(sorted(missing))} column in the header (line 1); a trust list "
+                           f"needs org_code and org_name")
+        return [(r["org_code"], r["org_name"]) for r in rd]
+
+
+def acute_trust_pairs(data_dir: str | Path) -> list[tuple[str, str]]:
+    """(ODS code, name) of the acute trusts in a data directory (``Trust_type == "Acute trust"``), sorted by code:
+    the trusts a real-data run holds, read from the shared data rather than copied into the repository."""
+    path = Path(data_dir) / PROFILES
+    if not path.is_file():
+        raise SVIError(f"{path} not found: pass the data directory that holds raw/ (e.g. ../shared/data)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rd = csv.DictReader(fh)
+        missing = {"org_code", "org_name", "Trust_type"} - set(rd.fieldnames or ())
+        if missing:
+            raise SVIError(f"{path}: no {', '.join(sorted(missing))} column in the header (line 1)")
+        pairs = sorted((r["org_code"], r["org_name"]) for r in rd if r["Trust_type"] == "Acute trust")
+    if not pairs:
+        raise SVIError(f"{path}: no row has Trust_type 'Acute trust'; is this the trust profiles file?")
+    return pairs
+
+
+def register_of(pairs) -> Register:
+    return Register.from_pairs(pairs, stop=STOP)
+
+
+def read_register(path: str | Path) -> Register:
+    return register_of(read_pairs(path))
 
 
 @dataclass

@@ -26,9 +26,13 @@ SPEC_Q = "Which specialties are driving our cost position?"
 
 @pytest.fixture(scope="module")
 def answers(asker):
-    """Every evaluation question answered, as asked (with its asker's trust), with the time each took."""
+    """Every evaluation question answered, as asked (with its asker's trust), with the time each took (without the
+    shared data, the questions whose asker is a trust of the hand-made fixture)."""
     out = []
+    known = set(asker.book.codes())
     for r in read_questions(HERE / "questions.csv"):
+        if r["context"] and r["context"] not in known:
+            continue
         t0 = time.perf_counter()
         a = asker.ask(r["question"], trust=r["context"])
         out.append((r, a, time.perf_counter() - t0))

@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.ask.evaluate import read_register
 from analysis.ask.names import edit_distance, similar
 from analysis.ask.parse import parse
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return read_register(HERE / "trust_register.csv")
 
 
 def codes(reg, text):
