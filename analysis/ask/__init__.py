@@ -31,6 +31,8 @@ class Asker:
         self.run = run
         self.book = FactBook(run)
         self.register = Register.from_pairs(self.book.info.org_name.items(), stop=STOP)
+        import analysis.report.text  # noqa: F401  (the name formatter; its package imports PyMC, seconds on a busy
+        # machine: paid with the tables, not inside the first answer)
         from analysis.ask.lexicon import _english
 
         _english()  # the spelling dictionary loads with the tables (about 0.5 s), not inside the first answer

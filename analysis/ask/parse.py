@@ -1,9 +1,13 @@
 """A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
 
-Rules, not a learned model: each intent has weighted patterns; the highest score wins, ties going to the intent
-listed first in :data:`INTENTS` (the more specific).  A question no pattern places is ``out_of_scope``.  Entities
-are read independently of the intent and then kept where the intent uses them.  The rules were developed on the
-``dev`` questions of ``tests/analysis/ask/questions.csv`` only; the ``heldout`` questions measure them.
+Two layers, no learned model.  The rules: each intent has weighted patterns, developed on the ``dev`` questions of
+``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent listed first in
+:data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every word is stemmed,
+and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or override a rule that
+found only a measure word when the question's words say what kind of question it is (see :func:`classify`); two
+intents scoring too close are asked back rather than guessed.  A question neither layer places is
+``out_of_scope``.  Entities are read independently of the intent and then kept where the intent uses them.  The
+held-out splits measure all this; benchmarks/RESULTS.md (issue 17) has the figures.
 """
 
 from __future__ import annotations
