@@ -8,8 +8,9 @@ Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before t
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
 layer on) and ``heldout5`` (written after the word layer, blind).  The trust names are read from the shared data
-(--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default: looking at their misses while changing the parser
-would make them development questions.  Figures go to benchmarks/RESULTS.md.
+(--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
+looking at their misses while changing the parser would make them development questions.  Figures go to
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
