@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.ask.evaluate import acute_trust_pairs, confusion_table, evaluate, read_questions, register_of  # noqa: E402
+from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
+                                   register_of)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 

@@ -37,7 +37,8 @@ _P = {
         (r"\b(explain|describe) (how|what)\b|\bmethodology\b|\bmethod\b|\bwhat does .* mean\b|\bmeaning of\b", 6),
         (r"^(what|whats|what's) (is|are) (a |an |the )?(health alpha|trapped value|the value index|value index|"
          r"a credible interval|credible intervals?|the convergence gate|convergence gate|need adjustment|"
-         r"the shmi funnel|the shmi|shmi|sucra|a peer group|peer groups?|the cost composite|the quality composite)\??$", 7),
+         r"the shmi funnel|the shmi|shmi|sucra|a peer group|peer groups?|the cost composite|"
+         r"the quality composite)\??$", 7),
         (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
          r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
          r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
@@ -129,7 +130,8 @@ _TOPIC = [
     ("convergence", r"\bconvergence\b|\bgate\b|\br-?hat\b"),
     ("ranks", r"\brank\w*\b|\bleague\b"),
     ("cost", r"\bcost composite\b|\bcosts?\b"),
-    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\breliab\w*\b|\brobust\w*\b|\b(not|n't) (cover|include|measure)\b"),
+    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\breliab\w*\b|\brobust\w*\b|"
+                    r"\b(not|n't) (cover|include|measure)\b"),
     ("data", r"\bdata\b|\bsources?\b"),
     ("shmi", r"\bshmi\b|\bfunnel\b|\bmortality\b"),
     ("value_index", r"\bvalue index\b|\bindex\b|\bvalue\b|\bscore\b|\bquality composite\b"),
@@ -233,7 +235,8 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
     text = spell(normalise(question), register)
     intent, scores, unsure = classify(text)
-    if not scores["rules"] and not unsure and intent == "out_of_scope":  # no question words placed it, but it names a measure: answer about the measure
+    # no question words placed it, but it names a measure: answer about the measure
+    if not scores["rules"] and not unsure and intent == "out_of_scope":
         ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
         intent = "mortality" if ind == "shmi" else "indicator" if ind else "cost" if st else intent
     mentions: list[Mention] = register.find(question)
