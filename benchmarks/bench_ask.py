@@ -6,8 +6,11 @@
 
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
-blind).  The held-out questions are scored, never listed by default: looking at their misses while changing the parser
-would make them development questions.  Figures go to benchmarks/RESULTS.md.
+blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
+layer on) and ``heldout5`` (written after the word layer, blind).  The trust names are read from the shared data
+(--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
+looking at their misses while changing the parser would make them development questions.  Figures go to
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -21,9 +24,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.ask.evaluate import confusion_table, evaluate, read_questions, read_register  # noqa: E402
+from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
+                                   register_of)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
+
+
+def data_dir(given: Path | None) -> Path:
+    """--data-dir, else $SVI_SHARED_DATA, else ../shared/data beside the checkout (the trust names are read from
+    the shared data, never copied into the repository)."""
+    import os
+
+    d = given or Path(os.environ.get("SVI_SHARED_DATA") or REPO.parent / "shared" / "data")
+    if not (d / "raw").is_dir():
+        sys.exit(f"bench_ask: {d} holds no raw/: pass --data-dir with the shared data (the evaluation questions name "
+                 f"trusts from its acute-trust list)")
+    return d
 
 
 def main() -> int:
@@ -31,9 +47,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="results directory to time answers on")
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--show-heldout", action="store_true")
+    ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     a = ap.parse_args()
     rows = read_questions(QDIR / "questions.csv")
-    reg = read_register(QDIR / "trust_register.csv")
+    reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:
         sub = [r for r in rows if split is None or r["split"] == split]
@@ -41,6 +58,7 @@ def main() -> int:
         s = evaluate(sub, reg)
         dt = (time.perf_counter() - t0) / len(sub)
         print(f"{split or 'all':8s} n={s.n:4d}  intent {s.intent_accuracy:6.1%}  entities {s.entity_accuracy:6.1%}"
+              f"  asked back {s.asked_back:3d} ({s.asked_back_ok} offering the right intent)"
               f"  ({1000 * dt:.2f} ms a question)")
         if split is None:
             print(confusion_table(s))

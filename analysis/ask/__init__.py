@@ -31,6 +31,11 @@ class Asker:
         self.run = run
         self.book = FactBook(run)
         self.register = Register.from_pairs(self.book.info.org_name.items(), stop=STOP)
+        import analysis.report.text  # noqa: F401  (the name formatter; its package imports PyMC, seconds on a busy
+        # machine: paid with the tables, not inside the first answer)
+        from analysis.ask.lexicon import _english
+
+        _english()  # the spelling dictionary loads with the tables (about 0.5 s), not inside the first answer
 
     @classmethod
     def open(cls, out: str | Path) -> "Asker":
@@ -72,6 +77,13 @@ class Asker:
             names = [f"{self.book.name(c)} ({c})" for c in cands]
             opts = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
             s(f"Which trust do you mean: {opts}? Reply with the name or the code.")
+            kind = "clarify"
+        elif p.unsure:  # two kinds of question scored too close to choose: ask, rather than guess
+            from analysis.ask.answer import KINDS
+
+            (la, ea), (lb, eb) = KINDS[p.intent], KINDS[p.unsure]
+            s(f"I'm not sure whether you're asking about {la} or about {lb}. Could you say which? For example: "
+              f"\"{ea}\" or \"{eb}\"")
             kind = "clarify"
         elif p.trust is None and p.intent not in NO_TRUST:
             s("Which trust is this about? Name it in the question (\"How is Barnsley doing?\") or give your own trust "

@@ -455,5 +455,22 @@ HANDLERS: dict[str, Callable] = {
     "compare": compare, "rank": rank, "mortality": mortality, "indicator": indicator, "trend": trend,
     "peer_group": peer_group, "not_measured": not_measured, "method": method, "out_of_scope": cannot,
 }
+#: per intent, how to name it when asking back which was meant, and an example question (no numbers: the text of a
+#: question back is checked for grounding like any answer)
+KINDS: dict[str, tuple[str, str]] = {
+    "value_position": ("the overall value position", "How good value are we?"),
+    "cost": ("cost against what our need predicts", "Are our admitted-care costs high for our need?"),
+    "drivers": ("what drives the value position", "Which indicators move our position most?"),
+    "trapped_value": ("trapped value (the savings opportunity)", "How much trapped value do we have?"),
+    "compare": ("a comparison with another trust or the peers", "How do we compare with our peers?"),
+    "rank": ("the rank and the chance of the top or bottom quarter", "Where do we rank?"),
+    "mortality": ("mortality and the SHMI band", "What is our SHMI band?"),
+    "indicator": ("one indicator (waiting times, A&E or patient experience)", "How are our waiting times?"),
+    "trend": ("movement over time", "How has our value index changed since last year?"),
+    "peer_group": ("the peer group and why", "Which peer group are we in and why?"),
+    "method": ("how the index is calculated", "How is the value index calculated?"),
+    "not_measured": ("specialties or services (not measured from public data)", "Which specialties drive our cost?"),
+    "out_of_scope": ("something outside the index", "What does the index measure?"),
+}
 #: intents answered without a trust
 NO_TRUST = {"method", "out_of_scope", "not_measured"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.ask.names import Register
+from analysis.errors import SVIError
 from analysis.ask.parse import INTENTS, STOP, parse
 
 ENTITIES = ("trust", "other", "indicator", "setting", "topic")
@@ -20,9 +21,44 @@ def read_questions(path: str | Path) -> list[dict]:
                 for r in csv.DictReader(fh)]
 
 
-def read_register(path: str | Path) -> Register:
+#: where the acute trusts' codes and names are, inside a data directory (see the data's PROVENANCE.md, section 8)
+PROFILES = Path("raw") / "trustpulse" / "trust_profiles.csv"
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """(ODS code, name) pairs of a CSV with ``org_code`` and ``org_name`` columns, all rows."""
     with open(path, newline="", encoding="utf-8") as fh:
-        return Register.from_pairs([(r["org_code"], r["org_name"]) for r in csv.DictReader(fh)], stop=STOP)
+        rd = csv.DictReader(fh)
+        missing = {"org_code", "org_name"} - set(rd.fieldnames or ())
+        if missing:
+            raise SVIError(f"{path}: no {', '.join(sorted(missing))} column in the header (line 1); a trust list "
+                           f"needs org_code and org_name")
+        return [(r["org_code"], r["org_name"]) for r in rd]
+
+
+def acute_trust_pairs(data_dir: str | Path) -> list[tuple[str, str]]:
+    """(ODS code, name) of the acute trusts in a data directory (``Trust_type == "Acute trust"``), sorted by code:
+    the trusts a real-data run holds, read from the shared data rather than copied into the repository."""
+    path = Path(data_dir) / PROFILES
+    if not path.is_file():
+        raise SVIError(f"{path} not found: pass the data directory that holds raw/ (e.g. ../shared/data)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rd = csv.DictReader(fh)
+        missing = {"org_code", "org_name", "Trust_type"} - set(rd.fieldnames or ())
+        if missing:
+            raise SVIError(f"{path}: no {', '.join(sorted(missing))} column in the header (line 1)")
+        pairs = sorted((r["org_code"], r["org_name"]) for r in rd if r["Trust_type"] == "Acute trust")
+    if not pairs:
+        raise SVIError(f"{path}: no row has Trust_type 'Acute trust'; is this the trust profiles file?")
+    return pairs
+
+
+def register_of(pairs) -> Register:
+    return Register.from_pairs(pairs, stop=STOP)
+
+
+def read_register(path: str | Path) -> Register:
+    return register_of(read_pairs(path))
 
 
 @dataclass
@@ -30,6 +66,8 @@ class Score:
     n: int = 0
     intent_ok: int = 0
     entity_ok: int = 0
+    asked_back: int = 0  # questions answered with "did you mean X or Y?" (counted as intent misses)
+    asked_back_ok: int = 0  # ... of which the expected intent was one of the two offered
     confusion: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
 
@@ -49,19 +87,21 @@ def evaluate(rows: list[dict], register: Register) -> Score:
         got = p.entities()
         want = {k: r[k] for k in ENTITIES}
         s.n += 1
-        s.confusion[(r["intent"], p.intent)] += 1
-        ok_i = p.intent == r["intent"]
+        s.confusion[(r["intent"], "asked back" if p.unsure else p.intent)] += 1
+        ok_i = p.intent == r["intent"] and not p.unsure
+        s.asked_back += bool(p.unsure)
+        s.asked_back_ok += bool(p.unsure) and r["intent"] in (p.intent, p.unsure)
         ok_e = got == want
         s.intent_ok += ok_i
         s.entity_ok += ok_e
         if not (ok_i and ok_e):
-            s.errors.append((r["id"], r["question"], r["intent"], p.intent,
+            s.errors.append((r["id"], r["question"], r["intent"], f"{p.intent}|{p.unsure}" if p.unsure else p.intent,
                              {k: (want[k], got[k]) for k in ENTITIES if want[k] != got[k]}))
     return s
 
 
 def confusion_table(score: Score) -> str:
-    labels = [i for i in INTENTS if any(i in k for k in score.confusion)]
+    labels = [i for i in (*INTENTS, "asked back") if any(i in k for k in score.confusion)]
     short = {i: i[:7] for i in labels}
     head = "expected \\ parsed".ljust(16) + " ".join(short[i].rjust(7) for i in labels)
     lines = [head]

@@ -1,9 +1,13 @@
 """A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
 
-Rules, not a learned model: each intent has weighted patterns; the highest score wins, ties going to the intent
-listed first in :data:`INTENTS` (the more specific).  A question no pattern places is ``out_of_scope``.  Entities
-are read independently of the intent and then kept where the intent uses them.  The rules were developed on the
-``dev`` questions of ``tests/analysis/ask/questions.csv`` only; the ``heldout`` questions measure them.
+Two layers, no learned model.  The rules: each intent has weighted patterns, developed on the ``dev`` questions of
+``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent listed first in
+:data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every word is stemmed,
+and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or override a rule that
+found only a measure word when the question's words say what kind of question it is (see :func:`classify`); two
+intents scoring too close are asked back rather than guessed.  A question neither layer places is
+``out_of_scope``.  Entities are read independently of the intent and then kept where the intent uses them.  The
+held-out splits measure all this; benchmarks/RESULTS.md (issue 17) has the figures.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analysis.ask.lexicon import correct, cue_scores, indicator_of, stem, tokens
 from analysis.ask.names import Mention, Register
 from models import indicators as registry
 
@@ -36,7 +41,8 @@ _P = {
         (r"\b(explain|describe) (how|what)\b|\bmethodology\b|\bmethod\b|\bwhat does .* mean\b|\bmeaning of\b", 6),
         (r"^(what|whats|what's) (is|are) (a |an |the )?(health alpha|trapped value|the value index|value index|"
          r"a credible interval|credible intervals?|the convergence gate|convergence gate|need adjustment|"
-         r"the shmi funnel|sucra|a peer group|peer groups?|the cost composite|the quality composite)\??$", 7),
+         r"the shmi funnel|the shmi|shmi|sucra|a peer group|peer groups?|the cost composite|"
+         r"the quality composite)\??$", 7),
         (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
          r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
          r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
@@ -105,6 +111,13 @@ _INDICATOR = [
     ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
             r"\bpatients think\b|\brate us\b|\bratings?\b"),
 ]
+#: named measures: when a question names one, a generic word for another ("A&E waits") does not decide
+_INDICATOR_NAMED = [
+    ("shmi", r"\bshmi\b|\bmortality\b"),
+    ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]h(ou)?rs?\b|\bcasualty\b"),
+    ("rtt", r"\brtt\b|\b18[- ]?weeks?\b|\breferral to treatment\b"),
+    ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b"),
+]
 _SETTING = [
     ("apc", r"\badmitted\b|\badmissions?\b|\binpatients?\b|\bapc\b|\bin-patients?\b"),
     ("op", r"\boutpatients?\b|\bout-patients?\b|\bclinics?\b"),
@@ -121,7 +134,8 @@ _TOPIC = [
     ("convergence", r"\bconvergence\b|\bgate\b|\br-?hat\b"),
     ("ranks", r"\brank\w*\b|\bleague\b"),
     ("cost", r"\bcost composite\b|\bcosts?\b"),
-    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\b(not|n't) (cover|include|measure)\b"),
+    ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\breliab\w*\b|\brobust\w*\b|"
+                    r"\b(not|n't) (cover|include|measure)\b"),
     ("data", r"\bdata\b|\bsources?\b"),
     ("shmi", r"\bshmi\b|\bfunnel\b|\bmortality\b"),
     ("value_index", r"\bvalue index\b|\bindex\b|\bvalue\b|\bscore\b|\bquality composite\b"),
@@ -151,6 +165,7 @@ class Parsed:
     topic: str | None = None
     candidates: dict = field(default_factory=dict)  # "trust"/"other" -> codes, when ambiguous
     scores: dict = field(default_factory=dict)
+    unsure: str | None = None  # a second intent scoring within MARGIN: the asker is asked which was meant
 
     def entities(self) -> dict:
         return {"trust": self.trust, "other": self.other, "indicator": self.indicator, "setting": self.setting,
@@ -171,23 +186,61 @@ def normalise(q: str) -> str:
     return q
 
 
-def classify(text: str) -> tuple[str, dict]:
-    scores = {}
+#: intents that say *what about* (a measure) rather than *what kind of question*: a question-type cue from the synonym
+#: sets overrides them, as the rules' order lets drivers, rank, trend ... override a measure word
+TOPIC = ("value_position", "cost", "mortality", "indicator")
+#: a synonym-set score this high places a question on its own (one word that says what is asked: weight 3)
+STRONG = 3.0
+#: below this, the synonym sets' words are too weak to place a question no rule placed
+WEAK = 2.0
+#: ask back when the two best synonym-set scores are closer than this (benchmarks/RESULTS.md, issue 17)
+MARGIN = 1.0
+
+
+def classify(text: str, stems: list[str] | None = None) -> tuple[str, dict, str | None]:
+    """The intent, every intent's score, and a second intent to offer when the two are too close to choose.
+
+    The rules (:data:`_P`, developed on the dev questions) decide first; the synonym sets (:mod:`.lexicon`) decide
+    (1) when no rule fired, if their best score reaches :data:`WEAK`, and (2) when the rules found only a measure
+    word (an intent in :data:`TOPIC`) but the question's words say what kind of question it is (a cue score of
+    :data:`STRONG` or more for another intent).  Ties among rules go to the intent listed first in :data:`INTENTS`;
+    near-ties among synonym-set scores are asked back rather than guessed."""
+    rules = {}
     for intent, pats in _COMPILED.items():
         s = max((w for p, w in pats if p.search(text)), default=0)
         if s:
-            scores[intent] = s
-    if not scores:
-        return "out_of_scope", scores
-    best = max(scores.values())
-    return next(i for i in INTENTS if scores.get(i) == best), scores
+            rules[intent] = s
+    cues = cue_scores(stems if stems is not None else [stem(w) for w in tokens(text)])
+    scores = {"rules": rules, "cues": cues}
+    if rules:
+        best = max(rules.values())
+        intent = next(i for i in INTENTS if rules.get(i) == best)
+        if intent not in TOPIC:
+            return intent, scores, None
+        pool = {i: c for i, c in cues.items() if c >= STRONG and i not in TOPIC and not rules.get(i)}
+        if not pool:
+            return intent, scores, None
+    else:
+        pool = {i: c for i, c in cues.items() if c >= WEAK}
+        if not pool:
+            return "out_of_scope", scores, None
+    ranked = sorted(pool, key=lambda i: (-pool[i], INTENTS.index(i)))
+    unsure = ranked[1] if len(ranked) > 1 and pool[ranked[0]] - pool[ranked[1]] < MARGIN else None
+    return ranked[0], scores, unsure
+
+
+def spell(text: str, register: Register) -> str:
+    """``text`` with misspelt vocabulary words corrected (trust-name words are left to :class:`Register`)."""
+    protect = lambda w: register._vocab_word(w) is not None  # noqa: E731
+    return re.sub(r"[a-z]+", lambda m: correct(m.group(0), protect), text)
 
 
 def parse(question: str, register: Register, context: str | None = None) -> Parsed:
     """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
-    text = normalise(question)
-    intent, scores = classify(text)
-    if intent == "out_of_scope":  # no question words placed it, but it names a measure: answer about the measure
+    text = spell(normalise(question), register)
+    intent, scores, unsure = classify(text)
+    # no question words placed it, but it names a measure: answer about the measure
+    if not scores["rules"] and not unsure and intent == "out_of_scope":
         ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
         intent = ("mortality" if ind and registry.get(ind).avoidable else "indicator" if ind else "cost" if st
                   else intent)
@@ -209,7 +262,7 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
             other = m
         else:
             subject = m
-    p = Parsed(question, intent, scores=scores)
+    p = Parsed(question, intent, scores=scores, unsure=unsure)
     if subject is not None:
         p.trust = subject.codes[0] if not subject.ambiguous else "?"
         if subject.ambiguous:
@@ -229,7 +282,8 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
             p.other = "region"
     # a named second trust makes it a comparison (for cost, a single indicator or drivers only with a comparison cue)
     if other is not None and (intent in ("value_position", "mortality") or
-                              intent in ("cost", "indicator", "drivers") and scores.get("compare", 0)):
+                              intent in ("cost", "indicator", "drivers") and
+                              (scores["rules"].get("compare", 0) or scores["cues"].get("compare", 0) >= STRONG)):
         p.intent = intent = "compare"
 
     # -- what about
@@ -238,7 +292,8 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
         if intent == "cost" and p.setting is None and re.search(r"\bper (weighted |adjusted )?admission", text):
             p.setting = "apc"
     else:
-        p.indicator = _first(_INDICATOR, text)
+        p.indicator = _first(_INDICATOR_NAMED, text) or _first(_INDICATOR, text) or \
+            indicator_of([stem(w) for w in tokens(text)])
     if intent == "mortality":
         p.indicator = registry.mortality_name()
     if intent == "method":

@@ -1,10 +1,14 @@
 """A results directory for `svi ask`, built without sampling (as in tests/analysis/test_report.py): the synthetic
-panel with its 129 trusts given the codes and names of the trust register (so the evaluation questions name trusts
-that exist), a constructed posterior put through ``analysis.summaries.summarise``, and a passing gate."""
+panel with its trusts given the codes and names of real acute trusts (so the evaluation questions name trusts that
+exist), a constructed posterior put through ``analysis.summaries.summarise``, and a passing gate.
+
+The trust names come from the shared data directory when it is present (the 129 acute trusts of the trust profiles,
+never a copy of them in the repository), else from ``fixture_trusts.csv``: a few trusts written by hand, enough for
+the name tests (ambiguous Sheffield and Liverpool, codes that are English words) but not for the evaluation set,
+whose accuracy tests then skip."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -14,10 +18,12 @@ import numpy as np
 import pytest
 
 from analysis import io
+from analysis.ask.evaluate import acute_trust_pairs, read_pairs, register_of
 from analysis.panel import build, write
 from analysis.summaries import summarise
 from models.config import load_config
 from models.value_model import prepare
+from tests.conftest import shared_data_dir
 
 HERE = Path(__file__).parent
 GATE = {"passed": True, "max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
@@ -41,8 +47,24 @@ def _posterior(d, S: int = 200, seed: int = 0):
 
 
 def register_pairs() -> list[tuple[str, str]]:
-    with open(HERE / "trust_register.csv", newline="") as fh:
-        return [(r["org_code"], r["org_name"]) for r in csv.DictReader(fh)]
+    """The acute trusts of the shared data when present, else the hand-made fixture."""
+    d = shared_data_dir()
+    return acute_trust_pairs(d) if d is not None else read_pairs(HERE / "fixture_trusts.csv")
+
+
+@pytest.fixture(scope="session")
+def reg():
+    return register_of(register_pairs())
+
+
+@pytest.fixture(scope="session")
+def real_reg():
+    """The register of every acute trust: the evaluation questions name trusts the fixture does not hold."""
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("the evaluation set needs the real trust list: set SVI_SHARED_DATA or place shared/ beside the "
+                    "checkout")
+    return register_of(acute_trust_pairs(d))
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +75,11 @@ def results(tmp_path_factory) -> Path:
     built = build(None, 11)
     panel = built.panel.copy()
     pairs = register_pairs()
-    assert len(pairs) >= len(panel)
+    # without the shared data: the fixture's trusts, then made-up ones (no digits: every number in an answer must be
+    # a fact, and a trust list is printed in some answers)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    extra = [f"Z{a}{b}" for a in letters for b in letters][: max(0, len(panel) - len(pairs))]
+    pairs += [(c, f"Synthetic {c} NHS Trust") for c in extra]
     panel["org_code"] = [c for c, _ in pairs[: len(panel)]]
     panel["org_name"] = [n for _, n in pairs[: len(panel)]]
     pr = write(dataclasses.replace(built, panel=panel), out / "panel")

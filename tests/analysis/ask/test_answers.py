@@ -26,9 +26,13 @@ SPEC_Q = "Which specialties are driving our cost position?"
 
 @pytest.fixture(scope="module")
 def answers(asker):
-    """Every evaluation question answered, as asked (with its asker's trust), with the time each took."""
+    """Every evaluation question answered, as asked (with its asker's trust), with the time each took (without the
+    shared data, the questions whose asker is a trust of the hand-made fixture)."""
     out = []
+    known = set(asker.book.codes())
     for r in read_questions(HERE / "questions.csv"):
+        if r["context"] and r["context"] not in known:
+            continue
         t0 = time.perf_counter()
         a = asker.ask(r["question"], trust=r["context"])
         out.append((r, a, time.perf_counter() - t0))
@@ -237,3 +241,9 @@ def test_ungrounded_template_is_a_bug_not_an_answer(asker, monkeypatch):
     monkeypatch.setitem(ans.HANDLERS, "rank", bad)
     with pytest.raises(SVIError, match="not found among its facts"):
         asker.ask("Where do we rank?", trust="RFF")
+
+
+def test_an_unclear_kind_of_question_is_asked_back(asker):
+    a = asker.ask("What caused the drop?", trust="RFF")
+    assert a.kind == "clarify" and a.facts == [] and a.ungrounded() == []
+    assert "movement over time" in a.text and "what drives the value position" in a.text

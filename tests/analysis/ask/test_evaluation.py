@@ -1,21 +1,36 @@
-"""The evaluation set: intent and entity accuracy of the parser, scored separately on the questions the rules were
-developed on and on the held-out questions (benchmarks/bench_ask.py prints the confusion table).
+"""The evaluation set: intent and entity accuracy of the parser, per split (benchmarks/bench_ask.py prints the
+confusion table; benchmarks/RESULTS.md records the figures and how each split was written).
 
-``heldout3`` (written last, blind) is reported by the benchmark, not asserted here: it measures how far the rules
-carry to new wording, which is the figure to improve, not a regression bound."""
+- ``dev``, ``dev2``, ``dev3``: the parser was developed on them; ``heldout``: written with dev before the parser.
+  They are held to the issue's 95% target.
+- ``heldout3``, ``heldout4`` (and ``heldout5``): written blind, never tuned on.  They are held to what was measured
+  on them (a regression bound: one more miss fails), not to the target, which they do not reach; the target test on
+  them is a strict expected failure, so that reaching it is noticed too.  Their misses are never printed here:
+  reading them while changing the parser would make them development questions.
+
+Accuracy needs the real trust list (the questions name trusts from all over England), so these tests skip without
+the shared data; the frozen-set and scorer tests run anyway."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from analysis.ask.evaluate import ENTITIES, evaluate, read_questions, read_register
+from analysis.ask.evaluate import ENTITIES, evaluate, read_questions
 from analysis.ask.parse import INTENTS
 
 HERE = Path(__file__).parent
 TARGET = 0.95
+#: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
+BLIND = {"heldout3": (27, 32), "heldout4": (102, 110), "heldout5": (38, 50)}
+#: the blind splits are frozen: these are sha256 digests of their rows as committed
+FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9cc4fcbb6",
+          "heldout4": "7688ff12d8b2ebc942f0fbe06075078d8f4a1a62d5372fe48eb7cc92d9faae38",
+          "heldout5": "6c23f3cf723ef92e0d3393e5ebdae56b01d45c455ccd05790b240f5991794257"}
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +38,10 @@ def rows():
     return read_questions(HERE / "questions.csv")
 
 
-@pytest.fixture(scope="module")
-def reg():
-    return read_register(HERE / "trust_register.csv")
-
-
 def test_the_set_covers_every_question_type(rows):
     assert len(rows) >= 150
     assert len({r["id"] for r in rows}) == len(rows)
-    for split in ("dev", "heldout"):
+    for split in ("dev", "heldout", "heldout4", "heldout5"):
         n = Counter(r["intent"] for r in rows if r["split"] == split)
         assert set(n) == set(INTENTS), (split, set(INTENTS) - set(n))
     for r in rows:
@@ -39,13 +49,38 @@ def test_the_set_covers_every_question_type(rows):
         assert all(k in r for k in ENTITIES)
 
 
-@pytest.mark.parametrize("split", ["dev", "heldout", "dev2"])
-def test_accuracy(rows, reg, split):
-    s = evaluate([r for r in rows if r["split"] == split], reg)
-    # misses are listed on failure for dev only: the held-out questions are not for tuning
+@pytest.mark.parametrize("split", sorted(FROZEN))
+def test_the_blind_sets_are_frozen(split):
+    with open(HERE / "questions.csv", newline="", encoding="utf-8") as fh:
+        lines = [",".join(r) for r in list(csv.reader(fh))[1:] if r[1] == split]
+    assert lines, f"split {split} is missing"
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == FROZEN[split], \
+        f"the blind split {split} was edited; a blind set is scored as written (add new questions as a new split)"
+
+
+@pytest.mark.parametrize("split", ["dev", "heldout", "dev2", "dev3"])
+def test_accuracy(rows, real_reg, split):
+    s = evaluate([r for r in rows if r["split"] == split], real_reg)
+    # misses are listed on failure for dev splits only: the held-out questions are not for tuning
     detail = s.errors if split.startswith("dev") else f"{len(s.errors)} misses"
     assert s.intent_accuracy >= TARGET, detail
     assert s.entity_accuracy >= TARGET, detail
+
+
+@pytest.mark.parametrize("split", sorted(BLIND))
+def test_blind_accuracy_does_not_fall(rows, real_reg, split):
+    s = evaluate([r for r in rows if r["split"] == split], real_reg)
+    intent, entity = BLIND[split]
+    assert s.intent_ok >= intent, f"{split}: intent right on {s.intent_ok} of {s.n}, {intent} when measured"
+    assert s.entity_ok >= entity, f"{split}: entities right on {s.entity_ok} of {s.n}, {entity} when measured"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17: blind (new-wording) accuracy is below the 95% target; see "
+                                       "benchmarks/RESULTS.md")
+def test_blind_accuracy_meets_the_target(rows, real_reg):
+    for split in BLIND:
+        s = evaluate([r for r in rows if r["split"] == split], real_reg)
+        assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, split
 
 
 def test_the_scorer_can_fail(rows, reg):
@@ -53,3 +88,11 @@ def test_the_scorer_can_fail(rows, reg):
     bad = [dict(r, intent="rank" if r["intent"] != "rank" else "cost", trust="XXX") for r in rows[:20]]
     s = evaluate(bad, reg)
     assert s.intent_ok == 0 and s.entity_ok == 0
+
+
+def test_an_ask_back_is_not_counted_as_right(reg):
+    """A question asked back ("did you mean X or Y?") is an intent miss, reported apart."""
+    q = {"id": "x", "question": "What caused the drop?", "context": "RFF", "intent": "trend", "trust": "RFF",
+         "other": None, "indicator": None, "setting": None, "topic": None}
+    s = evaluate([q], reg)
+    assert (s.intent_ok, s.asked_back, s.asked_back_ok) == (0, 1, 1)

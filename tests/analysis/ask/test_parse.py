@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.ask.evaluate import read_register
 from analysis.ask.names import edit_distance, similar
 from analysis.ask.parse import parse
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def reg():
-    return read_register(HERE / "trust_register.csv")
 
 
 def codes(reg, text):
@@ -73,3 +67,43 @@ def test_synonyms(reg):
 
 def test_unplaceable_question_is_out_of_scope(reg):
     assert parse("What's the weather like?", reg, context="RFF").intent == "out_of_scope"
+
+
+def test_typos_in_question_words_are_corrected_but_english_words_are_not(reg):
+    from analysis.ask.lexicon import correct
+
+    assert [correct(w) for w in ("mortalty", "vallue", "natinally", "trappd")] == \
+        ["mortality", "value", "nationally", "trapped"]
+    # two vocabulary words equally near ("compare", "complain"): not guessed
+    assert correct("compair") == "compair"
+    # an English word near a vocabulary word is not a typo; an inflection is not either
+    assert [correct(w) for w in ("charge", "cheaper", "rotheram")] == ["charge", "cheaper", "rotheram"]
+    p = parse("whats the mortalty at barnsley", reg)
+    assert (p.intent, p.trust, p.indicator) == ("mortality", "RFF", "shmi")
+
+
+def test_stems_make_one_word_of_its_inflections():
+    from analysis.ask.lexicon import stem
+
+    assert {stem(w) for w in ("rank", "ranks", "ranked", "ranking")} == {"rank"}
+    assert {stem(w) for w in ("compare", "compared", "comparing", "comparison")} == {"compar"}
+    assert stem("dragging") == stem("drag") and stem("improving") == stem("improve")
+
+
+def test_a_question_type_word_overrides_a_measure_word(reg):
+    # the rules see only "value index" (a measure); "fallen" says it is about movement over time
+    assert parse("Has our value index fallen?", reg, context="RFF").intent == "trend"
+    # ... but a measure word alone keeps the measure's intent
+    assert parse("What is our value index?", reg, context="RFF").intent == "value_position"
+
+
+def test_a_named_measure_beats_a_generic_word(reg):
+    assert parse("A&E waits at Rotherham?", reg).indicator == "ae"
+    assert parse("How long are the waits at Rotherham?", reg).indicator == "rtt"
+
+
+def test_close_scores_are_asked_back_not_guessed(reg):
+    p = parse("What caused the drop?", reg, context="RFF")
+    assert {p.intent, p.unsure} == {"drivers", "trend"}
+    # a clear question is not asked back
+    assert parse("Where do we rank?", reg, context="RFF").unsure is None
