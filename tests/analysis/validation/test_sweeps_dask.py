@@ -146,6 +146,7 @@ def remote_cluster(tmp_path):
         log.close()
 
 
+@pytest.mark.slow  # separate scheduler and worker processes, each compiling its own model: run with --run-slow
 def test_a_sweep_on_a_remote_cluster_survives_a_killed_worker(tiny, serial_reference, remote_cluster, tmp_path):
     from distributed import Client
 
