@@ -32,10 +32,10 @@ from analysis.errors import OutputError, SVIError
 if TYPE_CHECKING:
     import pandas as pd
 
-PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS = (
-    "panel", "fit", "tables", "reports", "validation", "variants", "claims")
+PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS, TREND = (
+    "panel", "fit", "tables", "reports", "validation", "variants", "claims", "trend")
 #: every part of a results directory (used to recognise one)
-PARTS = (PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS)
+PARTS = (PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS, TREND)
 
 #: the result tables of every fit (analysis.summaries.summarise), in the order they are written
 POSTERIOR_TABLES = ("trust_effects", "health_alpha", "value_index", "ranks", "trapped_value", "avoidable_deaths",
@@ -47,7 +47,9 @@ TABLE_NAMES = POSTERIOR_TABLES + DERIVED_TABLES
 #: the command that owns ``tables/`` (analysis.io.atomic_dir): only its own files are ever replaced
 TABLES_OWNER = "svi fit/summarise"
 TABLE_SUFFIXES = (".parquet", ".csv")
-_TABLE_SIDE_FILES = ("model_notes.txt", "UNPUBLISHABLE", "model.json")
+#: the marker a failed gate leaves beside the tables it refused to publish
+UNPUBLISHABLE = "UNPUBLISHABLE"
+_TABLE_SIDE_FILES = ("model_notes.txt", UNPUBLISHABLE, "model.json")
 
 
 class FitDir:
@@ -67,6 +69,11 @@ class FitDir:
     @property
     def diagnostics(self) -> Path:
         return self.path / "diagnostics"
+
+    @property
+    def unpublishable(self) -> Path:
+        """Present only when the fit here failed the gate (a directory that holds its own tables: ``trend/``)."""
+        return self.path / UNPUBLISHABLE
 
     def save(self, idata, gate_record: dict) -> None:
         """The posterior and its gate record, each written atomically."""
@@ -148,7 +155,7 @@ class ResultsDir:
 
     @property
     def unpublishable(self) -> Path:
-        return self.tables_dir / "UNPUBLISHABLE"
+        return self.tables_dir / UNPUBLISHABLE
 
     @property
     def reports_dir(self) -> Path:
@@ -184,6 +191,11 @@ class ResultsDir:
 
     def variant(self, name: str) -> FitDir:
         return FitDir(self.root / VARIANTS / name)
+
+    @property
+    def trend(self) -> FitDir:
+        """``trend/``: the multi-year fit, its gate record and its tables (owned by ``svi trend fit``)."""
+        return FitDir(self.root / TREND)
 
     def sbc_checkpoint(self, key: str) -> Path:
         """One file per finished SBC replication (``svi validate``; key: model id with the SBC sampler)."""

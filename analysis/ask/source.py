@@ -66,8 +66,10 @@ def papers_dir() -> Path:
 
 def check_gate(out: Path) -> dict:
     """The gate record; a :class:`GateRefusal` when the fit failed the gate or no record says it passed."""
-    unpub = out / "tables" / "UNPUBLISHABLE"
-    gpath = out / "fit" / "gate.json"
+    from analysis.results import ResultsDir
+
+    rd = ResultsDir(out)
+    unpub, gpath = rd.unpublishable, rd.gate
     if unpub.exists():
         reason = unpub.read_text().strip().splitlines()
         raise GateRefusal(

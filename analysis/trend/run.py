@@ -28,24 +28,28 @@ def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) ->
     from analysis.trend.years import read_year_panel
     from models.trend_model import load_trend_config
 
+    from analysis.results import FitDir, ResultsDir
+
     panel = read_year_panel(panel_dir)
     cfg = load_trend_config(config)
-    io.check_owned(Path(out) / "trend", OWNER)
+    dest = ResultsDir(out).trend.path
+    io.check_owned(dest, OWNER)
     idata, d, gate, st = fit_trend(panel, cfg, seed=seed, echo=echo)
     ex = expectation(st["hyper"], d)
     tables = {"health_alpha": mv.health_alpha(st["u"], ex, d), "movements": mv.movements(st["u"], ex, d),
               "value_movement": mv.value_movement(st["u"], st["hyper"]["sigma"], d, cfg["value"]["weights"]),
               "trends": mv.trends(st["hyper"]["mu"], d)}
-    with io.atomic_dir(Path(out) / "trend", owner=OWNER) as tmp:
-        idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
-        io.write_json(tmp / "gate.json", gate_record(gate, idata))
+    with io.atomic_dir(dest, owner=OWNER) as tmp:
+        fd = FitDir(tmp)
+        idata.to_netcdf(str(fd.posterior), engine="h5netcdf")
+        io.write_json(fd.gate, gate_record(gate, idata))
         for name, t in tables.items():
             io.write_table(t, tmp / name)
         if d.notes:
             io.write_text(tmp / "model_notes.txt", "\n".join(d.notes) + "\n")
         if not gate.passed:
-            io.write_text(tmp / "UNPUBLISHABLE", gate.text() + "\n")
-    echo(f"trend tables written to {Path(out) / 'trend'}")
+            io.write_text(fd.unpublishable, gate.text() + "\n")
+    echo(f"trend tables written to {dest}")
     return {"idata": idata, "data": d, "gate": gate, "tables": tables}
 
 
