@@ -39,7 +39,7 @@ PARTS = (PANEL, FIT, TABLES, REPORTS, VALIDATION, VARIANTS, CLAIMS, TREND)
 
 #: the result tables of every fit (analysis.summaries.summarise), in the order they are written
 POSTERIOR_TABLES = ("trust_effects", "health_alpha", "value_index", "ranks", "trapped_value", "avoidable_deaths",
-                    "benchmark_sensitivity", "null_reference", "value_drivers")
+                    "benchmark_sensitivity", "null_reference", "value_drivers", "equity_lens")
 #: tables derived from those and the panel (analysis.summaries.derived_tables): what the reports show beside them
 DERIVED_TABLES = ("shmi_funnel", "categories", "headlines", "need_context")
 TABLE_NAMES = POSTERIOR_TABLES + DERIVED_TABLES

@@ -13,6 +13,7 @@ from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 from analysis.report import board
 from analysis.report.data import Results, config_value
+from analysis.report.equity import paper_equity, trust_equity
 from analysis.report.sections import MANIFESTS, SETTINGS, manifest_items, manifest_status
 from analysis.report.trapped import TrappedIndex, bench_words, paper_trapped, trust_trapped
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
@@ -286,6 +287,9 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     v["need"] = need
 
     # -- the specialist caveat (empty for other trusts)
+    # -- the equity lens: what the population served changes in the rank (analysis.report.equity)
+    v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name))
+
     v["caveat"] = ""
     if specialist:
         dt = ix.drivers.get(code) if ix.drivers is not None else None
@@ -438,6 +442,7 @@ def paper_values(res: Results) -> dict:
         v["peer"]["unranked"] = "every group reports every indicator, so every trust is ranked nationally"
     v["need"]["imd_source"] = _dictionary_text(res, "imd_score")
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
+    v["equity"] = paper_equity(res.tables.get("equity_lens"))
     return {"svi": v}
 
 

@@ -251,6 +251,10 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     rows.append(_long(codes, "quality_composite", "SD units (>0 better)", Qi, indicator="combined"))
     tables["health_alpha"] = pd.concat(rows, ignore_index=True)
     tables["value_drivers"] = value_drivers(c, d.indicators, codes)
+    # -- the equity lens: the same position with the need adjustment added back (analysis.summaries.equity)
+    from analysis.summaries.equity import equity_table, unadjusted_composites
+
+    tables["equity_lens"] = equity_table(c, unadjusted_composites(post, d, cfg, c), d)
 
     # -- cost residuals, value index
     val = []
