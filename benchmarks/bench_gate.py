@@ -129,7 +129,8 @@ def main(argv=None):
     have = {(r["panel"], r["seed"]) for r in done if "error" not in r}
     rows = [r for r in done if r["panel"] in a.panels and r["seed"] in a.seeds and "error" not in r]
     with tempfile.TemporaryDirectory(prefix="svi-gate-") as tmp:
-        todo = [(p, s) for p in a.panels for s in a.seeds if (p, s) not in have]
+        # seed by seed across the panels, so that a run stopped early still covers every panel
+        todo = [(p, s) for s in a.seeds for p in a.panels if (p, s) not in have]
         dirs = build_panels(sorted({p for p, _ in todo}), a.data_dir, Path(tmp)) if todo else {}
         for panel, seed in todo:
             r = run_seed(panel, dirs[panel], seed, a.timeout)
