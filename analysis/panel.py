@@ -7,6 +7,8 @@ when every file in it has been written)::
     panel_dictionary.csv            every column's meaning, unit, source, period
     quality_report.md (+ .csv/.json) trusts in, trusts excluded and why, every changed value
     truth.json, truth_trusts.parquet  (synthetic only) the true parameters
+    equity_access.csv               (real data, only when the WLMDS IMD-decile file is present) each trust's gap in the
+                                    share waiting within 18 weeks, most minus least deprived quintile (analysis.equity_access)
     manifest.json                   kind, seed or the files read (rows, sha256), the source of every column, content hash
     .svi-output.json                marks the directory as written by `svi data build` (see analysis.io)
 
@@ -37,7 +39,9 @@ PANEL_FILES = frozenset({"panel.parquet", "panel.csv", "panel_dictionary.csv", "
                          # the trust x financial-year panel beside the cross-section (analysis/trend/years.py)
                          "panel_years.parquet", "panel_years.csv", "panel_years_dictionary.csv",
                          "panel_years_report.md", "panel_years_findings.csv", "panel_years_successors.csv",
-                         "panel_years_coverage.csv"})
+                         "panel_years_coverage.csv",
+                         # the equity-of-access table, written only when its publication is present
+                         "equity_access.csv"})
 #: A build whose raw file has fewer rows than this share of the previous build's is reported.
 ROW_DROP_WARN = 0.9
 
@@ -59,6 +63,7 @@ class PanelResult:
     truth_trusts: pd.DataFrame | None = None
     extra: dict = field(default_factory=dict)
     years: object = None  # the trust x financial-year panel (analysis.trend.years.YearPanelResult), real data only
+    equity: pd.DataFrame | None = None  # equity-of-access table (analysis.equity_access), when its file is present
 
     def summary_text(self) -> str:
         p = self.panel
@@ -76,6 +81,9 @@ class PanelResult:
                      + str(c["findings_by_action"]))
         if self.years is not None:
             lines.append("  " + self.years.summary_text().replace("\n", "\n  "))
+        if self.equity is not None:
+            lines.append(f"  equity of access: a gap for {int(self.equity.gap_pp_median.notna().sum())} of "
+                         f"{len(self.equity)} trusts (equity_access.csv)")
         if self.out is not None:
             lines.append(f"  written to {self.out}")
         return "\n".join(lines)
@@ -95,6 +103,13 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED,
 
     panel, report = build_real_panel(data_dir, cache_dir=cache_dir)
     result = PanelResult(panel, report, "real", extra={"inputs": report.inputs, "column_sources": report.column_sources})
+    from analysis import equity_access
+
+    located = equity_access.locate(data_dir, cache_dir)
+    if located is not None:  # absent: nothing is written and nothing in the report or manifest changes
+        result.equity, sentence, rows = equity_access.build_table(located, panel["org_code"].tolist())
+        report.notes.append(sentence)
+        report.inputs[located.file] = {"sha256": located.sha256, "rows": rows}
     from analysis.sources.monthly import MONTHLY_SOURCES
     from analysis.trend.years import build_from_data_dir
 
@@ -163,6 +178,8 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
             from analysis.trend.years import write_into
 
             write_into(result.years, tmp)
+        if result.equity is not None:
+            io.write_table(result.equity, tmp / "equity_access", formats=("csv",))
         io.write_json(tmp / "manifest.json", {"kind": result.kind, "n_trusts": len(result.panel),
                                               "panel_hash": panel_hash(result.panel), **result.extra})
     result.out = out
