@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import io
 from analysis.errors import SVIError
 from analysis.report import moves
 from analysis.report.data import Trend, load_trend
