@@ -18,7 +18,7 @@ from analysis.figures.style import BOARD_SCALE, WIDTH, FigureData, rc_context, s
 
 #: the board figures' size in inches (width, height), drawn at the size the slide and the handout show them (their
 #: documents give the same width), so their text is :data:`BOARD_SCALE` times the appendix's: nothing below 10 pt
-BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.4)}
+BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.25)}
 #: name -> (frame, overlay, frame arguments, text scale) of the layered appendix figures
 LAYERED = {
     "value_position": (_value_frame, _value_overlay, (3.0, WIDTH), 1.0),

@@ -118,35 +118,46 @@ def trust_moves(trend, code: str) -> dict:
             "value": value, "window": value["years"] or (ind[inds[0]]["years"] if inds else "")}
 
 
-def direction_sentence(tables: dict, code: str) -> str:
-    """One sentence on the trust's direction of travel for the slide and the handout: the trend composite's
-    movement over the window (95% interval, chance it improved) and the indicator that moved it most (largest
-    contribution in SD units, with its own movement in board units and chance of improvement; its interval is in
-    the appendix's table, the sentence must fit the one-page handout); without a composite, the indicator whose
-    movement is most certain in either direction."""
+def _direction(tables: dict, code: str) -> dict | None:
+    """The parts of the direction of travel: the trend composite's window movement (when the trust has one) and
+    the indicator that moved it most (largest contribution in SD units); without a composite, the indicator whose
+    movement is most certain in either direction.  None when the trust has no movement."""
     mv = tables["movements"]
     mine = mv[(mv.org_code == code) & (mv.span == "window")]
     mine = mine[mine.indicator.isin(moving_indicators(mv))]
     if mine.empty:
-        return f"**Direction of travel:** {NOT_IN_PANEL}."
+        return None
     vm = tables.get("value_movement")
     vmine = vm[(vm.org_code == code) & (vm.span == "window")] if vm is not None and len(vm) else pd.DataFrame()
-    top, lead, parts = None, "", []
+    tot, top = None, None
     if len(vmine) and (vmine.component == "total").any():
         tot = vmine[vmine.component == "total"].iloc[0]
-        lead = f", {tot['from']} to {tot['to']}"
-        parts.append(f"the trend composite of {md(composite_words(tables))} changed by {signed(tot['median'], 2)} SD "
-                     f"units (95% interval {interval(tot.lo95, tot.hi95, f=lambda x: signed(x, 2))}; chance it "
-                     f"improved {pct(tot.p_improved)})")
         comps = vmine[(vmine.component != "total") & vmine.component.isin(mine.indicator)]
         if len(comps):
             top = comps.loc[comps["median"].abs().idxmax(), "component"]
-    if top is None:  # no composite: the movement most certain in either direction
+    if top is None:
         top = mine.loc[(mine.p_improved - 0.5).abs().idxmax(), "indicator"]
-    r = mine[mine.indicator == top].iloc[0]
+    return {"total": tot, "top": top, "row": mine[mine.indicator == top].iloc[0]}
+
+
+def _composite_clause(tables: dict, tot: pd.Series) -> str:
+    return (f"the trend composite of {md(composite_words(tables))} changed by {signed(tot['median'], 2)} SD units (95% interval "
+            f"{interval(tot.lo95, tot.hi95, f=lambda x: signed(x, 2))}; chance it improved {pct(tot.p_improved)})")
+
+
+def direction_sentence(tables: dict, code: str) -> str:
+    """One sentence on the trust's direction of travel for the slide: the trend composite's movement over the
+    window (95% interval, chance it improved) and the indicator that moved it most, with its own movement in board
+    units and chance of improvement (its interval is in the appendix's table)."""
+    d = _direction(tables, code)
+    if d is None:
+        return f"**Direction of travel:** {NOT_IN_PANEL}."
+    tot, r, top = d["total"], d["row"], d["top"]
     _, aunit = units(top)
     f = _fmt(top)
+    lead = f", {tot['from']} to {tot['to']}" if tot is not None else ""
     when = "" if lead == f", {r['from']} to {r['to']}" else f" from {r['from']} to {r['to']}"
+    parts = [_composite_clause(tables, tot)] if tot is not None else []
     what = "moved most" if parts else "moved most clearly"
     parts.append(f"{md(registry.get(top).label)} {what} ({f(r['median'])} {aunit}{when}, chance it improved "
                  f"{pct(r.p_improved)})")
@@ -154,10 +165,15 @@ def direction_sentence(tables: dict, code: str) -> str:
 
 
 def direction_short(tables: dict, code: str) -> str:
-    """The direction of travel in the handout's space: the composite's movement and the indicator that moved it
-    most, by name only (the full sentence is on the slide, the numbers in the appendix)."""
-    full = direction_sentence(tables, code)
-    return re.sub(r"; ([^;]*?) moved most( clearly)? \(.*\)\.$", r", most through \1.", full)
+    """The direction of travel in the one-page handout's space: the composite's movement and, by name only, the
+    indicator that moved it most (the slide has the full sentence, the appendix every number)."""
+    d = _direction(tables, code)
+    if d is None or d["total"] is None:
+        return direction_sentence(tables, code)
+    tot = d["total"]
+    return (f"**Direction of travel**, {tot['from']} to {tot['to']}: trend composite {signed(tot['median'], 2)} SD "
+            f"(95% interval {interval(tot.lo95, tot.hi95, f=lambda x: signed(x, 2))}; chance improved "
+            f"{pct(tot.p_improved)}), most through {md(registry.get(d['top']).short)}.")
 
 
 NOT_IN_PANEL = "not shown, because this trust is not in the multi-year panel the trend fit was made from"
