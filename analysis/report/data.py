@@ -67,16 +67,9 @@ class Trend:
 
     tables: dict[str, pd.DataFrame] | None
     gate: dict
-    reason: str  # why the movements are not shown ("" when they are)
+    reason: str  # why the movements are not shown ("" when they are); plain text, the documents escape it
     backtest: dict | None = None  # {"summary", "gates": DataFrame, "overall": dict}, None when not run
-
-    @property
-    def short(self) -> str:
-        """The reason in a few words, for the slide's and the handout's one line."""
-        if not self.reason:
-            return ""
-        return ("the multi-year fit failed its convergence gate" if "gate" in self.reason else
-                "no multi-year fit is in these results")
+    short: str = ""  # the reason in a few words, for the slide's and the handout's one line
 
     @property
     def ok(self) -> bool:
@@ -90,12 +83,13 @@ def load_trend(rd: ResultsDir) -> Trend:
     fd = rd.trend
     backtest = load_backtest(rd)
     if not fd.path.is_dir():
-        return Trend(None, {}, "no multi-year (trend) fit is in these results (`svi trend fit` writes it)", backtest)
+        return Trend(None, {}, "no multi-year (trend) fit is in these results (the command svi trend fit writes one)",
+                     backtest, short="no multi-year fit is in these results")
     gate = fd.read_gate()
     if fd.unpublishable.exists() or not (isinstance(gate, dict) and gate.get("passed") is True):
         why = "its convergence gate failed" if gate else "it records no convergence gate"
         return Trend(None, gate if isinstance(gate, dict) else {}, f"the multi-year (trend) fit in these results is not "
-                     f"shown because {why} (see {fd.gate})", backtest)
+                     f"shown because {why} (see {fd.gate})", backtest, short=f"the multi-year fit is not shown: {why}")
     tables = {}
     for name in TREND_TABLES:
         path = fd.table(name)

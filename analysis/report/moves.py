@@ -73,7 +73,7 @@ def trust_moves(trend, code: str) -> dict:
     blank = {c: "" for c in CELLS}
     if trend is None or not trend.ok:
         reason = trend.reason if trend is not None else "no multi-year (trend) fit is in these results"
-        short = trend.short if trend is not None else "no multi-year fit is in these results"
+        short = (trend.short or reason) if trend is not None else "no multi-year fit is in these results"
         return {"show": "no", "absent": f"**Movements over the years** are not shown: {md(reason)}.",
                 "sentence": f"**Direction of travel:** not available ({md(short)}).",
                 "sentence_short": f"**Direction of travel:** not available ({md(short)}).", "ind": {}, "value": blank,

@@ -74,7 +74,7 @@ def test_direction_sentence_names_the_largest_contribution(small):
 
 
 def test_without_a_trend_fit_one_sentence_says_why(small):
-    t = Trend(None, {}, "no multi-year (trend) fit is in these results")
+    t = Trend(None, {}, "no multi-year (trend) fit is in these results", short="no multi-year fit is in these results")
     v = moves.trust_moves(t, "A")
     assert v["show"] == "no" and "no multi-year (trend) fit" in v["absent"]
     assert v["sentence"] == "**Direction of travel:** not available (no multi-year fit is in these results)."
@@ -112,6 +112,8 @@ def test_load_trend_passed_failed_incomplete(tmp_path):
     t = load_trend(ResultsDir(failed))
     assert not t.ok and "convergence gate failed" in t.reason
     assert "not shown" in moves.trust_moves(t, "A")["absent"]
+    assert moves.trust_moves(t, "A")["sentence"] == ("**Direction of travel:** not available (the multi-year fit is "
+                                                     "not shown: its convergence gate failed).")
     broken = tmp_path / "broken"
     write_trend(broken, tabs)
     ResultsDir(broken).trend.table("movements").unlink()
