@@ -16,6 +16,9 @@ loading their parts, and the check that panel, fit and tables come from one run:
     variants/<name>/            refits of the model variants: posterior.nc, gate.json (like fit/)
     variants/sbc/<key>/         checkpoints of the validation sweeps (analysis.sweeps): rep-NNNNN.json per finished
     variants/backtest/<key>/    SBC replication, year-YYYY.json per finished backtest year; a rerun resumes there
+    trend/                      ``svi trend fit``: posterior.nc, gate.json, the tables of TREND_TABLES, model_notes.txt
+                                and UNPUBLISHABLE when its gate failed (a FitDir holding its own tables)
+    validation/backtest/        ``svi validate --backtest``: summary, per_trust, gates (tables) and overall.json
 
 Only light modules are imported here (the command line imports it at start-up); pandas and the modelling stack
 are imported by the methods that need them.
@@ -50,6 +53,10 @@ TABLE_SUFFIXES = (".parquet", ".csv")
 #: the marker a failed gate leaves beside the tables it refused to publish
 UNPUBLISHABLE = "UNPUBLISHABLE"
 _TABLE_SIDE_FILES = ("model_notes.txt", UNPUBLISHABLE, "model.json")
+#: the tables of the multi-year fit (``svi trend fit``, analysis.trend.movements), written in trend/
+TREND_TABLES = ("health_alpha", "movements", "value_movement", "trends", "hyperparameters")
+#: the tables of the backtest (``svi validate --backtest``), written in validation/backtest/
+BACKTEST_TABLES = ("summary", "per_trust", "gates")
 
 
 class FitDir:
@@ -74,6 +81,14 @@ class FitDir:
     def unpublishable(self) -> Path:
         """Present only when the fit here failed the gate (a directory that holds its own tables: ``trend/``)."""
         return self.path / UNPUBLISHABLE
+
+    def table(self, name: str, suffix: str = ".parquet") -> Path:
+        """A table written beside the fit (``trend/``: :data:`TREND_TABLES`)."""
+        return self.path / f"{name}{suffix}"
+
+    @property
+    def model_notes(self) -> Path:
+        return self.path / "model_notes.txt"
 
     def save(self, idata, gate_record: dict) -> None:
         """The posterior and its gate record, each written atomically."""
@@ -196,6 +211,18 @@ class ResultsDir:
     def trend(self) -> FitDir:
         """``trend/``: the multi-year fit, its gate record and its tables (owned by ``svi trend fit``)."""
         return FitDir(self.root / TREND)
+
+    @property
+    def backtest_dir(self) -> Path:
+        """``validation/backtest/``: the backtest's tables (owned by ``svi validate --backtest``)."""
+        return self.validation_dir / "backtest"
+
+    def backtest_table(self, name: str, suffix: str = ".parquet") -> Path:
+        return self.backtest_dir / f"{name}{suffix}"
+
+    @property
+    def backtest_overall(self) -> Path:
+        return self.backtest_dir / "overall.json"
 
     def sbc_checkpoint(self, key: str) -> Path:
         """One file per finished SBC replication (``svi validate``; key: model id with the SBC sampler)."""

@@ -12,6 +12,8 @@ to Typst), so the PDF stays sharp and searchable.
 * :func:`trapped_value`    trapped value by care setting with 80 % and 95 % intervals
 * :func:`shmi_funnel`      the NHS Digital SHMI funnel (:mod:`analysis.shmi_funnel`) with the trust ringed
 * :func:`peer_need`        need and case-mix of the trust beside its peers and every other trust
+* :func:`~analysis.figures.movements.movements`  the trust's Health Alpha path by year beside its peer group's
+  and England's levels, one panel per indicator of the trend fit (drawn only when the results hold one)
 
 Each figure is a *background* (axes, every other trust, the peer group highlighted; the same for every trust of
 a peer group, with axis limits that do not depend on the trust) and an *overlay* (the trust's own marks).  The

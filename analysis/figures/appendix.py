@@ -13,11 +13,12 @@ from analysis.figures.panels import (_funnel_frame, _funnel_overlay, _indicator_
                                      _need_frame, _need_overlay, _rank_frame, _rank_overlay, _value_frame,
                                      _value_overlay, indicators, peer_need, rank_interval, shmi_funnel, trapped_value,
                                      value_position)
+from analysis.figures.movements import movements
 from analysis.figures.style import BOARD_SCALE, WIDTH, FigureData, rc_context, save, svg_text
 
 #: the board figures' size in inches (width, height), drawn at the size the slide and the handout show them (their
 #: documents give the same width), so their text is :data:`BOARD_SCALE` times the appendix's: nothing below 10 pt
-BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.4)}
+BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.25)}
 #: name -> (frame, overlay, frame arguments, text scale) of the layered appendix figures
 LAYERED = {
     "value_position": (_value_frame, _value_overlay, (3.0, WIDTH), 1.0),
@@ -28,7 +29,8 @@ LAYERED = {
     "shmi_funnel": (_funnel_frame, _funnel_overlay, (3.0,), 1.0),
     "peer_need": (_need_frame, _need_overlay, (2.7,), 1.0),
 }
-APPENDIX_FIGURES = (*LAYERED, "trapped_value")
+#: the movements page's figure is drawn only when the results hold a trend fit that passed its gate
+APPENDIX_FIGURES = (*LAYERED, "trapped_value", "movements")
 _SHARED = {"shmi_funnel"}  # backgrounds that do not depend on the peer group
 
 
@@ -106,6 +108,8 @@ class AppendixFigures:
             out[name] = io.write_text(outdir / f"{name}.svg", self.layer(name, group).with_overlay(overlay, self.fd,
                                                                                                    code))
         out["trapped_value"] = save(trapped_value(self.fd, code), outdir / "trapped_value.svg")
+        if self.fd.trend is not None:
+            out["movements"] = save(movements(self.fd, code), outdir / "movements.svg")
         return out
 
 
@@ -117,6 +121,8 @@ def appendix_figures(fd: FigureData, code: str, outdir: str | Path) -> dict[str,
     out = {name: save(fn(fd, code), outdir / f"{name}.svg") for name, fn in funcs.items()}
     for name, (w, h) in BOARD_SIZES.items():
         out[name] = save(value_position(fd, code, height=h, width=w, scale=BOARD_SCALE), outdir / f"{name}.svg")
+    if fd.trend is not None:
+        out["movements"] = save(movements(fd, code), outdir / "movements.svg")
     return out
 
 

@@ -77,10 +77,13 @@ class FigureData:
     trapped: dict[str, pd.DataFrame]     # setting -> frame indexed by org_code (ENGLAND row included)
     panel: pd.DataFrame                  # panel indexed by org_code
     funnel: pd.DataFrame | None = None   # the saved SHMI funnel table (analysis.summaries.derived), or None
+    #: the multi-year fit's tables (health_alpha, movements, trends...) when it passed its gate, else None
+    trend: dict[str, pd.DataFrame] | None = None
     _peer_of: dict = field(default_factory=dict)
 
     @classmethod
-    def from_tables(cls, tables: dict[str, pd.DataFrame], panel: pd.DataFrame) -> "FigureData":
+    def from_tables(cls, tables: dict[str, pd.DataFrame], panel: pd.DataFrame,
+                    trend: dict[str, pd.DataFrame] | None = None) -> "FigureData":
         info = ["org_name", "region", "size_class", "peer_group"]
         vi = tables["value_index"]
         trusts = vi[vi.measure == "value_index"].set_index("org_code")[info].sort_index()
@@ -97,7 +100,7 @@ class FigureData:
         pan = panel.drop_duplicates("org_code").set_index("org_code")
         funnel = tables.get("shmi_funnel")  # analysis.summaries.derived.shmi_funnel: empty when there is no funnel
         funnel = funnel if funnel is not None and len(funnel) else None
-        fd = cls(trusts, value, alpha, ranks, trapped, pan, funnel)
+        fd = cls(trusts, value, alpha, ranks, trapped, pan, funnel, trend)
         fd._peer_of = trusts.peer_group.to_dict()
         return fd
 

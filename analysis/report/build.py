@@ -16,6 +16,7 @@ from typing import Iterable
 from analysis import io, resources
 from analysis.errors import SVIError
 from analysis.report.data import Results, UnpublishableError, load_results
+from analysis.report.moves import MOVEMENTS_MARKER, movements_page
 from analysis.report.quarto import inline_for_quarto, quarto_path, quarto_render, resolved_markdown
 from analysis.report.sections import manifest_file, manifest_items, paper_tables
 from analysis.report.typst import board_typst, compile_typst, font_dir, md_to_html, md_to_typst, typst_preamble
@@ -77,6 +78,9 @@ def _stage_board(res: Results, code: str, build: Path, ix: TrustIndex, quarto: b
         # the document's parameter: this trust (the values themselves come from _data.yml)
         text = re.sub(r"(?m)^(\s+trust:\s*).*$", lambda m: m.group(1) + json.dumps(code), text, count=1)
         text = INDICATOR_ROWS_MARKER.sub(lambda m: indicator_table_rows(ix.indicators), text)
+        # the movements page of the run's trend fit, or the sentence saying why there is none (the same for every
+        # trust of a run: the board documents of all trusts share one template, analysis.report.typst.board_typst)
+        text = MOVEMENTS_MARKER.sub(lambda m: movements_page(res.trend), text)
         qmd = staged[kind] = d / src.name
         io.write_text(qmd, text)
         if quarto:

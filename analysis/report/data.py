@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.errors import SVIError
-from analysis.results import CLAIMS, TABLE_NAMES, VALIDATION, ResultsDir
+from analysis.results import BACKTEST_TABLES, CLAIMS, TABLE_NAMES, TREND_TABLES, VALIDATION, ResultsDir
 from analysis.summaries.derived import headline_values
 
 #: the producers whose manifests the paper renders (directories of the results)
@@ -38,6 +38,7 @@ class Results:
     manifests: dict  # "validation" / "claims" -> (directory, manifest or None), see analysis.manifest
     sample_stats: dict = field(default_factory=dict)
     findings: pd.DataFrame | None = None  # panel/quality_findings.csv: why values were set missing
+    trend: "Trend | None" = None  # the multi-year fit's tables and why they are (not) shown
     _fig: object = None
 
     @property
@@ -54,8 +55,79 @@ class Results:
         if self._fig is None:
             from analysis.figures import FigureData
 
-            self._fig = FigureData.from_tables(self.tables, self.panel)
+            self._fig = FigureData.from_tables(self.tables, self.panel,
+                                               self.trend.tables if self.trend is not None and self.trend.ok else None)
         return self._fig
+
+
+@dataclass
+class Trend:
+    """The multi-year fit (``svi trend fit``) as the documents use it: its tables when it passed its gate, else the
+    one sentence that says why the documents show no movements; and the backtest (``svi validate --backtest``)."""
+
+    tables: dict[str, pd.DataFrame] | None
+    gate: dict
+    reason: str  # why the movements are not shown ("" when they are); plain text, the documents escape it
+    backtest: dict | None = None  # {"summary", "gates": DataFrame, "overall": dict}, None when not run
+    short: str = ""  # the reason in a few words, for the slide's and the handout's one line
+
+    @property
+    def ok(self) -> bool:
+        return self.tables is not None
+
+
+def load_trend(rd: ResultsDir) -> Trend:
+    """The trend fit of ``rd``: shown only when its gate passed (gate.json says so and no UNPUBLISHABLE marker).
+    A fit that passed but whose tables are missing or unreadable is an error (a page the board expects would
+    otherwise vanish quietly)."""
+    fd = rd.trend
+    backtest = load_backtest(rd)
+    if not fd.path.is_dir():
+        return Trend(None, {}, "no multi-year (trend) fit is in these results (the command svi trend fit writes one)",
+                     backtest, short="no multi-year fit is in these results")
+    gate = fd.read_gate()
+    if fd.unpublishable.exists() or not (isinstance(gate, dict) and gate.get("passed") is True):
+        why = "its convergence gate failed" if gate else "it records no convergence gate"
+        return Trend(None, gate if isinstance(gate, dict) else {}, f"the multi-year (trend) fit in these results is not "
+                     f"shown because {why} (see {fd.gate})", backtest, short=f"the multi-year fit is not shown: {why}")
+    tables = {}
+    for name in TREND_TABLES:
+        path = fd.table(name)
+        if not path.exists():
+            if name == "hyperparameters":  # written by later versions of `svi trend fit`: the paper says so
+                continue
+            raise SVIError(f"{path} is missing: the trend fit in {fd.path} is incomplete, so its movements cannot be "
+                           f"shown. Run `svi trend fit --out {rd.root}` again, then render again.")
+        try:
+            tables[name] = pd.read_parquet(path)
+        except Exception as exc:
+            raise SVIError(f"{path} cannot be read ({type(exc).__name__}): the file is damaged. Run `svi trend fit "
+                           f"--out {rd.root}` again, then render again.") from None
+    need = {"health_alpha": {"org_code", "indicator", "period", "median", "lo80", "hi80", "lo95", "hi95"},
+            "movements": {"org_code", "indicator", "from", "to", "span", "median", "lo95", "hi95", "p_improved"},
+            "trends": {"indicator", "scope", "period", "level_median", "level_lo95", "level_hi95"}}
+    for name, cols in need.items():
+        missing = sorted(cols - set(tables[name].columns))
+        if missing:
+            raise SVIError(f"{fd.table(name)} lacks the column(s) {', '.join(missing)} (written by another version "
+                           f"of svi). Run `svi trend fit --out {rd.root}` again, then render again.")
+    return Trend(tables, gate, "", backtest)
+
+
+def load_backtest(rd: ResultsDir) -> dict | None:
+    """The backtest's summary, gates and overall scores, None when it was not run."""
+    if not rd.backtest_overall.exists():
+        return None
+    import json
+
+    try:
+        overall = json.loads(rd.backtest_overall.read_text())
+        tabs = {n: pd.read_parquet(rd.backtest_table(n)) for n in BACKTEST_TABLES if n != "per_trust"
+                and rd.backtest_table(n).exists()}
+    except Exception as exc:
+        raise SVIError(f"the backtest in {rd.backtest_dir} cannot be read ({type(exc).__name__}: {exc}); run `svi "
+                       f"validate --backtest --out {rd.root}` again") from None
+    return {"overall": overall if isinstance(overall, dict) else {}, **tabs}
 
 
 def load_results(out: str | Path) -> Results:
@@ -79,7 +151,8 @@ def load_results(out: str | Path) -> Results:
                    manifest=rd.read_panel_manifest(), quality=rd.read_quality_summary(),
                    dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
                    model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFEST_KINDS},
-                   sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"))
+                   sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"),
+                   trend=load_trend(rd))
 
 
 def _read_findings(path: Path) -> pd.DataFrame | None:

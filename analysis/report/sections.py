@@ -48,7 +48,9 @@ def priors_table(cfg: dict | None) -> str:
 
 def paper_tables(res: Results) -> dict[str, str]:
     """Markdown of the generated tables the paper includes (their length depends on the results)."""
-    out: dict[str, str] = {}
+    from analysis.report.moves import paper_trend
+
+    out: dict[str, str] = {"trend": paper_trend(res.trend)}
     # data sources: one row per (source, period) of the columns the model uses
     d = res.dictionary
     used = {"shmi_observed_deaths", "shmi_expected_deaths", "shmi_spells", "rtt_total_waiting", "rtt_waiting_under_18w",

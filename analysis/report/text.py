@@ -84,12 +84,12 @@ def pct(p) -> str:
     """
     if not known(p):
         return "n/a"
-    p = float(p)
-    if p < 0.005:
+    s = f"{100 * float(p):.0f}"  # the rounded figure decides: 0.005 rounds (half to even) to "0"
+    if s in ("0", "-0"):
         return md("<1%")
-    if p > 0.995:
+    if s == "100":
         return md(">99%")
-    return f"{100 * p:.0f}%"
+    return f"{s}%"
 
 
 def money(x, d: int | None = None) -> str:

@@ -14,6 +14,7 @@ from analysis.fitinfo import attempts_text, timing_text
 from analysis.report import board
 from analysis.report.data import Results, config_value
 from analysis.report.equity import paper_equity, trust_equity
+from analysis.report.moves import trust_moves
 from analysis.report.sections import MANIFESTS, SETTINGS, manifest_items, manifest_status
 from analysis.report.trapped import TrappedIndex, bench_words, paper_trapped, trust_trapped
 from analysis.report.text import (count, display_name, interval, known, md, money, num, pct, rank, short_name,
@@ -301,6 +302,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                   "the mortality share")
         v["caveat"] = board.specialist_caveat(name, group, len(members), {p: w / tot for p, w in qw.items()},
                                               need["age75"]["trust"], need["age75"]["england"], shmi_w)
+    # -- movements over the years (the multi-year fit, when it passed its gate)
+    v["moves"] = trust_moves(res.trend, code)
     v.update(_common_values(res))
     return {"svi": v}
 

@@ -143,3 +143,43 @@ def trends(mu: np.ndarray, d: TrendData) -> pd.DataFrame:
                     row["p_improved"] = float((ch * sign(ind) > 0).mean())
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: what each row of :func:`hyperparameters` measures
+HYPERPARAMETERS = {
+    "rho": "persistence: the share of a trust's effect carried from one year to the next (AR(1) coefficient)",
+    "sigma": "spread of the trust effects around the peer mean (SD, model scale)",
+    "tau": "year-level noise that does not persist (SD, model scale)",
+    "gain": "weight of a new year's observation in the trust's state, for a trust whose sampling noise is negligible "
+            "(steady-state Kalman gain); the rest is its own history and its peer mean",
+}
+
+
+def steady_gain(rho: np.ndarray, sigma: np.ndarray, tau: np.ndarray, v: float = 0.0, iters: int = 200) -> np.ndarray:
+    """The Kalman filter's steady-state gain of the AR(1) state: the weight of a new observation (variance
+    ``tau^2 + v``) against the prediction from the trust's history, once the filter has settled.  1 - gain is the
+    share of a one-year surprise the model reads as noise (how it discounts a lucky or unlucky year)."""
+    rho, sigma, tau = (np.asarray(a, float) for a in (rho, sigma, tau))
+    q, r = sigma**2 * (1 - rho**2), tau**2 + v
+    gain = lambda p: np.where(r > 0, p / np.maximum(p + r, 1e-300), 1.0)  # no year noise: the observation is all
+    p = sigma**2 + 0 * r
+    for _ in range(iters):
+        p = rho**2 * p * (1 - gain(p)) + q
+    return gain(p)
+
+
+def hyperparameters(h: dict, d: TrendData) -> pd.DataFrame:
+    """Per indicator: the persistence rho, the trust-effect SD sigma, the year-level noise tau and the steady-state
+    gain (:func:`steady_gain`), median and 95% interval over the draws (rho, tau and the gain only where the
+    indicator has the years to estimate them); what the paper reports of the model's dynamics."""
+    rows = []
+    for k, ind in enumerate(d.indicators):
+        params = {"sigma": h["sigma"][:, k]}
+        if bool(d.dynamic[k]):
+            params.update(rho=h["rho"][:, k], tau=h["tau"][:, k],
+                          gain=steady_gain(h["rho"][:, k], h["sigma"][:, k], h["tau"][:, k]))
+        for name, a in params.items():
+            iv = _interval(a)
+            rows.append({"indicator": ind, "parameter": name, "dynamic": bool(d.dynamic[k]),
+                         "median": float(iv["median"]), "lo95": float(iv["lo95"]), "hi95": float(iv["hi95"])})
+    return pd.DataFrame(rows, columns=["indicator", "parameter", "dynamic", "median", "lo95", "hi95"])

@@ -4,7 +4,7 @@ Layout under ``out/trend`` (one directory, owned by ``svi trend fit``)::
 
     posterior.nc    hyperparameters and trust states u (ArviZ)
     gate.json       the convergence gate's verdict
-    health_alpha, movements, value_movement, trends (.parquet, .csv)
+    health_alpha, movements, value_movement, trends, hyperparameters (.parquet, .csv)
     UNPUBLISHABLE   present only when the gate failed
 
 and ``out/validation/backtest`` (owned by ``svi validate --backtest``): summary, per-trust forecasts, gates; the
@@ -37,15 +37,15 @@ def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) ->
     ex = expectation(st["hyper"], d)
     tables = {"health_alpha": mv.health_alpha(st["u"], ex, d), "movements": mv.movements(st["u"], ex, d),
               "value_movement": mv.value_movement(st["u"], st["hyper"]["sigma"], d, cfg["value"]["weights"]),
-              "trends": mv.trends(st["hyper"]["mu"], d)}
+              "trends": mv.trends(st["hyper"]["mu"], d), "hyperparameters": mv.hyperparameters(st["hyper"], d)}
     with io.atomic_dir(dest, owner=OWNER) as tmp:
         fd = FitDir(tmp)
         idata.to_netcdf(str(fd.posterior), engine="h5netcdf")
         io.write_json(fd.gate, gate_record(gate, idata))
         for name, t in tables.items():
-            io.write_table(t, tmp / name)
+            io.write_table(t, fd.table(name).with_suffix(""))
         if d.notes:
-            io.write_text(tmp / "model_notes.txt", "\n".join(d.notes) + "\n")
+            io.write_text(fd.model_notes, "\n".join(d.notes) + "\n")
         if not gate.passed:
             io.write_text(fd.unpublishable, gate.text() + "\n")
     echo(f"trend tables written to {dest}")
@@ -57,7 +57,7 @@ def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, ech
     """Every target year is a task of one sweep (:mod:`analysis.sweeps`): ``scheduler`` "serial", "local" (the
     default, a local Dask cluster of ``workers``) or a Dask scheduler's address; None reads ``$SVI_SCHEDULER``.
     Finished years are checkpointed under ``variants/backtest/`` of the results directory, so a rerun resumes."""
-    from analysis.results import ResultsDir
+    from analysis.results import BACKTEST_TABLES, ResultsDir
     from analysis.sweeps import Engine
     from analysis.trend.backtest import MIN_TRAIN_YEARS, TARGET_COVERAGE, TARGET_CRPS_RATIO, backtest_key, run_backtest
     from analysis.trend.years import read_year_panel
@@ -65,18 +65,19 @@ def backtest(panel_dir: Path, out: Path, config=None, seed=None, years=None, ech
 
     panel = read_year_panel(panel_dir)
     cfg = load_trend_config(config)
-    dest = Path(out) / "validation" / "backtest"
+    rd = ResultsDir(out)
+    dest = rd.backtest_dir
     io.check_owned(dest, BACKTEST_OWNER)
     seed = int(cfg["sampler"]["seed"] if seed is None else seed)
-    ckpt = ResultsDir(out).backtest_checkpoint(backtest_key(panel, cfg, seed, MIN_TRAIN_YEARS))
+    ckpt = rd.backtest_checkpoint(backtest_key(panel, cfg, seed, MIN_TRAIN_YEARS))
     with Engine.open(scheduler, workers, echo=echo) as engine:
         echo(f"backtest: every target year is a task, run {engine.describe()}")
         res = run_backtest(panel, cfg, years=years, seed=seed, echo=echo, engine=engine, checkpoint=ckpt,
                            progress=progress)
     with io.atomic_dir(dest, owner=BACKTEST_OWNER) as tmp:
-        for name in ("summary", "per_trust", "gates"):
+        for name in BACKTEST_TABLES:
             io.write_table(res[name], tmp / name)
-        io.write_json(tmp / "overall.json", {**(res["overall"] or {}), "target_coverage90": TARGET_COVERAGE,
+        io.write_json(tmp / rd.backtest_overall.name, {**(res["overall"] or {}), "target_coverage90": TARGET_COVERAGE,
                                              "target_crps_ratio": TARGET_CRPS_RATIO})
     o = res["overall"]
     if o:
