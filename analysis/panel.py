@@ -43,8 +43,9 @@ ROW_DROP_WARN = 0.9
 
 
 def panel_hash(panel: pd.DataFrame) -> str:
-    """Content hash of a panel (row order and dtypes normalised)."""
-    p = panel[list(schema.COLUMN_NAMES)].sort_values(["org_code", "period"]).reset_index(drop=True)
+    """Content hash of a panel (row order and dtypes normalised; optional columns only where the panel has them, so a
+    panel without them hashes as before they existed)."""
+    p = panel[schema.present_columns(panel)].sort_values(["org_code", "period"]).reset_index(drop=True)
     h = hashlib.sha256(pd.util.hash_pandas_object(p, index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -154,7 +155,7 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
     _compare_with_previous(result, out)
     with io.atomic_dir(out, owner=OWNER, legacy=_legacy_panel, hint=_hint(out)) as tmp:
         io.write_table(result.panel, tmp / "panel")
-        io.write_table(schema.dictionary(result.report.dictionary), tmp / "panel_dictionary", formats=("csv",))
+        io.write_table(schema.dictionary(result.report.dictionary, present=result.panel.columns), tmp / "panel_dictionary", formats=("csv",))
         result.report.write(tmp)
         if result.truth is not None:
             io.write_json(tmp / "truth.json", result.truth)
