@@ -60,7 +60,7 @@ class Family:
         """The count where the normal approximation is weakest."""
         raise NotImplementedError
 
-    def min_count_text(self, count: float) -> str:
+    def min_count_text(self, count: float, ind: "Indicator | None" = None) -> str:
         raise NotImplementedError
 
     def loglik_kind(self, ind: "Indicator", cfg: dict) -> str:
@@ -109,8 +109,8 @@ class PoissonOE(Family):
     def min_count(self, y, n):
         return y
 
-    def min_count_text(self, count):
-        return f"{count:,.0f} observed deaths"
+    def min_count_text(self, count, ind: "Indicator | None" = None):
+        return f"{count:,.0f} observed {ind.events if ind is not None and ind.events else 'deaths'}"
 
     @staticmethod
     def option(ind: "Indicator") -> str:
@@ -173,7 +173,7 @@ class Binomial(Family):
     def min_count(self, y, n):
         return np.minimum(y, n - y)
 
-    def min_count_text(self, count):
+    def min_count_text(self, count, ind=None):
         return f"the smaller of events and non-events is {count:,.0f}"
 
     def loglik_kind(self, ind, cfg):
