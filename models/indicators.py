@@ -232,6 +232,10 @@ class Indicator:
     avoidable: bool = False
     #: why a trust has no value (board documents)
     missing_note: str = "not reported by this trust"
+    #: svi ask: a regular expression (on lower-case text) of the words a question may use for this indicator, and
+    #: of its names alone (when a question names one indicator, another's generic word does not decide)
+    ask_words: str = ""
+    ask_name: str = ""
     #: True: the indicator is not in the configured list but joins the model whenever the panel has its counts
     #: (its columns, with at least one trust reporting them), with the record's prior scale and weight
     #: (models.config.for_panel); a panel without them gives the model exactly as if the record did not exist
@@ -387,28 +391,37 @@ register(Indicator(
     ask_label="need-adjusted mortality ratio (SHMI ratio to expected; below 1 is better)",
     plain_name="mortality (SHMI)", figure_label="SHMI mortality\n(ratio to expected)",
     events="deaths", exposure="shmi_spells", exposure_unit="spells", avoidable=True,
-    missing_note="not published for this trust"))
+    missing_note="not published for this trust",
+    ask_words=r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b",
+    ask_name=r"\bshmi\b|\bmortality\b"))
 register(Indicator(
     "rtt", "binomial", "rtt_waiting_under_18w", "rtt_total_waiting", ("rtt_waiting_under_18w", "rtt_total_waiting"),
     higher_is_better=True, prior_scale=0.4, weight=0.2, label="RTT within 18 weeks", short="RTT",
     unit="% of patients waiting under 18 weeks",
     alpha_label="RTT: waiting under 18 weeks, percentage points vs expected",
     ask_label="RTT: patients waiting under 18 weeks, percentage points against expected",
-    plain_name="waiting times (RTT, 18 weeks)", figure_label="RTT within 18 weeks\n(points vs expected)"))
+    plain_name="waiting times (RTT, 18 weeks)", figure_label="RTT within 18 weeks\n(points vs expected)",
+    ask_words=r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b",
+    ask_name=r"\brtt\b|\b18[- ]?weeks?\b|\breferral to treatment\b"))
 register(Indicator(
     "ae", "binomial", lambda p: p["ae_attendances"] - p["ae_over_4h"], "ae_attendances",
     ("ae_attendances", "ae_over_4h"), higher_is_better=True, prior_scale=0.6, weight=0.2,
     label="A&E within 4 hours", short="A&E", unit="% of attendances seen within 4 hours",
     alpha_label="A&E: seen within 4 hours, percentage points vs expected",
     ask_label="A&E: patients seen within 4 hours, percentage points against expected",
-    plain_name="A&E (4 hours)", figure_label="A&E within 4 hours\n(points vs expected)"))
+    plain_name="A&E (4 hours)", figure_label="A&E within 4 hours\n(points vs expected)",
+    ask_words=r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b",
+    ask_name=r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]h(ou)?rs?\b|\bcasualty\b"))
 register(Indicator(
     "fft", "binomial", "fft_positive", "fft_responses", ("fft_positive", "fft_responses"), higher_is_better=True,
     prior_scale=0.6, weight=0.2, label="FFT positive", short="FFT", unit="% of responses positive",
     board_label="Friends and Family Test",
     alpha_label="Friends and Family Test positive, points vs expected",
     ask_label="Friends and Family Test: share positive, percentage points against expected",
-    plain_name="patient experience (Friends and Family Test)", figure_label="FFT positive\n(points vs expected)"))
+    plain_name="patient experience (Friends and Family Test)", figure_label="FFT positive\n(points vs expected)",
+    ask_words=r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
+              r"\bpatients think\b|\brate us\b|\bratings?\b",
+    ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b"))
 # Cancer waiting-time standards: in the trend model's year panel (analysis/trend/years.py); the cross-sectional
 # panel does not carry their counts yet, and they have no default prior scale or weight (issue 15).
 for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_31d", "Cancer 31-day", "31-day"),
@@ -436,7 +449,7 @@ register(Indicator(
     ask_label="need-adjusted emergency readmission ratio (30 days; below 1 is better)",
     plain_name="emergency readmissions (30 days)", figure_label="Readmissions 30 days\n(ratio to expected)",
     events="readmissions", missing_note="not published for this trust, or suppressed (small numbers)",
-    when_present=True))
+    ask_words=r"\bre-?admi(ssion|tted|t)s?\b", ask_name=r"\bre-?admissions?\b", when_present=True))
 
 register(CostOutcome("total", "All settings", 0.1))
 register(CostOutcome("apc", "Admitted patient care", 0.15))

@@ -53,9 +53,12 @@ from models import indicators as registry
 from models.config import ConfigError, merge
 
 TREND_CONFIG = Path(__file__).with_name("trend.toml")
-#: sign making "higher = better", and labels: the records' (models/indicators.py)
-SIGN = {k: r.sign for k, r in registry.INDICATORS.items()}
-LABEL = {k: r.label for k, r in registry.INDICATORS.items()}
+
+
+def sign(indicator: str) -> float:
+    """+1 where a higher value is better, -1 where lower is (read from the record at call time, so an indicator
+    registered after import counts too)."""
+    return registry.get(indicator).sign
 #: parameters the convergence gate checks (the states u are exact draws given these)
 GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu")
 

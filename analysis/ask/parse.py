@@ -85,12 +85,6 @@ _P = {
          r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b|\bcostly\b|\bpricey\b|"
          r"\bdear(er)?\b", 5),
     ],
-    "indicator": [
-        (r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b|\bwaiting lists?\b", 5),
-        (r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b", 5),
-        (r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bpatient satisfaction\b|\bsatisfaction\b|"
-         r"\brecommend\b|\bpatients think\b|\brate us\b|\bratings?\b", 5),
-    ],
     "compare": [
         (r"\bvs\.?\b|\bversus\b|\bcompare[sd]?\b|\bcomparison\b|\bstack up\b|\bmeasure up\b|\bbetter than\b|"
          r"\bworse than\b|\bagainst (our|the|its|their|other|similar)\b|\bnationally\b|\bsimilar trusts\b|"
@@ -104,20 +98,24 @@ _P = {
 }
 _COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _P.items()}
 
-_INDICATOR = [
-    ("shmi", r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b"),
-    ("rtt", r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b"),
-    ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]hours?\b|\bcasualty\b|\bed\b"),
-    ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
-            r"\bpatients think\b|\brate us\b|\bratings?\b"),
-]
-#: named measures: when a question names one, a generic word for another ("A&E waits") does not decide
-_INDICATOR_NAMED = [
-    ("shmi", r"\bshmi\b|\bmortality\b"),
-    ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\b(4|four)[- ]h(ou)?rs?\b|\bcasualty\b"),
-    ("rtt", r"\brtt\b|\b18[- ]?weeks?\b|\breferral to treatment\b"),
-    ("fft", r"\bfft\b|\bfriends and family\b|\bpatient experience\b"),
-]
+# Indicators: their words come from their records (models/indicators.py ask_words / ask_name), read when a
+# question is parsed, so an indicator registered later is understood without a change here.
+def _indicator_words() -> list[tuple[str, str]]:
+    return [(n, r.ask_words) for n, r in registry.INDICATORS.items() if r.ask_words]
+
+
+def _indicator_names() -> list[tuple[str, str]]:
+    """Named measures: when a question names one, a generic word for another ("A&E waits") does not decide."""
+    return [(n, r.ask_name) for n, r in registry.INDICATORS.items() if r.ask_name]
+
+
+def _compiled() -> dict:
+    """The intent rules, with the "indicator" intent's from the records of indicators other than mortality (which
+    has its own intent)."""
+    ind = [(re.compile(r.ask_words), 5) for r in registry.INDICATORS.values() if r.ask_words and not r.avoidable]
+    return {**_COMPILED, "indicator": ind}
+
+
 _SETTING = [
     ("apc", r"\badmitted\b|\badmissions?\b|\binpatients?\b|\bapc\b|\bin-patients?\b"),
     ("op", r"\boutpatients?\b|\bout-patients?\b|\bclinics?\b"),
@@ -206,7 +204,7 @@ def classify(text: str, stems: list[str] | None = None) -> tuple[str, dict, str 
     :data:`STRONG` or more for another intent).  Ties among rules go to the intent listed first in :data:`INTENTS`;
     near-ties among synonym-set scores are asked back rather than guessed."""
     rules = {}
-    for intent, pats in _COMPILED.items():
+    for intent, pats in _compiled().items():
         s = max((w for p, w in pats if p.search(text)), default=0)
         if s:
             rules[intent] = s
@@ -241,7 +239,7 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     intent, scores, unsure = classify(text)
     # no question words placed it, but it names a measure: answer about the measure
     if not scores["rules"] and not unsure and intent == "out_of_scope":
-        ind, st = _first(_INDICATOR, text), _first(_SETTING[:3], text)
+        ind, st = _first(_indicator_words(), text), _first(_SETTING[:3], text)
         intent = ("mortality" if ind and registry.get(ind).avoidable else "indicator" if ind else "cost" if st
                   else intent)
     mentions: list[Mention] = register.find(question)
@@ -292,7 +290,7 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
         if intent == "cost" and p.setting is None and re.search(r"\bper (weighted |adjusted )?admission", text):
             p.setting = "apc"
     else:
-        p.indicator = _first(_INDICATOR_NAMED, text) or _first(_INDICATOR, text) or \
+        p.indicator = _first(_indicator_names(), text) or _first(_indicator_words(), text) or \
             indicator_of([stem(w) for w in tokens(text)])
     if intent == "mortality":
         p.indicator = registry.mortality_name()

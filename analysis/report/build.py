@@ -19,7 +19,8 @@ from analysis.report.data import Results, UnpublishableError, load_results
 from analysis.report.quarto import inline_for_quarto, quarto_path, quarto_render, resolved_markdown
 from analysis.report.sections import manifest_file, manifest_items, paper_tables
 from analysis.report.typst import board_typst, compile_typst, font_dir, md_to_html, md_to_typst, typst_preamble
-from analysis.report.values import TrustIndex, paper_values, trust_values
+from analysis.report.values import (INDICATOR_ROWS_MARKER, TrustIndex, indicator_table_rows, paper_values,
+                                    trust_values)
 from analysis.results import ResultsDir
 
 
@@ -75,6 +76,7 @@ def _stage_board(res: Results, code: str, build: Path, ix: TrustIndex, quarto: b
         text = sources[kind] if sources else src.read_text(encoding="utf-8")
         # the document's parameter: this trust (the values themselves come from _data.yml)
         text = re.sub(r"(?m)^(\s+trust:\s*).*$", lambda m: m.group(1) + json.dumps(code), text, count=1)
+        text = INDICATOR_ROWS_MARKER.sub(lambda m: indicator_table_rows(ix.indicators), text)
         qmd = staged[kind] = d / src.name
         io.write_text(qmd, text)
         if quarto:

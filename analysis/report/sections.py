@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.report.data import Results, config_value
-from analysis.report.text import code_span, count, interval, known, md, md_table, money, num, table_cell
+from analysis.report.text import code_span, count, known, md, md_table, money, num, table_cell
 from analysis.results import ResultsDir
 from analysis.report.trapped import national_table
 

@@ -31,12 +31,27 @@ def indicator_rows(names) -> list[tuple]:
     rows = []
     for rec in registry.records(names):
         f = (lambda x: num(x, 2)) if rec.alpha == "ratio" else (lambda x: signed(x, 1))
-        rows.append((rec, rec.alpha_measure, rec.name, f"{rec.alpha_label} ({rec.better_phrase})", f))
+        # the table's header says "above 0 is better unless stated": state it only where it is not so
+        label = f"{rec.label}: {'ratio to expected' if rec.alpha == 'ratio' else 'points vs expected'}"
+        rows.append((rec, rec.alpha_measure, rec.name, label + ("" if rec.higher_is_better else
+                                                                f" ({rec.better_phrase})"), f))
         if rec.exposure:
             rows.append((rec, rec.excess_measure, "excess",
                          f"{rec.events.capitalize()} above expected per 1,000 {rec.exposure_unit} "
-                         f"({'above' if rec.higher_is_better else 'below'} 0 is better)", lambda x: signed(x, 1)))
+                         + ("" if rec.higher_is_better else "(below 0 is better)"), lambda x: signed(x, 1)))
     return rows
+
+
+#: the appendix's Health Alpha table is written with one row per indicator where this marker stands
+INDICATOR_ROWS_MARKER = re.compile(r"(?m)^<!-- svi:indicator-rows[^\n]*-->\n")
+
+
+def indicator_table_rows(names) -> str:
+    """The appendix's Health Alpha rows for the indicators ``names``: labels from the records, values from the
+    trust's ``svi.ind`` (each cell a meta shortcode, filled like every other value of the document)."""
+    cells = ("median", "i80", "i95", "peer")
+    return "".join(f"| {md(label)} | " + " | ".join(f"{{{{< meta svi.ind.{key}.{c} >}}}}" for c in cells) + " |\n"
+                   for _rec, _measure, key, label, _f in indicator_rows(names))
 
 
 SCOPES = [("national", "England"), ("peer group", "Peer group"), ("region", "Region")]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from analysis.trend.years import fy_label
 from models import indicators as registry
-from models.trend_model import SIGN, TrendData, inverse
+from models.trend_model import TrendData, inverse, sign
 
 
 def _interval(a: np.ndarray, axis=0) -> dict:
@@ -52,7 +52,7 @@ def health_alpha(u: np.ndarray, expect: np.ndarray, d: TrendData) -> pd.DataFram
         for t in observed_years(d, k):
             a = alpha_units(u[:, :, k, t], expect[:, :, k, t], ind)
             iv = _interval(a)
-            better = (a * SIGN[ind] > 0).mean(axis=0)
+            better = (a * sign(ind) > 0).mean(axis=0)
             for i, code in enumerate(d.trusts.org_code):
                 rows.append({"org_code": code, "indicator": ind, "period": fy_label(d.years[t]),
                              "observed": bool(d.obs[i, k, t]), **{key: float(v[i]) for key, v in iv.items()},
@@ -74,7 +74,7 @@ def movements(u: np.ndarray, expect: np.ndarray, d: TrendData) -> pd.DataFrame:
         for s, t, kind in pairs:
             diff = alpha[t] - alpha[s]
             iv = _interval(diff)
-            p_imp = (diff * SIGN[ind] > 0).mean(axis=0)
+            p_imp = (diff * sign(ind) > 0).mean(axis=0)
             for i, code in enumerate(d.trusts.org_code):
                 rows.append({"org_code": code, "indicator": ind, "from": fy_label(d.years[s]),
                              "to": fy_label(d.years[t]), "span": kind,
@@ -100,7 +100,7 @@ def value_movement(u: np.ndarray, sigma: np.ndarray, d: TrendData, weights: dict
         (common[0], common[-1], "window")]
     rows = []
     for s, t, kind in pairs:
-        parts = {d.indicators[k]: w[j] * SIGN[d.indicators[k]] * (u[:, :, k, t] - u[:, :, k, s]) / sigma[:, None, k]
+        parts = {d.indicators[k]: w[j] * sign(d.indicators[k]) * (u[:, :, k, t] - u[:, :, k, s]) / sigma[:, None, k]
                  for j, k in enumerate(ks)}
         total = sum(parts.values())
         for name, arr in [("total", total), *parts.items()]:
@@ -140,6 +140,6 @@ def trends(mu: np.ndarray, d: TrendData) -> pd.DataFrame:
                     ch = (arr - before) * unit
                     civ = _interval(ch)
                     row.update({f"change_{key}": float(v) for key, v in civ.items()})
-                    row["p_improved"] = float((ch * SIGN[ind] > 0).mean())
+                    row["p_improved"] = float((ch * sign(ind) > 0).mean())
                 rows.append(row)
     return pd.DataFrame(rows)

@@ -13,7 +13,6 @@ backtest's finished years are checkpointed in ``out/variants/backtest/<key>/`` (
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from analysis import io

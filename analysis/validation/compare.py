@@ -8,7 +8,6 @@ The headline totals (trapped value, avoidable deaths) are compared with their in
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 import arviz as az

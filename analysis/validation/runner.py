@@ -11,7 +11,6 @@ The variant fits and the SBC replications run as sweeps on Dask (:mod:`analysis.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
