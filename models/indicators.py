@@ -446,8 +446,8 @@ register(Indicator(
     label="Emergency readmissions (30 days)", short="Readmissions", unit="observed against expected readmissions",
     board_label="emergency readmissions within 30 days",
     alpha_label="Emergency readmissions within 30 days: ratio to need-adjusted expected",
-    ask_label="need-adjusted emergency readmission ratio (30 days; below 1 is better)",
-    plain_name="emergency readmissions (30 days)", figure_label="Readmissions 30 days\n(ratio to expected)",
+    ask_label="need-adjusted emergency readmission ratio (below 1 is better)",
+    plain_name="emergency readmissions", figure_label="Readmissions 30 days\n(ratio to expected)",
     events="readmissions", missing_note="not published for this trust, or suppressed (small numbers)",
     ask_words=r"\bre-?admi(ssion|tted|t)s?\b", ask_name=r"\bre-?admissions?\b", when_present=True))
 
