@@ -68,6 +68,8 @@ class PanelResult:
         lines.append(f"  with SHMI: {p.shmi_observed_deaths.notna().sum()}, RTT: {p.rtt_total_waiting.notna().sum()}, "
                      f"A&E: {p.ae_attendances.notna().sum()}, FFT: {p.fft_responses.notna().sum()}, "
                      f"NCC cost: {p.ncc_expected_cost_total_gbp_m.notna().sum()}")
+        if "readmissions_observed" in p:  # optional: only with the readmissions publication
+            lines.append(f"  with emergency readmissions (official publication): {p.readmissions_observed.notna().sum()}")
         sh = p.shmi_observed_deaths / p.shmi_expected_deaths
         ci = p.ncc_actual_cost_total_gbp_m / p.ncc_expected_cost_total_gbp_m
         lines.append(f"  SHMI (O/E) median {sh.median():.3f} [IQR {sh.quantile(.25):.3f}-{sh.quantile(.75):.3f}]; "
