@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ READM = FIXTURES / "compendium-emergency-readmissions-30-days-I02040.csv"
 COLS = ["readmissions_spells", "readmissions_observed", "readmissions_expected"]
 
 
-def _rewrite(tmp_path, edit) -> "Path":  # noqa: F821
+def _rewrite(tmp_path, edit) -> Path:
     rows = list(csv.reader(READM.read_text(encoding="utf-8").splitlines()))
     rows = edit(rows)
     buf = io.StringIO()
