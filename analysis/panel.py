@@ -47,8 +47,9 @@ ROW_DROP_WARN = 0.9
 
 
 def panel_hash(panel: pd.DataFrame) -> str:
-    """Content hash of a panel (row order and dtypes normalised)."""
-    p = panel[list(schema.COLUMN_NAMES)].sort_values(["org_code", "period"]).reset_index(drop=True)
+    """Content hash of a panel (row order and dtypes normalised; optional columns only where the panel has them, so a
+    panel without them hashes as before they existed)."""
+    p = panel[schema.present_columns(panel)].sort_values(["org_code", "period"]).reset_index(drop=True)
     h = hashlib.sha256(pd.util.hash_pandas_object(p, index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -72,6 +73,8 @@ class PanelResult:
         lines.append(f"  with SHMI: {p.shmi_observed_deaths.notna().sum()}, RTT: {p.rtt_total_waiting.notna().sum()}, "
                      f"A&E: {p.ae_attendances.notna().sum()}, FFT: {p.fft_responses.notna().sum()}, "
                      f"NCC cost: {p.ncc_expected_cost_total_gbp_m.notna().sum()}")
+        if "readmissions_observed" in p:  # optional: only with the readmissions publication
+            lines.append(f"  with emergency readmissions: {p.readmissions_observed.notna().sum()}")
         sh = p.shmi_observed_deaths / p.shmi_expected_deaths
         ci = p.ncc_actual_cost_total_gbp_m / p.ncc_expected_cost_total_gbp_m
         lines.append(f"  SHMI (O/E) median {sh.median():.3f} [IQR {sh.quantile(.25):.3f}-{sh.quantile(.75):.3f}]; "
@@ -169,7 +172,8 @@ def write(result: PanelResult, out: str | Path) -> PanelResult:
     _compare_with_previous(result, out)
     with io.atomic_dir(out, owner=OWNER, legacy=_legacy_panel, hint=_hint(out)) as tmp:
         io.write_table(result.panel, tmp / "panel")
-        io.write_table(schema.dictionary(result.report.dictionary), tmp / "panel_dictionary", formats=("csv",))
+        io.write_table(schema.dictionary(result.report.dictionary, present=result.panel.columns),
+                       tmp / "panel_dictionary", formats=("csv",))
         result.report.write(tmp)
         if result.truth is not None:
             io.write_json(tmp / "truth.json", result.truth)

@@ -13,13 +13,13 @@ from analysis.fitting import convergence_gate, fit, gate_record
 from analysis.results import ResultsDir
 from analysis.summaries import derived_tables, summarise
 from analysis.summaries.derived import headline_values
-from models.config import load_config
+from models.config import for_panel, load_config
 from models.value_model import prepare
 
 
 def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = None, config: str | Path | None = None,
                       overrides: dict | None = None, echo=print) -> dict:
-    cfg = load_config(config, overrides)
+    cfg = for_panel(load_config(config, overrides), panel)  # + indicators whose data the panel has (readmissions)
     if seed is not None:
         cfg["sampler"]["seed"] = seed
     res = ResultsDir(out)
@@ -32,7 +32,7 @@ def fit_and_summarise(panel: pd.DataFrame, out: str | Path, seed: int | None = N
 def summarise_saved(panel: pd.DataFrame, out: str | Path, config: str | Path | None = None, seed: int | None = None,
                     echo=print) -> dict:
     """Tables from a saved fit; refuses a fit made from another panel, config (seed included) or model code."""
-    cfg = load_config(config)
+    cfg = for_panel(load_config(config), panel)
     if seed is not None:
         cfg["sampler"]["seed"] = seed
     res = ResultsDir(out)

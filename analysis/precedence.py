@@ -19,6 +19,8 @@ publication        panel columns                                a trust (area) i
 ``ncc_org_mff``    ``ncc_*``                                    keeps the compiled values
 ``imd2019_ltla``   district IMD scores behind ``imd_*``          the district keeps the compiled value
 ``ohid_catchments`` ``catchment_population``                    keeps the compiled value
+``readmissions_30d`` ``readmissions_*`` (optional columns: only     readmissions missing
+                   in a panel built with this publication)
 =================  ===========================================  =====================================
 
 A publication missing from the cache, or present but not verified, leaves its columns to the compilation and
@@ -258,8 +260,8 @@ def record(official: Official, panel: pd.DataFrame, raw: dict, report: QualityRe
             report.dictionary[c] = {"source": f"{u.entry.publisher}: {u.entry.description} (official publication "
                                               f"'{name}'; where it is silent: "
                                               + ("the compiled value" if feed.fallback == "compiled" else "missing")
-                                              + ")", "period": u.entry.period}
-    for c in schema.COLUMN_NAMES:
+                                              + ")", "period": u.frame.attrs.get("period") or u.entry.period}
+    for c in schema.present_columns(panel):
         compiled = _compiled_files(c)
         entry = dict(from_official.get(c, {}))
         if compiled and (not entry or entry["fallback"] == "compiled"):

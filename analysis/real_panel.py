@@ -301,6 +301,8 @@ def _trust_row(r: dict, types: pd.Series, report: QualityReport, f: str, officia
             row[c.name] = np.nan
 
     _check_shmi(row, finding)
+    if READM[1] in row:  # optional columns: only when the readmissions publication was used
+        _check_readmissions(row, finding)
     _check_pair(row, "rtt_waiting_under_18w", "rtt_total_waiting", finding, "RTT")
     if ("rtt_total_waiting" not in taken and pd.notna(row["rtt_total_waiting"])
             and pd.notna(r["wlmds_pct_within_18wks_latest"]) and row["rtt_total_waiting"] > 0):
@@ -371,6 +373,29 @@ def _check_shmi(row, finding) -> None:
         finding("shmi_observed_deaths", "set missing", reason + "; SHMI not used for this trust",
                 raw_column="observed_deaths_latest", old=o)
         for c in (*trio, "shmi_value", "shmi_banding_published"):
+            row[c] = np.nan
+
+
+#: the optional readmissions columns (analysis.sources.official.readmissions): spells, observed, expected
+READM = ("readmissions_spells", "readmissions_observed", "readmissions_expected")
+
+
+def _check_readmissions(row, finding) -> None:
+    """Observed and expected readmissions form the indicator together; expected must be above 0 and observed at most
+    the spells (each readmission is a spell).  A failing trust keeps its row without readmissions."""
+    n, o, e = (row[c] for c in READM)
+    if pd.isna(o) and pd.isna(e):
+        return
+    reason = None
+    if pd.isna(o) or pd.isna(e):
+        reason = "incomplete readmission counts (observed and expected must both be present)"
+    elif e <= 0:
+        reason = f"expected readmissions <= 0 ({e})"
+    elif pd.notna(n) and o > n:
+        reason = f"observed readmissions above spells ({o:.0f} > {n:.0f})"
+    if reason:
+        finding(READM[1], "set missing", reason + "; readmissions not used for this trust", old=o)
+        for c in READM:
             row[c] = np.nan
 
 

@@ -28,6 +28,8 @@ REGIONS = ("East", "London", "Midlands", "North East and Yorkshire", "North West
            "South East", "South West")
 
 TP = "TrustPulse trust profiles (compiled from NHS England / NHS Digital publications), data_month 2026-03"
+_READM = ("NHS Digital Compendium: Emergency readmissions to hospital within 30 days of discharge (I02040), "
+          "NHS and private providers")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Column:
     nullable: bool = True
     count: bool = False  # a non-negative count or amount
     group: str = ""
+    #: present only in a panel built with its source (an official publication in the download cache): a panel
+    #: without it is complete, and its hash, files and dictionary are those of a build that never knew it
+    optional: bool = False
 
 
 C = Column
@@ -122,9 +127,25 @@ COLUMNS: tuple[Column, ...] = (
       "index", "ONS Health Index via healthyr; OHID catchments via geographr", "2021", group="need"),
     C("catchment_weight_coverage", "float", "Share of the trust's catchment weight that joined to an area with need data", "proportion",
       "SVI", "-", group="need"),
+    # emergency readmissions within 30 days (NHS Digital Compendium I02040): only when the publication is in the
+    # download cache (registry entry 'readmissions_30d'); the compilation has no readmissions
+    *(C(f"readmissions_{part}", "float", meaning, "spells" if part == "spells" else "readmissions", _READM, "financial year "
+        "of the publication (panel_dictionary.csv)", count=True, group="quality", optional=True)
+      for part, meaning in (
+          ("spells", "Finished continuous inpatient spells discharged in the year (denominator of the readmission rate)"),
+          ("observed", "Emergency readmissions within 30 days of discharge, observed (cancer and obstetrics excluded)"),
+          ("expected", "Emergency readmissions expected from the national rates by age, sex, method of admission and "
+                       "diagnosis/procedure group (indirect standardisation)"))),
 )
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+#: the columns every panel has (the others are :attr:`Column.optional`)
+REQUIRED_COLUMN_NAMES = tuple(c.name for c in COLUMNS if not c.optional)
+
+
+def present_columns(df: pd.DataFrame) -> list[str]:
+    """The schema's columns that ``df`` holds, in schema order: every required one and the optional ones present."""
+    return [c.name for c in COLUMNS if not c.optional or c.name in df.columns]
 
 
 @dataclass(frozen=True)
@@ -179,6 +200,11 @@ RANGES: dict[str, Range] = {
     "share_aged_75_plus": _SHARE,
     "health_index_score": Range(0, 200, "ONS Health Index, 100 = England 2015 (LTLA 76.5-127.7 in 2015-2021)"),
     "catchment_weight_coverage": _SHARE,
+    # no published provider figures could be read offline: bounds from SHMI's (every readmission follows a spell)
+    "readmissions_spells": Range(0, 2_500_000, "spells a year; as shmi_spells (largest trust 254,890); bound ~10x"),
+    "readmissions_observed": Range(0, 500_000, "readmissions a year: at most the spells of the largest trust x about "
+                                   "15% (the national rate), bound ~10x"),
+    "readmissions_expected": Range(0, 500_000, "as readmissions_observed"),
 }
 
 #: Plausible ranges of raw columns that are not copied into the panel one to one: registry source name ->
@@ -213,13 +239,16 @@ def range_of(name: str) -> Range | None:
 COST_SETTINGS = ("total", "apc", "op", "ae")
 
 
-def dictionary(sources: dict[str, dict] | None = None) -> pd.DataFrame:
+def dictionary(sources: dict[str, dict] | None = None, present=None) -> pd.DataFrame:
     """The data dictionary as a table (written beside every panel), with each numeric column's plausible range.
 
     ``sources`` replaces the ``source`` and ``period`` of columns a build took from elsewhere than the
-    compilation (an official publication; see :mod:`analysis.precedence`)."""
+    compilation (an official publication; see :mod:`analysis.precedence`).  An optional column is listed when the
+    panel holds it (``present``: its columns) or ``sources`` names it."""
     rows = []
     for c in COLUMNS:
+        if c.optional and c.name not in (sources or {}) and c.name not in set(present if present is not None else ()):
+            continue  # an optional column the build did not make
         r = {k: getattr(c, k) for k in ("name", "group", "dtype", "unit", "meaning", "source", "period", "nullable")}
         r.update((sources or {}).get(c.name, {}))
         rng = RANGES.get(c.name)
@@ -256,7 +285,7 @@ def panel_schema() -> pa.DataFrameSchema:
     cols = {}
     for c in COLUMNS:
         dtype = {"str": str, "float": float, "int": int}[c.dtype]
-        cols[c.name] = pa.Column(dtype, checks=_check(c), nullable=c.nullable, coerce=True)
+        cols[c.name] = pa.Column(dtype, checks=_check(c), nullable=c.nullable, coerce=True, required=not c.optional)
     return pa.DataFrameSchema(
         cols,
         strict=True,
@@ -272,6 +301,10 @@ def panel_schema() -> pa.DataFrameSchema:
                      error="A&E over-4-hour attendances above attendances"),
             pa.Check(lambda d: d.fft_positive.isna() | d.fft_responses.isna() | (d.fft_positive <= d.fft_responses),
                      error="FFT positive above responses"),
+            # optional columns: checked when the panel has them
+            pa.Check(lambda d: pd.Series(True, index=d.index) if "readmissions_expected" not in d
+                     else d.readmissions_expected.isna() | (d.readmissions_expected > 0),
+                     error="expected readmissions <= 0"),
         ],
     )
 
@@ -286,11 +319,11 @@ def validate_panel(df: pd.DataFrame, source=None) -> pd.DataFrame:
     where = str(source) if source is not None else "panel (in memory)"
     todo = ("; rebuild the panel with `svi data build` (the build sets such values missing and lists them in "
             "quality_report.md)")
-    missing = [c for c in COLUMN_NAMES if c not in df.columns]
+    missing = [c for c in REQUIRED_COLUMN_NAMES if c not in df.columns]
     if missing:
         raise DataError(where, f"not a panel of this version of svi: missing column(s) {missing[:8]}{todo}",
                         column=missing[0])
-    df = df[list(COLUMN_NAMES)]
+    df = df[present_columns(df)]
     try:
         return panel_schema().validate(df)
     except pe.SchemaError as exc:

@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.errors import SVIError
 from analysis.fitting import convergence_gate, fit, gate_record
 from analysis.results import VARIANTS, FitDir, ResultsDir
-from models.config import load_config, merge
+from models.config import for_panel, load_config, merge
 from models.value_model import prepare
 
 
@@ -66,8 +66,12 @@ SUMMARY_VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
-def variant_config(name: str, base_overrides: dict | None = None, config: str | Path | None = None) -> dict:
-    """Config of a named variant: the default (or ``config``), then ``base_overrides``, then the variant's own."""
+def variant_config(name: str, base_overrides: dict | None = None, config: str | Path | None = None,
+                   panel: pd.DataFrame | None = None) -> dict:
+    """Config of a named variant: the default (or ``config``), then ``base_overrides``, then the variant's own; with
+    ``panel``, plus the indicators that join the model when the panel has their data (models.config.for_panel)."""
+    if panel is not None:
+        return for_panel(variant_config(name, base_overrides, config), panel)
     v = REFIT_VARIANTS.get(name) or SUMMARY_VARIANTS.get(name)
     if v is None:
         raise KeyError(f"unknown variant {name!r}; known: {sorted(REFIT_VARIANTS) + sorted(SUMMARY_VARIANTS)}")

@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models import indicators as registry
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
@@ -58,6 +60,36 @@ def with_record_defaults(cfg: dict) -> dict:
         if rec is not None and rec.prior_scale is not None:
             pr.setdefault("cost_scale", {}).setdefault(name, rec.prior_scale)
     return out
+
+
+def for_panel(cfg: dict, panel) -> dict:
+    """The config of a fit of ``panel``: ``cfg`` with every indicator whose record says ``when_present`` appended to
+    ``quality.indicators`` where the panel has its counts (all its columns, and at least one trust with a positive
+    denominator), with the record's prior scale and weight unless the config gives them.  ``quality.when_present =
+    false`` in a config keeps them out.  A panel without such data gives ``cfg`` itself, unchanged.
+
+    The composite weights need no other change: the quality composite divides each trust's weighted sum by the
+    weights of the indicators it reports (analysis.summaries.posterior.composites), so adding an indicator scales
+    the others' shares by sum(old weights) / sum(new weights)."""
+    q = cfg["quality"]
+    if not q.get("when_present", True):
+        return cfg
+    add = [r.name for r in registry.INDICATORS.values()
+           if r.when_present and r.name not in q["indicators"] and _has_counts(r, panel)]
+    if not add:
+        return cfg
+    out = copy.deepcopy(cfg)
+    out["quality"]["indicators"] = [*q["indicators"], *add]
+    out = with_record_defaults(out)
+    validate(out)
+    return out
+
+
+def _has_counts(rec, panel) -> bool:
+    if not all(c in panel.columns for c in rec.columns):
+        return False
+    y, n = rec.counts(panel)
+    return bool((np.isfinite(y) & np.isfinite(n) & (n > 0)).any())
 
 
 def validate(cfg: dict) -> None:

@@ -60,7 +60,7 @@ class Family:
         """The count where the normal approximation is weakest."""
         raise NotImplementedError
 
-    def min_count_text(self, count: float) -> str:
+    def min_count_text(self, count: float, ind: "Indicator | None" = None) -> str:
         raise NotImplementedError
 
     def loglik_kind(self, ind: "Indicator", cfg: dict) -> str:
@@ -109,8 +109,8 @@ class PoissonOE(Family):
     def min_count(self, y, n):
         return y
 
-    def min_count_text(self, count):
-        return f"{count:,.0f} observed deaths"
+    def min_count_text(self, count, ind: "Indicator | None" = None):
+        return f"{count:,.0f} observed {ind.events if ind is not None and ind.events else 'deaths'}"
 
     @staticmethod
     def option(ind: "Indicator") -> str:
@@ -173,7 +173,7 @@ class Binomial(Family):
     def min_count(self, y, n):
         return np.minimum(y, n - y)
 
-    def min_count_text(self, count):
+    def min_count_text(self, count, ind=None):
         return f"the smaller of events and non-events is {count:,.0f}"
 
     def loglik_kind(self, ind, cfg):
@@ -236,6 +236,10 @@ class Indicator:
     #: of its names alone (when a question names one indicator, another's generic word does not decide)
     ask_words: str = ""
     ask_name: str = ""
+    #: True: the indicator is not in the configured list but joins the model whenever the panel has its counts
+    #: (its columns, with at least one trust reporting them), with the record's prior scale and weight
+    #: (models.config.for_panel); a panel without them gives the model exactly as if the record did not exist
+    when_present: bool = False
 
     # -------------------------------------------------------------- derived
     @property
@@ -425,6 +429,27 @@ for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_
     register(Indicator(_key, "binomial", f"{_key}_within", f"{_key}_total", (f"{_key}_within", f"{_key}_total"),
                        higher_is_better=True, prior_scale=None, weight=None, label=_lab, short=_short,
                        unit="% of patients within the standard"))
+
+# Emergency readmissions within 30 days of discharge (NHS Digital Compendium I02040, provider rows): observed against
+# expected readmissions from NHS Digital's indirect standardisation, a Poisson rate like SHMI; lower is better.  The
+# shared data have no readmissions file, so it is not in the configured list: it joins the model whenever the
+# publication is in the download cache (when_present; models.config.for_panel).  Prior scale 0.15, SHMI's: no
+# provider figures could be read offline, and the two are the same kind of quantity (indirectly standardised
+# observed/expected of an outcome after a hospital spell); 2 SD spans ratios of about 0.74-1.35 (paper, section
+# "Emergency readmissions"; check against the first real file).  Weight 0.2, as each indicator other than
+# mortality: the composite divides by the weights of the indicators a trust reports (quality_weights in
+# models/default.toml), so with readmissions SHMI carries 0.4 / 1.2 = 1/3 of the quality composite and each other
+# indicator 1/6; without it the weights are those of the four-indicator default.
+register(Indicator(
+    "readmissions", "poisson_oe", "readmissions_observed", "readmissions_expected",
+    ("readmissions_observed", "readmissions_expected"), higher_is_better=False, prior_scale=0.15, weight=0.2,
+    label="Emergency readmissions (30 days)", short="Readmissions", unit="observed against expected readmissions",
+    board_label="emergency readmissions within 30 days",
+    alpha_label="Emergency readmissions within 30 days: ratio to need-adjusted expected",
+    ask_label="need-adjusted emergency readmission ratio (below 1 is better)",
+    plain_name="emergency readmissions", figure_label="Readmissions 30 days\n(ratio to expected)",
+    events="readmissions", missing_note="not published for this trust, or suppressed (small numbers)",
+    ask_words=r"\bre-?admi(ssion|tted|t)s?\b", ask_name=r"\bre-?admissions?\b", when_present=True))
 
 register(CostOutcome("total", "All settings", 0.1))
 register(CostOutcome("apc", "Admitted patient care", 0.15))

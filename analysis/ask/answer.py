@@ -184,7 +184,8 @@ def drivers(book: FactBook, p: Parsed, s: Say) -> None:
     c = p.trust
     cfg = book.run.config.get("value", {})
     wq = float(cfg.get("quality_share", 0.5))
-    w = cfg.get("quality_weights", {n: r.weight for n, r in registry.INDICATORS.items() if r.weight is not None})
+    w = cfg.get("quality_weights", {n: r.weight for n, r in registry.INDICATORS.items()
+                                     if r.weight is not None and not r.when_present})
     v, q, k = (book.composite(c, m) for m in ("value_index", "quality_composite", "cost_composite"))
     s(f"{_who(book, c)}: value index {s.f(v)} combines the quality composite {s.f(q)} and the cost composite "
       f"{s.f(k)} (above 0 = better than expected).")

@@ -55,7 +55,7 @@ def _fit_variants(panel, out: Path, quick: bool, seed: int, echo, fits: dict | N
     for name in VARIANTS_USED:
         if name in got or not fit_missing:
             continue
-        cfg = variant_config(name, overrides)
+        cfg = variant_config(name, overrides, panel=panel)
         fd = ResultsDir(out).variant(name)
         echo(f"[claims] variant {name}: fitting or reusing {fd.path}")
         idata, data, gate = fit_cached(panel, cfg, fd.path, echo=echo)

@@ -52,7 +52,8 @@ def indicator_strips(measures=()) -> list[tuple[str, str, float, bool]]:
     """(health_alpha measure, label, reference value, higher is better) of each Health Alpha strip, from the records
     (models/indicators.py): every indicator with a default weight ("not modelled" where a fit lacks it), then any
     other indicator whose measure is in ``measures``."""
-    recs = [r for r in registry.INDICATORS.values() if r.weight is not None or r.alpha_measure in measures]
+    recs = [r for r in registry.INDICATORS.values()
+            if (r.weight is not None and not r.when_present) or r.alpha_measure in measures]
     return [(r.alpha_measure, r.figure_label or f"{r.label}\n({'ratio' if r.alpha == 'ratio' else 'points'} vs "
              f"expected)", r.alpha_reference, r.higher_is_better) for r in recs]
 #: trapped value rows: the care settings, their sum (the headline) and the net figure over all costs

@@ -68,11 +68,11 @@ class TrustIndex:
                      .set_index("org_code")[["org_name", "region", "size_class", "peer_group"]])
         self.value = {m: g.set_index("org_code") for m, g in t["value_index"].groupby("measure")}
         self.alpha = {m: g.set_index("org_code") for m, g in t["health_alpha"].groupby("measure")}
-        # the board documents' indicator rows: every indicator with a default weight (n/a where the fit lacks one),
-        # then any other indicator the fit has
+        # the board documents' indicator rows: every indicator of the default set (a default weight, not only
+        # when present; n/a where the fit lacks one), then any other indicator the fit has
         fitted = [i for i in t["health_alpha"].indicator.unique() if i in registry.INDICATORS]
-        self.indicators = list(dict.fromkeys([n for n, r in registry.INDICATORS.items() if r.weight is not None]
-                                             + fitted))
+        self.indicators = list(dict.fromkeys([n for n, r in registry.INDICATORS.items()
+                                              if r.weight is not None and not r.when_present] + fitted))
         self.ranks = {s: g.set_index("org_code") for s, g in t["ranks"].groupby("scope")}
         self.trapped_index = TrappedIndex(t)
         self.trapped, self.deaths = self.trapped_index.trapped, self.trapped_index.deaths

@@ -203,7 +203,7 @@ def build_year_panel(monthly: dict[str, pd.DataFrame], cross_section: pd.DataFra
     rows["period"] = rows["year"].map(fy_label)
     for c in STATIC:
         rows[c] = rows["org_code"].map(xs[c])
-    for c in schema.COLUMN_NAMES:
+    for c in schema.REQUIRED_COLUMN_NAMES:
         if c in rows or c in NOT_CARRIED:
             continue
         one = next((y for p, y in ONE_YEAR.items() if c.startswith(p)), None)
@@ -229,7 +229,7 @@ def build_year_panel(monthly: dict[str, pd.DataFrame], cross_section: pd.DataFra
         rows[f"months_{m}"] = wide[f"months_{m}"]
     for k, v in _breaks(rows["year"]).items():
         rows[k] = v.to_numpy()
-    rows = rows[[*schema.COLUMN_NAMES, *(c.name for c in EXTRA_COLUMNS)]]
+    rows = rows[[*schema.REQUIRED_COLUMN_NAMES, *(c.name for c in EXTRA_COLUMNS)]]
     panel = validate_year_panel(rows)
 
     cov = coverage(panel)
@@ -276,7 +276,7 @@ def validate_year_panel(df: pd.DataFrame, source=None) -> pd.DataFrame:
     import pandera.pandas as pa
 
     where = str(source) if source is not None else "year panel (in memory)"
-    missing = [c for c in schema.COLUMN_NAMES if c not in df.columns]
+    missing = [c for c in schema.REQUIRED_COLUMN_NAMES if c not in df.columns]
     if missing:
         raise DataError(where, f"not a year panel of this version of svi: missing column(s) {missing[:8]}; rebuild "
                                "it with `svi data build --data-dir ...`", column=missing[0])
@@ -285,7 +285,7 @@ def validate_year_panel(df: pd.DataFrame, source=None) -> pd.DataFrame:
         sch = sch.update_column(c, checks=[pa.Check(lambda x, rng=rng: pd.Series(rng.ok(x), index=x.index) | x.isna(),
                                                     element_wise=False, error=f"outside {rng.text()} ({rng.source})")])
     try:
-        base = sch.validate(df[list(schema.COLUMN_NAMES)])
+        base = sch.validate(df[list(schema.REQUIRED_COLUMN_NAMES)])
     except pe.SchemaError as exc:
         col = getattr(exc.schema, "name", None) if exc.schema is not None else None
         fc = exc.failure_cases

@@ -243,7 +243,8 @@ def _source_text(row) -> str:
     if row.main_source == "expectation":
         return (f"expectation: the need-adjusted peer expectation differs by {row.glmm_fixed - row.bayes_fixed:+.3f} "
                 f"(GLMM minus Bayesian)")
-    count = registry.get(row.indicator).fam.min_count_text(row.min_count)
+    rec = registry.get(row.indicator)
+    count = rec.fam.min_count_text(row.min_count, rec)
     return (f"other: borrowing from the trust's correlated indicators, the exact count likelihood ({count}) and the "
             "uncertainty in the scales")
 

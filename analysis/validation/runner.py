@@ -74,7 +74,7 @@ def _run_validate(panel, res, sbc_reps, quick, seed, names, echo, engine, progre
     echo(f"running the sweeps {engine.describe()}")
     for name in names:
         echo(f"--- variant {name}: {REFIT_VARIANTS[name].description}")
-    configs = {name: variant_config(name, base_over) for name in names}
+    configs = {name: variant_config(name, base_over, panel=panel) for name in names}
     fitted = fit_variants(panel, configs, res, engine=engine, echo=echo, progress=progress)
     fits = {}
     for name, (idata, data, gate) in fitted.items():

@@ -31,6 +31,7 @@ FIXTURE_OF = {
     "imd2019_ltla": ("File_10_-_IoD2019_Local_Authority_District_Summaries__lower-tier__.xlsx", None),
     "ohid_catchments": ("nhs-acute-hospital-trust-catchment-populations-data_tables-april-2026.ods", None),
     "wlmds_imd_decile": ("WLMDS-RTT-waiting-list-by-provider-and-IMD-decile-Mar26.csv", None),
+    "readmissions_30d": ("compendium-emergency-readmissions-30-days-I02040.csv", None),
 }
 #: code, name, size class (Trust_subtype), region, districts and catchment shares
 RZ_TRUSTS = [

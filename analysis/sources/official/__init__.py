@@ -20,24 +20,27 @@ relies on.  Columns that a parser does not use are ignored, so added columns in 
 
 from __future__ import annotations
 
-from analysis.sources.official import ae, fft, imd, ncc, ohid, rtt, shmi
+from analysis.sources.official import ae, fft, imd, ncc, ohid, readmissions, rtt, shmi
 from analysis.sources.official.ae import AE_COLUMNS, parse_ae_monthly
 from analysis.sources.official.feed import PanelFeed
 from analysis.sources.official.fft import FFT_COLUMNS, parse_fft_inpatient
 from analysis.sources.official.imd import IMD_COLUMNS, parse_imd2019_ltla
 from analysis.sources.official.ncc import NCC_COLUMNS, NCC_MAPPING_POT_SETTINGS, parse_ncc_org_mff
 from analysis.sources.official.ohid import OHID_COLUMNS, parse_ohid_catchments
+from analysis.sources.official.readmissions import READMISSIONS_COLUMNS, parse_readmissions_30d
 from analysis.sources.official.rtt import RTT_COLUMNS, parse_rtt_full_csv
 from analysis.sources.official.shmi import SHMI_COLUMNS, parse_shmi_trust
 from analysis.sources.official.wlmds_imd import WLMDS_IMD_COLUMNS, parse_wlmds_imd_decile
 
 __all__ = [
     "AE_COLUMNS", "FFT_COLUMNS", "IMD_COLUMNS", "NCC_COLUMNS", "NCC_MAPPING_POT_SETTINGS", "OHID_COLUMNS",
-    "RTT_COLUMNS", "SHMI_COLUMNS", "WLMDS_IMD_COLUMNS", "FEEDS", "PanelFeed",
+    "READMISSIONS_COLUMNS", "RTT_COLUMNS", "SHMI_COLUMNS", "WLMDS_IMD_COLUMNS", "FEEDS", "PanelFeed",
     "parse_ae_monthly", "parse_fft_inpatient", "parse_imd2019_ltla", "parse_ncc_org_mff",
-    "parse_ohid_catchments", "parse_rtt_full_csv", "parse_shmi_trust", "parse_wlmds_imd_decile",
+    "parse_ohid_catchments", "parse_readmissions_30d", "parse_rtt_full_csv", "parse_shmi_trust",
+    "parse_wlmds_imd_decile",
 ]
 
 #: Registry entry name -> how that publication feeds the panel, in the order the panel build applies them.
 #: (``wlmds_imd_decile`` feeds no panel column: it gives the equity-of-access table of :mod:`analysis.equity_access`.)
-FEEDS: dict[str, PanelFeed] = {m.PANEL.entry: m.PANEL for m in (shmi, rtt, ae, fft, ncc, imd, ohid)}
+FEEDS: dict[str, PanelFeed] = {m.PANEL.entry: m.PANEL for m in (shmi, rtt, ae, fft, ncc, imd, ohid,
+                                                                   readmissions)}
