@@ -96,27 +96,35 @@ def period_noise_sd(frame: pd.DataFrame, method: str = "level", breaks: tuple[st
 RTT_BREAKS = ("2024-02",)
 
 
+def _rtt(raw: Path) -> pd.DataFrame:
+    path = raw / "waiting_times" / "rtt_incomplete_by_org_month.csv"
+    _need(path)
+    r = pd.read_csv(path, dtype={"month": str})
+    r = r[r.level == "provider"]
+    return pd.DataFrame({"trust": r.org_code, "month": r.month, "y": r.within_18_weeks, "n": r.total_for_pct18})
+
+
+def _ae(raw: Path) -> pd.DataFrame:
+    path = raw / "healthyr" / "england_trust_accidents_emergency.csv"
+    _need(path)
+    a = pd.read_csv(path)
+    month = pd.to_datetime(a.date, format="%B %Y").dt.strftime("%Y-%m")
+    return pd.DataFrame({"trust": a.nhs_trust22_code, "month": month,
+                         "y": a.total_attendances - a.attendances_over_4hours, "n": a.total_attendances})
+
+
+#: the indicators with a monthly series in the shared data, and its reader
+MONTHLY = {"rtt": _rtt, "ae": _ae}
+
+
 def load_monthly(data_dir: str | Path, indicator: str, trusts=None) -> pd.DataFrame:
     """The monthly (trust, month, y, n) table of ``indicator`` from the shared data directory (``raw/`` below it):
     "rtt" from raw/waiting_times/rtt_incomplete_by_org_month.csv (incomplete pathways within 18 weeks of the waiting
     list, providers), "ae" from raw/healthyr/england_trust_accidents_emergency.csv (attendances of all types not over
     4 hours of all attendances).  ``trusts``: keep only these organisation codes (the panel's)."""
-    raw = Path(data_dir) / "raw"
-    if indicator == "rtt":
-        path = raw / "waiting_times" / "rtt_incomplete_by_org_month.csv"
-        _need(path)
-        r = pd.read_csv(path, dtype={"month": str})
-        r = r[r.level == "provider"]
-        out = pd.DataFrame({"trust": r.org_code, "month": r.month, "y": r.within_18_weeks, "n": r.total_for_pct18})
-    elif indicator == "ae":
-        path = raw / "healthyr" / "england_trust_accidents_emergency.csv"
-        _need(path)
-        a = pd.read_csv(path)
-        month = pd.to_datetime(a.date, format="%B %Y").dt.strftime("%Y-%m")
-        out = pd.DataFrame({"trust": a.nhs_trust22_code, "month": month,
-                            "y": a.total_attendances - a.attendances_over_4hours, "n": a.total_attendances})
-    else:
-        raise ValueError(f"no monthly series of {indicator!r} in the shared data (RTT and A&E only)")
+    if indicator not in MONTHLY:
+        raise ValueError(f"no monthly series of {indicator!r} in the shared data (only {sorted(MONTHLY)})")
+    out = MONTHLY[indicator](Path(data_dir) / "raw")
     if trusts is not None:
         out = out[out.trust.isin(set(trusts))]
     return out.dropna().reset_index(drop=True)
