@@ -2,10 +2,12 @@
 
 The first 60 trusts of the seed-20260401 synthetic panel, whose RTT, A&E and FFT months stray from each trust's
 long-run rate by the period-noise SDs of models/period_noise.toml; fitted with the production sampler, option on.
-Measured (benchmarks/RESULTS.md, "Period noise"): option on, 90% intervals cover the long-run rate for RTT_ON and
-AE_ON of these trusts; option off, RTT_OFF and AE_OFF.  The bar, 75%, is 3.5 binomial standard errors below 90% for
-about 57 trusts (a calibrated model fails it well under 1% of the time) and far above what the option-off model
-reaches, so the test fails if the option stops widening the intervals.
+Measured (benchmarks/RESULTS.md, "Period noise"): option on, 90% intervals cover the long-run rate for 85% of
+these trusts on RTT (60) and A&E (54); option off, 22% and 24%.  The bar, 75%, is about 3.5 binomial standard errors
+below 90% for 54-60 trusts (a calibrated model fails it well under 1% of the time) and far above what the option-off
+model reaches, so the test fails if the option stops widening the intervals.  The convergence gate is not asserted:
+on this 60-trust panel (peer groups of a few trusts) both fits diverged (off 6, on 49 divergences after the retry),
+where the full 129-trust panel passed with 0 (RESULTS.md); that is for the gate benchmark to settle.
 """
 
 import tomllib
