@@ -53,3 +53,33 @@ def recovery_report(idata, data, truth: dict, truth_trusts: pd.DataFrame, level:
         out[f"{name}_coverage_95"] = float(np.mean(ok))
         out[f"{name}_n"] = int(np.size(ok))
     return out
+
+
+def period_calibration(idata, data, truth_trusts: pd.DataFrame, level: float = 0.9, flag_level: float = 0.95
+                       ) -> pd.DataFrame:
+    """Calibration against a known long-run truth (issue 19, item 6), one row per indicator: ``coverage``, the
+    share of trusts whose ``level`` interval of theta covers the true long-run theta; ``flagged``, the share whose
+    ``flag_level`` interval of the trust effect u (the sign of Health Alpha) excludes 0; ``flagged_right`` and
+    ``flagged_wrong``, the shares flagged on the side of 0 where the true long-run u lies and on the other side
+    (a calibrated ``flag_level`` interval puts at most (1 - flag_level) / 2 of trusts on the wrong side);
+    ``truly_beyond``, the share of trusts whose true |u| exceeds the median half-width of the intervals (how many a
+    perfectly calibrated posterior of this width could flag); ``width``, the median interval width of theta."""
+    post = idata.posterior
+    stack = lambda v: post[v].values.reshape((-1,) + post[v].shape[2:])
+    theta, u = stack("theta"), stack("u")
+    tt = truth_trusts.set_index("org_code").loc[data.trusts.org_code]
+    rows = []
+    for k, ind in enumerate(data.indicators):
+        ok = data.observed[:, k]
+        t_theta, t_u = tt[f"theta_{ind}"].to_numpy()[ok], tt[f"u_{ind}"].to_numpy()[ok]
+        lo, hi = _interval(theta[:, ok, k], level)
+        ulo, uhi = _interval(u[:, ok, k], flag_level)
+        above, below = ulo > 0, uhi < 0
+        rows.append({"indicator": ind, "n_trusts": int(ok.sum()), "level": level,
+                     "coverage": float(np.mean((t_theta >= lo) & (t_theta <= hi))),
+                     "width": float(np.median(hi - lo)), "flag_level": flag_level,
+                     "flagged": float(np.mean(above | below)),
+                     "flagged_right": float(np.mean((above & (t_u > 0)) | (below & (t_u < 0)))),
+                     "flagged_wrong": float(np.mean((above & (t_u <= 0)) | (below & (t_u >= 0)))),
+                     "truly_beyond": float(np.mean(np.abs(t_u) > np.median(uhi - ulo) / 2))})
+    return pd.DataFrame(rows)

@@ -21,6 +21,11 @@ Generative model (k = quality indicator, j = cost outcome, g = peer group):
 
 ``truth.json`` beside the panel holds every parameter; ``truth_trusts.parquet``
 holds each trust's true effects.
+
+With ``period_sd`` (indicator -> SD on the logit scale) the binomial indicators' counts are one month's: each
+trust's observed logit is its long-run ``theta`` plus a period shock ``eps ~ Normal(0, period_sd^2)`` drawn from its
+own random stream (so the rest of the panel is the same as without it); ``theta_<k>`` in the trust table stays the
+long-run logit and ``eps_<k>`` is the shock (the calibration check of ``benchmarks/bench_period_calibration.py``).
 """
 
 from __future__ import annotations
@@ -79,8 +84,9 @@ def true_parameters(rng: np.random.Generator, cal: dict) -> dict:
             "nu_c": 5.0}
 
 
-def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, QualityReport]:
-    """Return (panel, truth, per-trust truth table, quality report)."""
+def generate(seed: int = 20260401, period_sd: dict | None = None
+             ) -> tuple[pd.DataFrame, dict, pd.DataFrame, QualityReport]:
+    """Return (panel, truth, per-trust truth table, quality report); ``period_sd``: see the module's docstring."""
     cal = load_calibration()
     rng = np.random.default_rng(seed)
     sizes = np.repeat(list(cal["size_class_counts"]), list(cal["size_class_counts"].values()))
@@ -104,6 +110,13 @@ def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, Qu
     z = rng.normal(size=(n, len(INDICATORS))) @ L.T
     u = tp["sigma"][g] * z
     theta = tp["mu"][g] + x @ tp["beta"].T + u
+    eps = None
+    if period_sd:
+        bad = sorted(set(period_sd) - {k for k in INDICATORS if registry.get(k).family == "binomial"})
+        if bad:
+            raise ValueError(f"period_sd: {bad} are not binomial indicators of the synthetic panel")
+        prng = np.random.default_rng([seed, 19])  # its own stream: the panel's other draws are unchanged
+        eps = prng.standard_normal((n, len(INDICATORS))) * np.array([period_sd.get(k, 0.0) for k in INDICATORS])
 
     # size: expected cost by size class (log-normal), then volumes proportional to it
     lc = np.array([rng.normal(*cal["log_expected_cost_by_size"][s]) for s in sizes])
@@ -125,7 +138,8 @@ def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, Qu
 
     def binom(key, k, missing_share):
         den = np.round(exp_cost * np.exp(cal[key]["log_den_per_gbp_m"] + rng.normal(0, 0.3, n)))
-        num = rng.binomial(den.astype(np.int64), 1 / (1 + np.exp(-theta[:, k]))).astype(float)
+        th = theta[:, k] if eps is None else theta[:, k] + eps[:, k]  # the observed month's logit
+        num = rng.binomial(den.astype(np.int64), 1 / (1 + np.exp(-th))).astype(float)
         miss = rng.random(n) < missing_share
         return np.where(miss, np.nan, num), np.where(miss, np.nan, den)
 
@@ -172,10 +186,14 @@ def generate(seed: int = 20260401) -> tuple[pd.DataFrame, dict, pd.DataFrame, Qu
              "peer_groups": list(schema.SIZE_CLASSES), "need_covariates": list(MODEL_NEED),
              "need_standardisation": {"mean": X.mean(0).tolist(), "sd": X.std(0, ddof=1).tolist()},
              **{k: (np.asarray(v).tolist() if not np.isscalar(v) else v) for k, v in tp.items()}}
+    if eps is not None:
+        truth["period_sd"] = {k: float(v) for k, v in period_sd.items()}
     trusts = pd.DataFrame({"org_code": p.org_code, "peer_group": sizes})
     for kk, k in enumerate(INDICATORS):
         trusts[f"u_{k}"] = u[:, kk]
         trusts[f"theta_{k}"] = theta[:, kk]
+        if eps is not None:
+            trusts[f"eps_{k}"] = eps[:, kk]
     for jj, j in enumerate(COST_OUTCOMES):
         trusts[f"cost_effect_{j}"] = v[:, jj]
     rep = QualityReport(kind="synthetic")

@@ -12,6 +12,9 @@ import numpy as np
 from models import indicators as registry
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+#: the period-noise SDs estimated from the shared data's monthly series (benchmarks/bench_period_noise.py)
+PERIOD_NOISE = Path(__file__).with_name("period_noise.toml")
+PERIOD_NOISE_MODES = ("off", "estimated")
 
 
 class ConfigError(ValueError):
@@ -38,8 +41,30 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     if overrides:
         cfg = merge(cfg, overrides)
     cfg = with_record_defaults(cfg)
+    cfg = with_period_noise(cfg)
     validate(cfg)
     return cfg
+
+
+def with_period_noise(cfg: dict) -> dict:
+    """The config with ``quality.period_noise_sd`` and ``quality.period_months`` filled in for the chosen binomial
+    indicators when ``quality.period_noise`` is "estimated": the SDs from ``models/period_noise.toml`` and one month
+    each, where the config gives none (what it gives wins).  With the option off (or absent: the default) the config
+    is returned unchanged, so the default model and its id are those of a model without the option."""
+    q = cfg.get("quality", {})
+    if q.get("period_noise", "off") != "estimated":
+        return cfg
+    out = copy.deepcopy(cfg)
+    q = out["quality"]
+    est = tomllib.loads(PERIOD_NOISE.read_text())["sd"]
+    for name in q.get("indicators", []):
+        rec = registry.INDICATORS.get(name)
+        if rec is None or rec.family != "binomial":
+            continue
+        if name in est:
+            q.setdefault("period_noise_sd", {}).setdefault(name, float(est[name]))
+        q.setdefault("period_months", {}).setdefault(name, 1)
+    return out
 
 
 def with_record_defaults(cfg: dict) -> dict:
@@ -125,6 +150,20 @@ def validate(cfg: dict) -> None:
                               f"outcomes to centre")
     if q.get("trust_effects", "auto") not in ("auto", "centred", "non_centred"):
         raise ConfigError("quality.trust_effects must be 'auto', 'centred' or 'non_centred'")
+    pn = q.get("period_noise", "off")
+    if pn not in PERIOD_NOISE_MODES:
+        raise ConfigError(f"quality.period_noise must be one of {list(PERIOD_NOISE_MODES)} (got {pn!r})")
+    if pn != "off":
+        binomial = [k for k in q["indicators"] if registry.get(k).family == "binomial"]
+        sd, months = q.get("period_noise_sd") or {}, q.get("period_months") or {}
+        bad = [k for k in binomial if not (isinstance(sd.get(k), (int, float)) and sd[k] >= 0)]
+        if bad:
+            raise ConfigError(f"quality.period_noise_sd: need a non-negative SD (logit scale) for {bad}; "
+                              f"{PERIOD_NOISE.name} estimates {sorted(tomllib.loads(PERIOD_NOISE.read_text())['sd'])} "
+                              f"(give one, e.g. quality.period_noise_sd = {{ {bad[0]} = 0.1 }}, or drop the indicator)")
+        bad = [k for k in binomial if not (isinstance(months.get(k), (int, float)) and months[k] >= 1)]
+        if bad:
+            raise ConfigError(f"quality.period_months: need a number of months >= 1 for {bad}")
     for k in q["indicators"]:
         fam = registry.get(k).fam
         if isinstance(fam, registry.PoissonOE) and q.get(fam.option(registry.get(k)), "poisson") not in (

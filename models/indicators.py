@@ -75,9 +75,16 @@ class Family:
         """Add the indicator's likelihood term ``obs_<name>`` to the PyMC model in context."""
         raise NotImplementedError
 
-    def simulate(self, rng: np.random.Generator, n: np.ndarray, theta: np.ndarray, dispersion=None) -> np.ndarray:
-        """Draw counts given the linear predictor (``dispersion``: the dispersion parameter's value, if any)."""
+    def simulate(self, rng: np.random.Generator, n: np.ndarray, theta: np.ndarray, dispersion=None,
+                 period_var: float = 0.0) -> np.ndarray:
+        """Draw counts given the linear predictor (``dispersion``: the dispersion parameter's value, if any;
+        ``period_var``: variance of the period shock added to theta, :meth:`period_variance`)."""
         raise NotImplementedError
+
+    def period_variance(self, ind: "Indicator", cfg: dict) -> float:
+        """Variance tau^2 / M of the period shock on the linear predictor (config ``quality.period_noise``); 0 when
+        the family or the config has none."""
+        return 0.0
 
 
 class PoissonOE(Family):
@@ -134,7 +141,7 @@ class PoissonOE(Family):
         else:
             pm.Poisson(f"obs_{ind.name}", mu=rate, observed=y_obs)
 
-    def simulate(self, rng, n, theta, dispersion=None):
+    def simulate(self, rng, n, theta, dispersion=None, period_var=0.0):
         lam = n * np.exp(theta)
         if dispersion is not None:  # NB2 with alpha = 1 / phi^2: gamma-Poisson mixture
             a = 1 / dispersion**2
@@ -143,7 +150,19 @@ class PoissonOE(Family):
 
 
 class Binomial(Family):
-    """Successes out of trials: y ~ Binomial(n, logistic(theta)); theta is the logit share."""
+    """Successes out of trials: y ~ Binomial(n, logistic(theta)); theta is the logit share.
+
+    With period noise (config ``quality.period_noise = "estimated"``) theta is the trust's long-run logit and the
+    observed period's is theta + eps, eps ~ Normal(0, tau^2 / M) (tau: the indicator's period-noise SD,
+    ``quality.period_noise_sd``; M: independent months the figure averages, ``quality.period_months``).  eps is
+    marginalised analytically: the logit-normal mixing distribution of the period's share is replaced by the beta
+    distribution with the same logit mean and variance, so y ~ BetaBinomial(n, a, b) with
+    a = 1 / ((1 - p) tau^2 / M) + 1/2 and b = 1 / (p tau^2 / M) + 1/2, p = logistic(theta).  The logit of a
+    Beta(a, b) share has mean digamma(a) - digamma(b) and variance trigamma(a) + trigamma(b); with the half added,
+    digamma(x + 1/2) = log x + O(x^-2) and trigamma(x + 1/2) = 1/x + O(x^-3), so the mean is theta and the variance
+    tau^2 / M up to terms of order tau^4 (a, b are at least 1 / tau^2, about 50 for tau = 0.14; checked against the
+    logit-normal mixture by quadrature in tests/models/test_period_noise.py).  No parameter is added, so the
+    sampler's geometry is the plain binomial's with a wider likelihood; tau -> 0 recovers the binomial."""
 
     name = "binomial"
     effect_unit = "log odds ratio"
@@ -177,14 +196,35 @@ class Binomial(Family):
         return f"the smaller of events and non-events is {count:,.0f}"
 
     def loglik_kind(self, ind, cfg):
-        return "binomial"
+        return "betabinomial" if self.period_variance(ind, cfg) > 0 else "binomial"
+
+    def period_variance(self, ind, cfg):
+        q = cfg["quality"]
+        if q.get("period_noise", "off") == "off":
+            return 0.0
+        return float(q["period_noise_sd"][ind.name]) ** 2 / float(q.get("period_months", {}).get(ind.name, 1))
+
+    @staticmethod
+    def beta_shapes(theta, tau2, xp=np):
+        """(a, b) of the beta distribution whose logit has mean theta and variance tau2 (see the class)."""
+        return (1 + xp.exp(theta)) / tau2 + 0.5, (1 + xp.exp(-theta)) / tau2 + 0.5
 
     def likelihood(self, ind, theta, n, y_obs, cfg):
         import pymc as pm
 
-        pm.Binomial(f"obs_{ind.name}", n=n.astype("int64"), logit_p=theta, observed=y_obs)
+        tau2 = self.period_variance(ind, cfg)
+        if tau2 > 0:
+            import pytensor.tensor as pt
 
-    def simulate(self, rng, n, theta, dispersion=None):
+            a, b = self.beta_shapes(theta, tau2, pt)
+            pm.BetaBinomial(f"obs_{ind.name}", n=n.astype("int64"), alpha=a, beta=b, observed=y_obs)
+        else:
+            pm.Binomial(f"obs_{ind.name}", n=n.astype("int64"), logit_p=theta, observed=y_obs)
+
+    def simulate(self, rng, n, theta, dispersion=None, period_var=0.0):
+        theta = np.asarray(theta, float)
+        if period_var > 0:  # the period's own logit: the long-run one plus its shock
+            theta = theta + rng.normal(0.0, np.sqrt(period_var), theta.shape)
         return rng.binomial(np.asarray(n).astype(np.int64), 1 / (1 + np.exp(-theta)))
 
 

@@ -31,7 +31,11 @@ The need effects are sampled in QR coordinates of x (:func:`_need_effects`), sin
     RTT within 18 weeks, A&E within 4 hours, FFT positive ~ Binomial(n[i,k], logistic(theta[i,k]))
 
 so a trust's effect u[i,k] shrinks toward its peer group's need-adjusted mean, with the amount of shrinkage
-set by its own data and its peer group's spread.  Trusts missing an indicator contribute no likelihood term
+set by its own data and its peer group's spread.  With ``quality.period_noise = "estimated"`` a binomial
+indicator's observed period is theta + eps, eps ~ Normal(0, tau^2 / M), marginalised into a beta-binomial
+(models/indicators.py, Binomial): theta is then the long-run rate, and a trust's one-month deviation is shrunk by
+about sigma^2 / (sigma^2 + tau^2 / M + v) instead of sigma^2 / (sigma^2 + v) (v: sampling variance), which is the
+regression to the mean a single period implies.  Trusts missing an indicator contribute no likelihood term
 for it, and (centred form) their effect for it is marginalised out of the model: it is NaN in the posterior.
 
 Cost block, for cost outcome j (total, APC, outpatients, A&E)::
@@ -479,7 +483,9 @@ def parameterisation(d: ModelData, cfg: dict) -> dict:
     multipliers ``scales_centred`` {"quality": (K,), "cost": (J,)} bool and ``scale_table``."""
     G, K = len(d.peer_groups), len(d.indicators)
     mode = cfg["quality"].get("trust_effects", "auto")
-    V = sampling_variance(d)
+    # a period shock (quality.period_noise) weakens each observation of the long-run theta as sampling error does
+    V = sampling_variance(d) + np.array([registry.get(k).fam.period_variance(registry.get(k), cfg)
+                                         for k in d.indicators])
     rows, nc = [], np.zeros((G, K))
     for g, name in enumerate(d.peer_groups):
         for k, ind in enumerate(d.indicators):

@@ -432,6 +432,7 @@ def paper_values(res: Results) -> dict:
         v["mortality"].update(model_half="not estimated", funnel_half="not estimated")
     n_all, n_nat = h.get("n_trusts", float("nan")), h.get("ranks_n", float("nan"))
     v["ranks"]["n_not_national"] = count(n_all - n_nat) if known(n_all) and known(n_nat) else "none"
+    v["quality"]["period"] = period_noise_text(res)
     v["prior_centres"] = prior_centres_text(res)
     v["peer"]["source"] = _dictionary_text(res, "size_class")
     rk = res.tables["ranks"]
@@ -510,6 +511,46 @@ def prior_centres_text(res: Results) -> str:
         parts.append(f"cost, {settings.get(j, md(j))}, {num(x, 3)} (actual {signed(100 * (math.exp(x) - 1), 1)}% "
                      "against expected)")
     return "; ".join(parts)
+
+
+def period_noise_text(res: Results) -> str:
+    """The period-noise paragraph of the paper (issue 19, item 6): each fitted indicator's period as the panel
+    dictionary labels it, the period-noise SDs (the fit's own where the option was on, else the estimates in
+    models/period_noise.toml), and whether this run's model used them, read from the fit's config."""
+    import tomllib
+
+    from models.config import PERIOD_NOISE
+
+    q = config_value(res, "quality", default={})
+    recs = [registry.get(k) for k in q.get("indicators", []) if k in registry.INDICATORS]
+    d = res.dictionary
+    lab = d.set_index("name")["period"] if d is not None and {"name", "period"} <= set(d.columns) else pd.Series(
+        dtype=str)
+    periods = "; ".join(f"{md(r.short)}: {md(str(lab.get(r.denominator, 'not recorded')))}" for r in recs)
+    binom = [r for r in recs if r.family == "binomial"]
+    on = q.get("period_noise", "off") != "off"
+    sds = q.get("period_noise_sd") if on else tomllib.loads(PERIOD_NOISE.read_text())["sd"]
+    months = q.get("period_months", {}) if on else {}
+    sd_text = _and([f"{md(r.short)} {num(float(sds[r.name]), 3)}" for r in binom if r.name in sds]) or "none"
+    text = (f"Each indicator's period, as the panel dictionary labels it: {periods}. A trust's figure for one month "
+            f"varies around its long-run rate by more than binomial sampling error: the standard deviation of a "
+            f"trust's monthly logit around its own financial-year level, after the month's national movement and the "
+            f"sampling variance are removed, is estimated from the monthly series of the shared data at {sd_text} "
+            f"({md('RTT and A&E')} from their provider-level monthly series; FFT, which has no monthly series, from "
+            f"the change between two three-month windows scaled as {md('A&E')}'s; benchmarks/bench_period_noise.py). "
+            f"The model option "
+            f"`quality.period_noise` adds a per-trust shock of that SD, divided by the square root of the months "
+            f"the figure averages, to each of these indicators' observed logit and integrates it out (a "
+            f"beta-binomial with the same logit mean and variance), so that the trust effect and Health Alpha refer "
+            f"to the long-run rate, and a trust's unusual month is shrunk toward its peer expectation by the share of "
+            f"its deviation the period shock explains: regression to the mean.")
+    if on:
+        return text + (f" This run's model uses it (months averaged: "
+                       f"{_and([f'{md(r.short)} {count(months.get(r.name, 1))}' for r in binom])}).")
+    return text + (" This run's model does not: the option is off pending a convergence benchmark of the model "
+                   "with it, so the intervals of the one-month indicators cover one month's rate and understate the "
+                   "uncertainty about the long-run rate (on a synthetic panel with such shocks, benchmarks/RESULTS.md "
+                   "reports the coverage with the option off and on).")
 
 
 def _dictionary_text(res: Results, column: str) -> str:

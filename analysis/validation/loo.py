@@ -57,11 +57,23 @@ def count_loglik(kind: str, y, n, theta, alpha=None):
         ll = (special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
               + y * theta - n * np.logaddexp(0, theta))
         return ll, y - n * p, -n * p * (1 - p)
+    if kind == "betabinomial":  # period noise: alpha is the period variance tau^2 / M (models/indicators.py)
+        a, b = registry.Binomial.beta_shapes(theta, alpha)
+        ll = (special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+              + special.betaln(y + a, n - y + b) - special.betaln(a, b))
+        p = special.expit(theta)
+        info = n * p * (1 - p)  # the binomial's, discounted by the period variance (normal approximation)
+        return ll, (y - n * p) / (1 + info * alpha), -info / (1 + info * alpha)
     raise ValueError(kind)
 
 
 def integrated_loglik(kind: str, y, n, m, v, alpha=None, nodes: int = N_NODES):
-    """log of integral p(y | theta) N(theta | m, v) dtheta, elementwise (adaptive Gauss-Hermite)."""
+    """log of integral p(y | theta) N(theta | m, v) dtheta, elementwise (adaptive Gauss-Hermite).
+
+    "betabinomial" (period noise of variance ``alpha``) integrates the binomial over theta + eps instead, i.e. with
+    variance v + alpha: the logit-normal mixture the beta-binomial stands in for."""
+    if kind == "betabinomial":
+        return integrated_loglik("binomial", y, n, m, np.asarray(v, float) + alpha, nodes=nodes)
     y, n, m, v = np.broadcast_arrays(np.asarray(y, float), np.asarray(n, float), np.asarray(m, float),
                                      np.asarray(v, float))
     # start at the data's own estimate, then Newton on the (log-concave) integrand
@@ -150,7 +162,9 @@ def pointwise_loglik(idata, d: ModelData, cfg: dict) -> dict:
     for k, ind in enumerate(d.indicators):
         ok = np.nonzero(obs[:, k])[0]
         kind = _kind(d, k, cfg)
-        a = None if kind != "negbin" else alpha[:, None]
+        rec = registry.get(ind)
+        a = (alpha[:, None] if kind == "negbin" else rec.fam.period_variance(rec, cfg) if kind == "betabinomial"
+             else None)
         ll, _, _ = count_loglik(kind, d.y[ok, k][None], d.n[ok, k][None], theta[:, ok, k], a)
         cond.append(ll)
         integ.append(integrated_loglik(kind, d.y[ok, k][None], d.n[ok, k][None], m[:, ok, k], v[:, ok, k], a))

@@ -59,7 +59,7 @@ def replicate(idata, d: ModelData, cfg: dict, n_draws: int = 1000, seed: int = 0
         fam = registry.get(ind).fam
         disp = fam.dispersion_var(registry.get(ind))
         yr = fam.simulate(rng, n, th, stack_draws(post, disp)[idx][:, None] if disp and disp in post
-                           else None).astype(float)
+                           else None, period_var=fam.period_variance(registry.get(ind), cfg)).astype(float)
         out[ind] = {"rep": _scale(ind, yr, n), "obs": _scale(ind, d.y[ok, k], n), "y_rep": yr, "y": d.y[ok, k],
                     "n": n}
     mc = stack_draws(post, "cost_expectation")[idx]

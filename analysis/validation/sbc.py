@@ -46,7 +46,8 @@ def draw_prior(model: pm.Model, n: int, seed: int) -> list[dict[str, np.ndarray]
     return [{v: draws[j][r] for j, v in enumerate(names)} for r in range(n)]
 
 
-def simulate_data(d: ModelData, prior: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+def simulate_data(d: ModelData, prior: dict[str, np.ndarray], rng: np.random.Generator,
+                  cfg: dict | None = None) -> dict:
     """Trust effects and data for one prior draw, on the structure of ``d``.
 
     Returns ``{"theta": (N,K), "u": (N,K), "y": (N,K) nan where unobserved, "cost_y": (N,J) nan where unobserved}``.
@@ -64,7 +65,9 @@ def simulate_data(d: ModelData, prior: dict[str, np.ndarray], rng: np.random.Gen
         ok = d.observed[:, k]
         rec = registry.get(ind)
         disp = rec.fam.dispersion_var(rec)
-        y[ok, k] = rec.fam.simulate(rng, d.n[ok, k], theta[ok, k], prior.get(disp) if disp else None)
+        # with period noise (cfg) the observed period's logit is theta plus its shock, as the model says
+        y[ok, k] = rec.fam.simulate(rng, d.n[ok, k], theta[ok, k], prior.get(disp) if disp else None,
+                                    period_var=rec.fam.period_variance(rec, cfg) if cfg else 0.0)
     beta_c = prior.get("beta_c", np.zeros((len(d.cost_outcomes), 0)))
     m_c = prior["mu_c"][d.g] + d.x @ beta_c.T
     t = rng.standard_t(prior["nu_c"], size=m_c.shape)
@@ -215,7 +218,7 @@ def replication(setup: SBCSetup, rep: int, prior: dict, seed: int, L: int = 99) 
     from analysis import fitting
 
     d, compiled = setup.load()
-    sim = simulate_data(d, prior, np.random.default_rng([seed, rep]))
+    sim = simulate_data(d, prior, np.random.default_rng([seed, rep]), setup.cfg)
     # a PyMC model's data are changed in place: put the panel's data back afterwards, even when sampling fails
     # (nutpie's with_data returns a copy instead)
     restore = ({name: compiled[name].get_value() for name in data_updates(d, {"y": d.y, "cost_y": d.cost_y})}

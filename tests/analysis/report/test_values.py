@@ -39,3 +39,19 @@ def test_a_trust_without_context_rows_shows_none(results):
     res.tables["need_context"] = nc[~((nc.org_code == code) & (nc.column == "imd_score"))]
     assert set(trust_values(res, code)["svi"]["need"]["imd"].values()) == {"not in the panel"}  # a reason, not n/a
     assert isinstance(res.tables["need_context"], pd.DataFrame)
+
+
+def test_period_noise_sentence_follows_the_fit_config(results):
+    """The paper says whether this run's model used the period-noise option, read from the fit's config, with each
+    indicator's period as the panel dictionary labels it."""
+    from analysis.report.values import period_noise_text
+
+    res = rep.load_results(results)
+    off = period_noise_text(res)
+    periods = res.dictionary.set_index("name")["period"]
+    assert f"RTT: {periods['rtt_total_waiting']}" in off and "does not" in off and "uses it" not in off
+    res.config["quality"].update(period_noise="estimated", period_noise_sd={"rtt": 0.5, "ae": 0.25, "fft": 0.125},
+                                 period_months={"rtt": 3, "ae": 1, "fft": 1})
+    on = period_noise_text(res)
+    assert "uses it" in on and "RTT 0.500" in on and "RTT 3" in on and "does not" not in on
+    assert paper_values(res)["svi"]["quality"]["period"] == on
