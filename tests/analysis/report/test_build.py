@@ -27,7 +27,7 @@ def test_paper(results, rendered, tables):
     pdf, page = results / "reports" / "methodology.pdf", results / "reports" / "methodology.html"
     assert pdf in rendered["paper"] and page in rendered["paper"]
     text = pdf_text(pdf)
-    assert 5 <= pages(pdf) <= 14
+    assert 5 <= pages(pdf) <= 18  # grows with sections (trend, equity, readmissions, period noise); catches runaways
     assert "convergence gate passed" in text and "synthetic" in text
     assert "1.0031" in text and "912" in text  # the gate's figures, from fit/gate.json
     # the fit's timing, in the words for its sampler (numpyro and PyMC compile inside sampling)
