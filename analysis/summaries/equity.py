@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from analysis.summaries.posterior import (Composites, composites, national_comparable, rank_draws, stack_draws)
+from analysis.summaries.posterior import Composites, composites, national_comparable, rank_draws, stack_draws
 
 
 def need_terms(post, d) -> tuple[np.ndarray, np.ndarray]:
@@ -38,30 +38,12 @@ def need_terms(post, d) -> tuple[np.ndarray, np.ndarray]:
     return np.einsum("np,skp->snk", d.x, beta), np.einsum("np,sjp->snj", d.x, beta_c)
 
 
-def unadjusted_composites(post, d, cfg: dict, adjusted: Composites | None = None) -> Composites:
-    """The value index and its parts with the need adjustment added back (same weights and scales as ``adjusted``).
+def unadjusted_composites(post, d, cfg: dict) -> Composites:
+    """The value index and its parts with the need adjustment added back (same weights and scales as the adjusted).
 
     A higher need term raises the expectation, so adding it back raises the trust's effect on that scale: a trust
     whose catchment's need lowers its expected RTT performance, say, looks worse without the adjustment."""
-    a = adjusted if adjusted is not None else composites(post, d, cfg)
-    q_need, c_need = need_terms(post, d)
-    u = stack_draws(post, "u") + q_need
-    sd0 = stack_draws(post, "sd0")
-    obs = d.observed
-    K = len(d.indicators)
-    z = a.sign * u / sd0[:, None, :]
-    with np.errstate(invalid="ignore"):
-        Qi = (np.where(obs[None], z, 0) * a.wq).sum(-1) / a.wq.sum(-1)
-    Qi[:, ~obs.any(axis=1)] = np.nan
-    resid = a.resid + c_need  # log(actual / peer expectation at average need)
-    if "total" in d.cost_outcomes:
-        jt = d.cost_outcomes.index("total")
-        Ci = -resid[:, :, jt] / stack_draws(post, "sd0_c")[:, [jt]]
-    else:
-        Ci = np.full(Qi.shape, np.nan)
-    W = a.W
-    Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
-    return Composites(W, a.wq, a.sign, Qi, Ci, Vi, resid, z)
+    return composites(post, d, cfg, *need_terms(post, d))
 
 
 def _q(x: np.ndarray, qs=(0.5, 0.025, 0.975)) -> list[np.ndarray]:

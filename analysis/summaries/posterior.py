@@ -133,10 +133,13 @@ class Composites:
     z: np.ndarray | None = None  # (S, N, K) standardised trust effects, higher = better
 
 
-def composites(post, d: ModelData, cfg: dict) -> Composites:
+def composites(post, d: ModelData, cfg: dict, u_shift=None, resid_shift=None) -> Composites:
     """Quality composite, cost composite and value index draws: the one definition, used by the tables and the
-    claims."""
+    claims.  ``u_shift`` (S, N, K) and ``resid_shift`` (S, N, J) are added to the trust effects and cost residuals
+    before they are combined (the equity lens adds back the need adjustment: :mod:`analysis.summaries.equity`)."""
     u, sd0 = stack_draws(post, "u"), stack_draws(post, "sd0")
+    if u_shift is not None:
+        u = u + u_shift
     S, N, K = u.shape
     obs = d.observed
     vcfg = cfg["value"]
@@ -150,6 +153,8 @@ def composites(post, d: ModelData, cfg: dict) -> Composites:
         Qi = (np.where(obs[None], z, 0) * wq).sum(-1) / wq.sum(-1)
     Qi[:, ~obs.any(axis=1)] = np.nan
     resid = d.cost_y[None] - stack_draws(post, "cost_expectation")  # (S, N, J)
+    if resid_shift is not None:
+        resid = resid + resid_shift
     if "total" in d.cost_outcomes:
         jt = d.cost_outcomes.index("total")
         Ci = -resid[:, :, jt] / stack_draws(post, "sd0_c")[:, [jt]]
@@ -254,7 +259,7 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     # -- the equity lens: the same position with the need adjustment added back (analysis.summaries.equity)
     from analysis.summaries.equity import equity_table, unadjusted_composites
 
-    tables["equity_lens"] = equity_table(c, unadjusted_composites(post, d, cfg, c), d)
+    tables["equity_lens"] = equity_table(c, unadjusted_composites(post, d, cfg), d)
 
     # -- cost residuals, value index
     val = []

@@ -32,7 +32,7 @@ def test_no_need_effects_change_nothing(setup):
     d, cfg = setup
     idata = _fake_idata(d)  # no beta in the posterior: the adjustment is zero
     a = composites(idata.posterior, d, cfg)
-    t = equity_table(a, unadjusted_composites(idata.posterior, d, cfg, a), d)
+    t = equity_table(a, unadjusted_composites(idata.posterior, d, cfg), d)
     assert len(t) == d.N and set(t.org_code) == set(d.trusts.org_code)
     ranked = t.rank_adjusted_median.notna()
     assert ranked.sum() > 0.8 * d.N
@@ -52,7 +52,7 @@ def test_the_adjustment_is_exactly_the_need_term(setup):
     idata = _with_need(_fake_idata(d), d, bq, bc)
     post = idata.posterior
     a = composites(post, d, cfg)
-    un = unadjusted_composites(post, d, cfg, a)
+    un = unadjusted_composites(post, d, cfg)
     q, c = need_terms(post, d)
     assert np.allclose(q[0], d.x @ bq.T) and np.allclose(c[0], d.x @ bc.T)
     assert np.allclose(un.z - a.z, a.sign * q / post["sd0"].values.reshape(-1, K)[:, None, :])
