@@ -7,7 +7,8 @@
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
-layer on) and ``heldout5`` (written after the word layer, blind).  The trust names are read from the shared data
+layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
+written for the 2026-12-03 scored intent classifier before any parser change, blind).  The trust names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
 benchmarks/RESULTS.md.
@@ -28,6 +29,8 @@ from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate,
                                    register_of)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
+#: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
+QUESTION_FILES = ("questions.csv", "questions_blind6.csv")
 
 
 def data_dir(given: Path | None) -> Path:
@@ -49,7 +52,7 @@ def main() -> int:
     ap.add_argument("--show-heldout", action="store_true")
     ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     a = ap.parse_args()
-    rows = read_questions(QDIR / "questions.csv")
+    rows = [r for f in QUESTION_FILES for r in read_questions(QDIR / f)]
     reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:
