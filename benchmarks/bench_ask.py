@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
-                                   register_of)
+                                   register_of, with_typos)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 #: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
@@ -68,6 +68,11 @@ def main() -> int:
         if a.errors and split and (split.startswith("dev") or a.show_heldout):
             for e in s.errors:
                 print("   ", e)
+    # typo robustness: the development questions (dev*, heldout) with one random typo each
+    base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
+    t, c = evaluate(with_typos(base), reg), evaluate(base, reg)
+    print(f"typos    n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
+          f"  (the same questions without the typo: {c.intent_accuracy:.1%}, {c.entity_accuracy:.1%})")
     if a.out:
         from analysis.ask import Asker
 

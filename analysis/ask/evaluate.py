@@ -4,6 +4,8 @@ table.  Used by the tests (``tests/analysis/ask/test_evaluation.py``) and ``benc
 from __future__ import annotations
 
 import csv
+import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,3 +111,27 @@ def confusion_table(score: Score) -> str:
         lines.append(a[:15].ljust(16) + " ".join(str(score.confusion.get((a, b), "") or ".").rjust(7)
                                                   for b in labels))
     return "\n".join(lines)
+
+
+def with_typos(rows: list[dict], seed: int = 17) -> list[dict]:
+    """Copies of ``rows`` with one typo each (a letter dropped, two neighbours swapped or one replaced, never the first)
+    in one lower-case word of 5 letters or more, chosen at random; questions without such a word are left out.
+    Capitalised words are never touched, so trust names keep the spelling the register is tested on elsewhere.  A
+    measure of typo robustness that nobody wrote (benchmarks/RESULTS.md, 2026-12-03)."""
+    rng = random.Random(seed)
+
+    def typo(w: str) -> str:
+        i, k = rng.randrange(1, len(w) - 1), rng.randrange(3)
+        if k == 0:
+            return w[:i] + w[i + 1:]
+        if k == 1:
+            return w[:i] + w[i + 1] + w[i] + w[i + 2:]
+        return w[:i] + rng.choice("aeiourstnl") + w[i + 1:]
+
+    out = []
+    for r in rows:
+        words = list(re.finditer(r"\b[a-z]{5,}\b", r["question"]))
+        if words:
+            m = rng.choice(words)
+            out.append(dict(r, question=r["question"][:m.start()] + typo(m.group(0)) + r["question"][m.end():]))
+    return out
