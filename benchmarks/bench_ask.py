@@ -8,7 +8,8 @@ Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before t
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
 layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
-written for the 2026-12-03 scored intent classifier before any parser change, blind).  The trust names are read from the shared data
+written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
+(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind).  The trust names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
 benchmarks/RESULTS.md.
@@ -30,7 +31,7 @@ from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate,
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 #: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
-QUESTION_FILES = ("questions.csv", "questions_blind6.csv")
+QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv")
 
 
 def data_dir(given: Path | None) -> Path:
