@@ -466,7 +466,7 @@ register(Indicator(
     ask_words=r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
               r"\bpatients think\b|\brate us\b|\bratings?\b",
     ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b",
-    ask_hints=r"\bexperiences?\b|\bsatisf\w*|\bhappy\b|\bcomplain\w*|\brecommend\w*"))
+    ask_hints=r"\bexperiences?\b|\bsatisf\w*|\bhappy\b|\bcomplain\w*|\brecommend\w*|\bpatients (say|feel)\b"))
 # Cancer waiting-time standards: in the trend model's year panel (analysis/trend/years.py); the cross-sectional
 # panel does not carry their counts yet, and they have no default prior scale or weight (issue 15).
 for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_31d", "Cancer 31-day", "31-day"),

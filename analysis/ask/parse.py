@@ -83,7 +83,7 @@ _P = {
         (r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b|\bsurvival\b", 6),
     ],
     "cost": [
-        (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bper (weighted |adjusted )?"
+        (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bpric(ier|iest)\b|\bcostlier\b|\bper (weighted |adjusted )?"
          r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b|\bcostly\b|\bpricey\b|"
          r"\bdear(er)?\b", 5),
     ],
@@ -108,8 +108,8 @@ _COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _P.items()}
 _FORM_P = {
     "method": [
         (r"^(how|in what way)\b (is|are|was|were|do you|does (the|it|svi|your|this)|do they|did you)\b(?!.*\bper\b).*"
-         r"\b(decided|decide|adjusted|adjust|calculated|computed|derived|estimated|defined|chosen|choose|picked|"
-         r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted)\b", 10),
+         r"(?<!-)\b(decided|decide|adjusted|adjust|calculated|computed|derived|estimated|defined|chosen|choose|picked|"
+         r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted|done)\b", 10),
         (r"\bwhat (does|do)\b.*\b(mean|measure|stand for|capture|represent|tell (us|me)|show (us|me))\b", 7),
         (r"^(what|whats|what's) (exactly |precisely )?(is|are) (the |a |an )?(formula|definition|methodology|method)\b|"
          r"\bwhat (exactly|precisely) (is|are)\b", 6),
@@ -120,20 +120,21 @@ _FORM_P = {
          r"intervals?|adjust\w*|calculat\w*|sucra|rank\w*)\b", 7),
         (r"\bhow (do|does|did) (you|the index|svi|the model) (decide|know|handle|treat|account|deal)\b", 4),
         (r"\bsucra\b|\br-?hat\b", 5),
+        (r"\b(confidence|faith) (in|should|can|could|do|would)\b|\bhow much (confidence|faith)\b", 6),
     ],
     "peer_group": [
         (r"^(who|which (other )?(trusts|hospitals|organi[sz]ations|providers)|what (other )?(trusts|hospitals|"
-         r"organi[sz]ations|providers))\b.*\b(compar\w*|benchmark\w*|group\w*|peers?|similar|like us)\b", 5),
+         r"organi[sz]ations|providers))\b.*\b(compar\w*|benchmark\w*|group\w*|peers?|similar|like us)\b", 8),
         (r"\b(sit|sits|sitting|belong|belongs|put|placed|grouped|classed|classified)\b.*\bgroup\b|\bgrouped\b|"
          r"\b(which|what) (\w+ )?group\b", 4),
-        (r"\b(peers|peer group|comparators?|comparison group) (of|for)\b|\blist (the|our|its|their) peers\b|"
+        (r"\b(peers|peer group|comparators?|comparison group) of\b|\blist (the|our|its|their) peers\b|"
          r"\bmakes? .*\b(a |our |their |its )?(peer|comparator)s?\b", 5),
         (r"\b(fair|right|reasonable|appropriate|sensible|valid)\b.*\b(compar|benchmark)\w*", 4),
         (r"\bon what basis\b|\bwhy (are|were|is|was) (we|it|they|\w+) (grouped|compared|benchmarked|put|placed)\b",
          6),
     ],
     "rank": [
-        (r"\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|\bwhere (do|does|did|are|is) .*\b(come|finish|"
+        (r"\b(what|which) place\b|\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|\bwhere (do|does|did|are|is) .*\b(come|finish|"
          r"sit|stand|fall|place)\b.*\b(nationally|in england|in the country|among|out of|of all)\b", 5),
         (r"\b(best|worst|top|bottom|highest|lowest) (quarter|half|third|tenth|decile|quartile|fifth|10|25)\b", 5),
         (r"\b(sure|certain|likely|confident|chance|probability|odds)\b.*\b(top|bottom|best|worst)\b", 4),
@@ -174,10 +175,13 @@ _FORM_P = {
          r"buy|build|sell|employ|outsource|expand|shut)\b", 12),
     ],
     "value_position": [
+        (r"\bvalue for\b", 4),
         (r"\b(lowdown|low-down|rundown|run-down|overview|big picture)\b", 4),
         (r"\bhow (does|do) (the index|svi|the svi|you) (rate|score|judge|see|view|assess)\b", 5),
     ],
     "trend": [
+        # "fall on the funnel", "fall within the range": where a trust is, not a decline
+        (r"\b(fall|falls|fell) (on|in|within|into|under|inside|outside|above|below)\b", -3),
         (r"\b(than|as) (we were|it was|they were|last year|a year ago|before|previously)\b|\ba year ago\b|"
          r"\b(which|what) (way|direction)\b", 5),
     ],
