@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
-                                   register_of, with_typos)
+                                   register_of, with_preamble, with_typos)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 #: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
@@ -74,6 +74,9 @@ def main() -> int:
     t, c = evaluate(with_typos(base), reg), evaluate(base, reg)
     print(f"typos    n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
           f"  (the same questions without the typo: {c.intent_accuracy:.1%}, {c.entity_accuracy:.1%})")
+    t = evaluate(with_preamble(base), reg)
+    print(f"preamble n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
+          f"  (the same questions with an opening such as 'Quick question: ')")
     if a.out:
         from analysis.ask import Asker
 

@@ -135,3 +135,20 @@ def with_typos(rows: list[dict], seed: int = 17) -> list[dict]:
             m = rng.choice(words)
             out.append(dict(r, question=r["question"][:m.start()] + typo(m.group(0)) + r["question"][m.end():]))
     return out
+
+
+#: openings a board member puts before a question; with_preamble adds one to each question
+PREAMBLES = ("Could you tell me ", "Quick question: ", "Please can you tell me ", "I'd like to know ",
+             "Just wondering, ", "For the board paper, ")
+
+
+def with_preamble(rows: list[dict], seed: int = 3) -> list[dict]:
+    """Copies of ``rows`` with a random opening from :data:`PREAMBLES` (the question's first letter lower-cased unless
+    it starts a name): a measure of robustness to framing nobody wrote into the rules (RESULTS.md, 2026-12-03)."""
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        q, p = r["question"], rng.choice(PREAMBLES)
+        keep = re.match(r"[A-Z]{2,}|[A-Z][a-z]+'s|[A-Z][a-z]+ (Teaching|and|Hospital)", q)
+        out.append(dict(r, question=p + (q if keep else q[0].lower() + q[1:])))
+    return out

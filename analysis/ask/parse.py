@@ -353,6 +353,22 @@ RULE_WORDS = pattern_words([p for v in (*_P.values(), *_FORM_P.values()) for p, 
                            [p for _, p in _SETTING + _TOPIC])
 
 
+#: a polite or framing opening that says nothing about the question ("Quick question: ", "Could you tell me ");
+#: stripped before the question-form features, several of which read the question's first words
+_PREAMBLE = re.compile(
+    r"^((please|ok|okay|so|right|hi|hello|quick question|one more|another one|just wondering|i was wondering|"
+    r"for the (board paper|board|committee|meeting|report)|(could|can|would|will) you (please )?(tell|show|give) me|"
+    r"(could|can|would|will) you (please )?(let me know|find out|check)|please (tell|show|let) me( know)?|"
+    r"i'?d like to know|i would like to know|i want to know|i need to know|do you know|tell me|let me know)"
+    r"\b[\s,:;.!-]*)+")
+
+
+def strip_preamble(text: str) -> str:
+    """``text`` without an opening such as "Quick question:" or "Could you tell me" (the question itself kept)."""
+    rest = _PREAMBLE.sub("", text)
+    return rest if len(rest.split()) >= 2 else text
+
+
 def spell(text: str, register: Register) -> str:
     """``text`` with misspelt vocabulary words corrected (trust-name words are left to :class:`Register`)."""
     return re.sub(r"[a-z]+", lambda m: correct(m.group(0), register._vocab_word, RULE_WORDS), text)
@@ -361,7 +377,7 @@ def spell(text: str, register: Register) -> str:
 def parse(question: str, register: Register, context: str | None = None) -> Parsed:
     """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
     text = spell(normalise(question), register)
-    intent, scores, unsure = classify(text)
+    intent, scores, unsure = classify(strip_preamble(text))
     # no question words placed it, but it names a measure: answer about the measure
     if not scores["rules"] and not unsure and intent == "out_of_scope":
         ind, st = indicator_of(text), _first(_SETTING[:3], text)

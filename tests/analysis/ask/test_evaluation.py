@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.ask.evaluate import ENTITIES, evaluate, read_questions, with_typos
+from analysis.ask.evaluate import ENTITIES, evaluate, read_questions, with_preamble, with_typos
 from analysis.ask.parse import INTENTS
 
 HERE = Path(__file__).parent
@@ -97,6 +97,14 @@ def test_typo_robustness(rows, real_reg):
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
     s = evaluate(with_typos(base), real_reg)
     assert s.n > 250
+    assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
+
+
+def test_preamble_robustness(rows, real_reg):
+    """The development questions behind an opening ("Quick question: "): 99.3% intent, 100% entities when measured
+    (RESULTS.md, 2026-12-03; 97.6% and 99.0% before openings were stripped)."""
+    base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
+    s = evaluate(with_preamble(base), real_reg)
     assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
 
 

@@ -153,3 +153,14 @@ def test_question_form_decides_the_kind_and_nouns_the_topic(reg):
              ("Is it the cost side or quality side that is dragging our index?", "drivers")]
     for q, intent in cases:
         assert parse(q, reg, context="RFF").intent == intent, q
+
+
+def test_an_opening_is_not_the_question(reg):
+    from analysis.ask.parse import strip_preamble
+
+    assert strip_preamble("quick question: how is the index calculated?") == "how is the index calculated?"
+    assert strip_preamble("for the board paper, could you tell me why our score fell?") == "why our score fell?"
+    assert strip_preamble("could you tell me?") == "could you tell me?"  # nothing left: kept whole
+    assert parse("Tell me a joke", reg, context="RFF").intent == "out_of_scope"
+    p = parse("Quick question: how are peer groups chosen?", reg, context="RFF")
+    assert (p.intent, p.topic) == ("method", "peer_groups")
