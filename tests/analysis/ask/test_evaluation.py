@@ -5,8 +5,10 @@ confusion table; benchmarks/RESULTS.md records the figures and how each split wa
   They are held to the issue's 95% target.
 - ``heldout3``, ``heldout4``, ``heldout5``: written blind; their misses were read and the 2026-12-03 classifier was
   tuned on them, so they are now development questions in all but name (RESULTS.md, 2026-12-03).
-- ``heldout6`` (``questions_blind6.csv``): written and committed before the 2026-12-03 parser changes, never tuned on;
-  the honest held-out figure.
+- ``heldout6`` (``questions_blind6.csv``): written and committed before the 2026-12-03 parser changes; scored blind
+  after the first stage (89.2%), then its misses were read and the second stage tuned on them.
+- ``heldout7`` (``questions_blind7.csv``): written after the first stage, before heldout6's misses were read; never
+  tuned on: the honest held-out figure (88.1% intent).
   The blind splits are held to what was measured on them (a regression bound: one more miss fails), not to the
   target; the target test on them is a strict expected failure, so that reaching it is noticed too.  Their misses are
   never printed here.
@@ -29,14 +31,16 @@ from analysis.ask.parse import INTENTS
 HERE = Path(__file__).parent
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
-BLIND = {"heldout3": (37, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (66, 66)}
+BLIND = {"heldout3": (37, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (74, 73),
+         "heldout7": (59, 62)}
 #: question files (same columns); each blind set after heldout5 is a file of its own
-FILES = ("questions.csv", "questions_blind6.csv")
+FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv")
 #: the blind splits are frozen: these are sha256 digests of their rows as committed
 FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9cc4fcbb6",
           "heldout4": "7688ff12d8b2ebc942f0fbe06075078d8f4a1a62d5372fe48eb7cc92d9faae38",
           "heldout5": "6c23f3cf723ef92e0d3393e5ebdae56b01d45c455ccd05790b240f5991794257",
-          "heldout6": "fb85251ff99a6a43dc9bfe2095e91defbb2dfcfe194d2d78130074d51af13e2f"}
+          "heldout6": "fb85251ff99a6a43dc9bfe2095e91defbb2dfcfe194d2d78130074d51af13e2f",
+          "heldout7": "8adc74f02e289d912c14d61f027ef0452f84180d9e9c7768b77417b5991ef5ad"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def rows():
 def test_the_set_covers_every_question_type(rows):
     assert len(rows) >= 150
     assert len({r["id"] for r in rows}) == len(rows)
-    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6"):
+    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7"):
         n = Counter(r["intent"] for r in rows if r["split"] == split)
         assert set(n) == set(INTENTS), (split, set(INTENTS) - set(n))
     for r in rows:
