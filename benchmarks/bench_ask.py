@@ -9,7 +9,8 @@ written after the parser: scored blind once, then used for development), ``heldo
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
 layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
 written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
-(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind).  The trust names are read from the shared data
+(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind).  The trust
+names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
 benchmarks/RESULTS.md.

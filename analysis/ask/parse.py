@@ -83,7 +83,8 @@ _P = {
         (r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b|\bsurvival\b", 6),
     ],
     "cost": [
-        (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bpric(ier|iest)\b|\bcostlier\b|\bper (weighted |adjusted )?"
+        (r"\bcosts?\b|\bcosting\b|\bspend(ing|s)?\b|\bspent\b|\bexpensive\b|\bcheap(er)?\b|\bpric(ier|iest)\b|"
+         r"\bcostlier\b|\bper (weighted |adjusted )?"
          r"admission\b|\boverspend\b|\befficient\b|\bunit costs?\b|\bcost index\b|\bcostly\b|\bpricey\b|"
          r"\bdear(er)?\b", 5),
     ],
@@ -113,7 +114,8 @@ _FORM_P = {
         (r"\bwhat (does|do)\b.*\b(mean|measure|stand for|capture|represent|tell (us|me)|show (us|me))\b", 7),
         (r"^(what|whats|what's) (exactly |precisely )?(is|are) (the |a |an )?(formula|definition|methodology|method)\b|"
          r"\bwhat (exactly|precisely) (is|are)\b", 6),
-        (r"\bwhy (does|do|did) (the index|svi|the model|you|it) (use|include|exclude|choose|pick|adjust|treat|weight)\b",
+        (r"\bwhy (does|do|did) (the index|svi|the model|you|it) (use|include|exclude|choose|pick|adjust|treat|"
+         r"weight)\b",
          5),
         (r"\b(come|comes|came) from\b|\bsourced?\b", 4),
         (r"\b(explain|describe|walk me through|tell me about)\b.*\b(checks?|method\w*|model|approach|gate|"
@@ -134,7 +136,8 @@ _FORM_P = {
          6),
     ],
     "rank": [
-        (r"\b(what|which) place\b|\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|\bwhere (do|does|did|are|is) .*\b(come|finish|"
+        (r"\b(what|which) place\b|\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|"
+         r"\bwhere (do|does|did|are|is) .*\b(come|finish|"
          r"sit|stand|fall|place)\b.*\b(nationally|in england|in the country|among|out of|of all)\b", 5),
         (r"\b(best|worst|top|bottom|highest|lowest) (quarter|half|third|tenth|decile|quartile|fifth|10|25)\b", 5),
         (r"\b(sure|certain|likely|confident|chance|probability|odds)\b.*\b(top|bottom|best|worst)\b", 4),
@@ -171,7 +174,8 @@ _FORM_P = {
     "out_of_scope": [
         (r"\bcqc\b|\bofsted\b|\binspections?\b", 7),
         # advice on an action: the index describes, it does not decide
-        (r"^(should|shall|must|do|can) (we|i|the board|the trust)\b.*\b(close|recruit|hire|open|merge|invest|cut|appoint|"
+        (r"^(should|shall|must|do|can) (we|i|the board|the trust)\b.*\b(close|recruit|hire|open|merge|invest|cut|"
+         r"appoint|"
          r"buy|build|sell|employ|outsource|expand|shut)\b", 12),
     ],
     "value_position": [
@@ -188,17 +192,9 @@ _FORM_P = {
 }
 _FORM = {k: [(re.compile(p), w) for p, w in v] for k, v in _FORM_P.items()}
 
+
 # Indicators: their words come from their records (models/indicators.py ask_words / ask_name), read when a
 # question is parsed, so an indicator registered later is understood without a change here.
-def _indicator_words() -> list[tuple[str, str]]:
-    return [(n, r.ask_words) for n, r in registry.INDICATORS.items() if r.ask_words]
-
-
-def _indicator_names() -> list[tuple[str, str]]:
-    """Named measures: when a question names one, a generic word for another ("A&E waits") does not decide."""
-    return [(n, r.ask_name) for n, r in registry.INDICATORS.items() if r.ask_name]
-
-
 def _compiled() -> dict:
     """The intent rules, with the "indicator" intent's from the records of indicators other than mortality (which
     has its own intent)."""
@@ -436,7 +432,8 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
     # -- what about
     if intent in ("cost", "trapped_value"):
         named = [k for k, pat in _SETTING[:3] if re.search(pat, text)]
-        p.setting = None if len(named) > 1 else _first(_SETTING, text)  # "admitted, outpatient or A&E": no one setting
+        # "admitted, outpatient or A&E" names no one setting
+        p.setting = None if len(named) > 1 else _first(_SETTING, text)
         if intent == "cost" and p.setting is None and re.search(r"\bper (weighted |adjusted )?admission", text):
             p.setting = "apc"
     else:
