@@ -7,7 +7,10 @@
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
-layer on) and ``heldout5`` (written after the word layer, blind).  The trust names are read from the shared data
+layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
+written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
+(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind).  The trust
+names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
 benchmarks/RESULTS.md.
@@ -25,9 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
-                                   register_of)
+                                   register_of, with_preamble, with_typos)
 
 QDIR = REPO / "tests" / "analysis" / "ask"
+#: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
+QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv")
 
 
 def data_dir(given: Path | None) -> Path:
@@ -49,7 +54,7 @@ def main() -> int:
     ap.add_argument("--show-heldout", action="store_true")
     ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     a = ap.parse_args()
-    rows = read_questions(QDIR / "questions.csv")
+    rows = [r for f in QUESTION_FILES for r in read_questions(QDIR / f)]
     reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:
@@ -65,6 +70,14 @@ def main() -> int:
         if a.errors and split and (split.startswith("dev") or a.show_heldout):
             for e in s.errors:
                 print("   ", e)
+    # typo robustness: the development questions (dev*, heldout) with one random typo each
+    base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
+    t, c = evaluate(with_typos(base), reg), evaluate(base, reg)
+    print(f"typos    n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
+          f"  (the same questions without the typo: {c.intent_accuracy:.1%}, {c.entity_accuracy:.1%})")
+    t = evaluate(with_preamble(base), reg)
+    print(f"preamble n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
+          f"  (the same questions with an opening such as 'Quick question: ')")
     if a.out:
         from analysis.ask import Asker
 

@@ -276,6 +276,9 @@ class Indicator:
     #: of its names alone (when a question names one indicator, another's generic word does not decide)
     ask_words: str = ""
     ask_name: str = ""
+    #: svi ask: weaker, generic words for this indicator ("backlog", "happy"), read only when no record's
+    #: ``ask_words`` matches a question
+    ask_hints: str = ""
     #: True: the indicator is not in the configured list but joins the model whenever the panel has its counts
     #: (its columns, with at least one trust reporting them), with the record's prior scale and weight
     #: (models.config.for_panel); a panel without them gives the model exactly as if the record did not exist
@@ -433,7 +436,7 @@ register(Indicator(
     events="deaths", exposure="shmi_spells", exposure_unit="spells", avoidable=True,
     missing_note="not published for this trust",
     ask_words=r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b",
-    ask_name=r"\bshmi\b|\bmortality\b"))
+    ask_name=r"\bshmi\b|\bmortality\b", ask_hints=r"\bsurviv\w*|\bdead\b|\bdie\b|\bfatal\w*"))
 register(Indicator(
     "rtt", "binomial", "rtt_waiting_under_18w", "rtt_total_waiting", ("rtt_waiting_under_18w", "rtt_total_waiting"),
     higher_is_better=True, prior_scale=0.4, weight=0.2, label="RTT within 18 weeks", short="RTT",
@@ -442,7 +445,8 @@ register(Indicator(
     ask_label="RTT: patients waiting under 18 weeks, percentage points against expected",
     plain_name="waiting times (RTT, 18 weeks)", figure_label="RTT within 18 weeks\n(points vs expected)",
     ask_words=r"\brtt\b|\bwait(s|ing)?\b|\b18[- ]?weeks?\b|\breferral to treatment\b",
-    ask_name=r"\brtt\b|\b18[- ]?weeks?\b|\breferral to treatment\b"))
+    ask_name=r"\brtt\b|\b18[- ]?weeks?\b|\breferral to treatment\b",
+    ask_hints=r"\bbacklogs?\b|\bdelays?\b|\breferrals?\b"))
 register(Indicator(
     "ae", "binomial", lambda p: p["ae_attendances"] - p["ae_over_4h"], "ae_attendances",
     ("ae_attendances", "ae_over_4h"), higher_is_better=True, prior_scale=0.6, weight=0.2,
@@ -461,7 +465,8 @@ register(Indicator(
     plain_name="patient experience (Friends and Family Test)", figure_label="FFT positive\n(points vs expected)",
     ask_words=r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
               r"\bpatients think\b|\brate us\b|\bratings?\b",
-    ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b"))
+    ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b",
+    ask_hints=r"\bexperiences?\b|\bsatisf\w*|\bhappy\b|\bcomplain\w*|\brecommend\w*|\bpatients (say|feel)\b"))
 # Cancer waiting-time standards: in the trend model's year panel (analysis/trend/years.py); the cross-sectional
 # panel does not carry their counts yet, and they have no default prior scale or weight (issue 15).
 for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_31d", "Cancer 31-day", "31-day"),

@@ -4,6 +4,8 @@ table.  Used by the tests (``tests/analysis/ask/test_evaluation.py``) and ``benc
 from __future__ import annotations
 
 import csv
+import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,3 +111,44 @@ def confusion_table(score: Score) -> str:
         lines.append(a[:15].ljust(16) + " ".join(str(score.confusion.get((a, b), "") or ".").rjust(7)
                                                   for b in labels))
     return "\n".join(lines)
+
+
+def with_typos(rows: list[dict], seed: int = 17) -> list[dict]:
+    """Copies of ``rows`` with one typo each (a letter dropped, two neighbours swapped or one replaced, never the first)
+    in one lower-case word of 5 letters or more, chosen at random; questions without such a word are left out.
+    Capitalised words are never touched, so trust names keep the spelling the register is tested on elsewhere.  A
+    measure of typo robustness that nobody wrote (benchmarks/RESULTS.md, 2026-12-03)."""
+    rng = random.Random(seed)
+
+    def typo(w: str) -> str:
+        i, k = rng.randrange(1, len(w) - 1), rng.randrange(3)
+        if k == 0:
+            return w[:i] + w[i + 1:]
+        if k == 1:
+            return w[:i] + w[i + 1] + w[i] + w[i + 2:]
+        return w[:i] + rng.choice("aeiourstnl") + w[i + 1:]
+
+    out = []
+    for r in rows:
+        words = list(re.finditer(r"\b[a-z]{5,}\b", r["question"]))
+        if words:
+            m = rng.choice(words)
+            out.append(dict(r, question=r["question"][:m.start()] + typo(m.group(0)) + r["question"][m.end():]))
+    return out
+
+
+#: openings a board member puts before a question; with_preamble adds one to each question
+PREAMBLES = ("Could you tell me ", "Quick question: ", "Please can you tell me ", "I'd like to know ",
+             "Just wondering, ", "For the board paper, ")
+
+
+def with_preamble(rows: list[dict], seed: int = 3) -> list[dict]:
+    """Copies of ``rows`` with a random opening from :data:`PREAMBLES` (the question's first letter lower-cased unless
+    it starts a name): a measure of robustness to framing nobody wrote into the rules (RESULTS.md, 2026-12-03)."""
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        q, p = r["question"], rng.choice(PREAMBLES)
+        keep = re.match(r"[A-Z]{2,}|[A-Z][a-z]+'s|[A-Z][a-z]+ (Teaching|and|Hospital)", q)
+        out.append(dict(r, question=p + (q if keep else q[0].lower() + q[1:])))
+    return out

@@ -162,6 +162,47 @@ VOCAB = frozenset(w for v in _CUES.values() for p, _ in v for w in tokens(p) if 
     drivers driving value index composite quality savings peers group deaths death expensive spending""".split())
 
 
+#: words of the synonym phrases that take no inflection (the English list has odd forms such as "withing")
+_FUNCTION = frozenset("""with what when which where this that than there their they them does have been from into
+over under will would should could about also only each some more most less much many well just like""".split())
+
+
+def inflections(words) -> frozenset:
+    """``words`` with those of their regular inflections that are English words (``hold``: holds, holding;
+    ``compare``: compares, compared, comparing), so a typo of an inflected word ("hodling", "gorups") has a
+    vocabulary word one or two edits away; a form that is no word ("withing") is left out, or it would attract typos
+    of real words ("witing")."""
+    out, english = set(), _english()
+    for w in words:
+        out.add(w)
+        if w.isalpha() and len(w) >= 4 and w not in _FUNCTION:
+            base = w[:-1] if w.endswith("e") else w
+            out.update(f for f in (w + "s", w + "es", base + "ed", base + "ing", w + w[-1] + "ing", w + w[-1] + "ed")
+                       if f in english)
+    return frozenset(out)
+
+
+def pattern_words(patterns, min_len: int = 5) -> frozenset:
+    """Words of at least ``min_len`` letters written in regular expressions (the rules' own vocabulary), with a
+    trailing optional ``s?`` read both ways; a stem written to take an ending (``calculat\\w*``, ``driv(e|es)``) is
+    not a word and is left out."""
+    out = set()
+    for pat in patterns:
+        for w, plural in re.findall(r"(?<![\\a-z])(?<![a-z]\()([a-z]{%d,})(s\?)?(?![a-z(\[]|\\w)" % min_len, pat):
+            out.add(w)
+            if plural:
+                out.add(w + "s")
+    return frozenset(out)
+
+
+
+
+@lru_cache(maxsize=8)
+def vocabulary(extra: frozenset = frozenset()) -> frozenset:
+    """The typo corrector's words: :data:`VOCAB`, the indicator records' words and ``extra``, with inflections."""
+    return inflections(VOCAB | extra) | record_words()
+
+
 @lru_cache(maxsize=1)
 def _english():
     """pyspellchecker's English word list: a word in it is spelt right (``charge`` is not a typo of ``change``)."""
@@ -170,41 +211,103 @@ def _english():
     return SpellChecker(language="en", distance=1).word_frequency
 
 
-def correct(word: str, protect=lambda w: False) -> str:
+def correct(word: str, protect=lambda w: None, extra: frozenset = frozenset()) -> str:
     """``word``, or the vocabulary word it misspells (unique nearest within the edit budget).  Kept as written: an
-    English word, an inflection of a vocabulary word (``cheaper``), and a word ``protect`` claims (trust names)."""
-    if len(word) < 4 or word in VOCAB or not word.isalpha() or word in _english() or protect(word):
+    English word, an inflection of a vocabulary word (``cheaper``), and a word ``protect`` claims (the trust-name word
+    it stands for, unless that is the vocabulary word it is nearest to: "natioanl" is "national" either way).
+    ``extra``: more vocabulary (the rules' words)."""
+    vocab = vocabulary(extra) | record_words()
+    if len(word) < 4 or word in vocab or not word.isalpha() or word in _english():
+        return word
+    claim = protect(word)
+    if claim and claim not in vocab:
         return word
     limit = 1 if len(word) < 7 else 2
-    best, best_d, tie = None, limit + 1, False
-    for v in VOCAB:
+    # nearest by (edits, -letters shared at the start): a typo rarely touches a word's first letters, so of two
+    # words equally near, the one agreeing longer at the start is meant ("compair": compare, not complain)
+    best, best_key, tie = None, (limit + 1, 0, True, 0), False
+    for v in vocab:
         if v[0] != word[0] or abs(len(v) - len(word)) > limit:
             continue
         if word.startswith(v) and len(word) > len(v):  # an inflection or derivation, not a typo
             return word
         d = edit_distance(word, v, limit)
-        if d < best_d:
-            best, best_d, tie = v, d, False
-        elif d == best_d and v != best:
+        if d > limit:
+            continue
+        # then a real word over a stem, then a word of the same length (a swap or slip rather than a lost letter)
+        key = (d, -_shared_start(word, v), v not in _english(), abs(len(v) - len(word)))
+        if key < best_key:
+            best, best_key, tie = v, key, False
+        elif key == best_key and v != best:
             tie = True
     return best if best is not None and not tie else word
 
 
-#: indicator words, most specific first within each tier: a named measure (``A&E``, ``RTT``) beats a generic word
-#: (``waits``), so "A&E waits" is about A&E
-INDICATOR_CUES = (
-    ("shmi", "shmi mortality death deaths die died dying dead survival"),
-    ("ae", "a&e casualty"), ("rtt", "rtt"), ("fft", "fft"),
-    ("rtt", "wait waiting waits backlog delay delays referral"),
-    ("fft", "experience satisfied satisfaction happy recommend complaints"),
-)
-_IND_STEMS = [(k, {stem(w) for w in tokens(v)}) for k, v in INDICATOR_CUES]
+def _shared_start(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
-def indicator_of(stems: list[str]) -> str | None:
-    """The indicator the question's words name, by :data:`INDICATOR_CUES` (None when none)."""
-    have = set(stems)
-    return next((k for k, ws in _IND_STEMS if ws & have), None)
+def _literal_words(pattern: str) -> set[str]:
+    """The plain words of an ``ask_*`` regular expression: its alternatives that are a literal word or phrase
+    (``\\bcasualty\\b``, ``\\bfriends and family\\b``), words of 4 letters or more (the typo corrector's floor)."""
+    out, depth, branches, cur = set(), 0, [], ""
+    for ch in pattern:  # split at the top-level bars only: "re-?admi(ssion|tted)" is one alternative
+        depth += (ch == "(") - (ch == ")")
+        if ch == "|" and depth == 0:
+            branches.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    for branch in branches + [cur]:
+        b = branch.replace(r"\b", "")
+        if re.fullmatch(r"[a-z][a-z ]*", b):
+            out.update(w for w in b.split() if len(w) >= 4)
+    return out
+
+
+def _records() -> tuple:
+    from models import indicators as registry
+
+    return tuple(registry.INDICATORS.items())
+
+
+def record_words() -> frozenset:
+    """Every indicator record's plain ask words: part of the typo corrector's vocabulary (``mortalty``)."""
+    return _record_words(_records())
+
+
+@lru_cache(maxsize=4)
+def _record_words(recs) -> frozenset:
+    pats = [pat for _, r in recs for pat in (r.ask_words, r.ask_name, r.ask_hints) if pat]
+    return inflections(frozenset(w for pat in pats for w in _literal_words(pat)) | pattern_words(pats, 4))
+
+
+def claimed(text: str) -> str:
+    """``text`` with the words an indicator record names (its ``ask_name`` or ``ask_words``) blanked out: a word a
+    record claims is a measured indicator, so it cannot also say "not measured" (a cancer record's "cancer")."""
+    for _, r in _records():
+        for pat in (r.ask_name, r.ask_words):
+            if pat:
+                text = re.sub(pat, lambda m: " " * len(m.group(0)), text)
+    return text
+
+
+def indicator_of(text: str) -> str | None:
+    """The indicator a (normalised) question names, from the indicator records (models/indicators.py), so a record
+    registered later is understood without an edit here.  Three tiers, most specific first: a record's
+    ``ask_name`` (the measure's own names: "A&E waits" is about A&E, not RTT), its ``ask_words``, its ``ask_hints``
+    (generic words such as "backlog"); within a tier, registration order."""
+    for attr in ("ask_name", "ask_words", "ask_hints"):
+        for name, r in _records():
+            pat = getattr(r, attr, "")
+            if pat and re.search(pat, text):
+                return name
+    return None
 
 
 def cue_scores(stems: list[str]) -> dict[str, float]:

@@ -19,7 +19,8 @@ GENERIC = frozenset("""nhs foundation trust trusts ft the and of hospital hospit
 healthcare health care services service group integrated acute general district partnership ft's""".split())
 #: distinctive but common English words: they extend a mention next to a place name, never start one alone
 WEAK = frozenset("""royal north south east west central mid city county great western new upon st women's
-children's heart chest eye kings king's queen princess college national orthopaedic specialist""".split())
+children's heart chest eye kings king's queen princess college national orthopaedic specialist
+free hey hunt forest guy""".split())  # the last line: trust words that are frequent English words ("free up")
 #: weak words that are also compass points or places' qualifiers: never a name on their own
 DIRECTIONS = frozenset("north south east west central mid city county great western new upon st national".split())
 #: well-known short forms (ODS code first)

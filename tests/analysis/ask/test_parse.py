@@ -74,8 +74,16 @@ def test_typos_in_question_words_are_corrected_but_english_words_are_not(reg):
 
     assert [correct(w) for w in ("mortalty", "vallue", "natinally", "trappd")] == \
         ["mortality", "value", "nationally", "trapped"]
-    # two vocabulary words equally near ("compare", "complain"): not guessed
-    assert correct("compair") == "compair"
+    # of two vocabulary words equally near, the one agreeing longer at the start ("compare", not "complain")
+    assert correct("compair") == "compare"
+    # then a word of the same length (a swap or a slip rather than a lost letter): "deatsh" is "deaths", not "death"
+    assert correct("deatsh") == "deaths"
+    # a true tie ("waits", "whats": one edit each, same start, same length, both words): not guessed
+    from analysis.ask.parse import RULE_WORDS
+
+    assert correct("wiats", extra=RULE_WORDS) == "wiats"
+    # inflections of vocabulary words are vocabulary too ("holding", "groups")
+    assert [correct(w) for w in ("hodling", "gorups")] == ["holding", "groups"]
     # an English word near a vocabulary word is not a typo; an inflection is not either
     assert [correct(w) for w in ("charge", "cheaper", "rotheram")] == ["charge", "cheaper", "rotheram"]
     p = parse("whats the mortalty at barnsley", reg)
@@ -107,3 +115,52 @@ def test_close_scores_are_asked_back_not_guessed(reg):
     assert {p.intent, p.unsure} == {"drivers", "trend"}
     # a clear question is not asked back
     assert parse("Where do we rank?", reg, context="RFF").unsure is None
+
+
+def test_a_new_indicator_record_is_understood_without_a_parser_edit(reg):
+    """The indicator words come from the records (models/indicators.py ask_name / ask_words / ask_hints): a record
+    registered later is parsed, typos in its words included, and a word it claims no longer says "not measured"."""
+    from dataclasses import replace
+
+    from models import indicators as registry
+
+    p = parse("How are our stroke outcomes?", reg, context="RFF")
+    assert (p.intent, p.indicator) == ("not_measured", None)
+    rec = replace(registry.get("rtt"), name="stroke_test", label="Stroke test", short="Stroke",
+                  ask_words=r"\bstroke\b|\bthrombolys\w*", ask_name=r"\bstroke\b", ask_hints="")
+    registry.register(rec)
+    try:
+        for q in ("How are our stroke outcomes?", "How is our thrombolysis performance?",
+                  "How are our strokke outcomes?"):
+            p = parse(q, reg, context="RFF")
+            assert (p.intent, p.indicator) == ("indicator", "stroke_test"), q
+        p = parse("Are we better than Rotherham on stroke?", reg, context="RFF")
+        assert (p.intent, p.other, p.indicator) == ("compare", "RFR", "stroke_test")
+    finally:
+        registry.unregister("stroke_test")
+    assert parse("How are our stroke outcomes?", reg, context="RFF").intent == "not_measured"
+
+
+def test_question_form_decides_the_kind_and_nouns_the_topic(reg):
+    """Constructed cases of the failure classes of issue 17 (RESULTS.md 2026-12-03): a comparison with expectation or
+    with the past is not a comparison with another trust; a measure set against peers is a question about the
+    measure; "how is X decided" is a method question whatever X is."""
+    cases = [("Is our A&E cost higher than you would expect?", "cost"),
+             ("Has our rank got better than it was last year?", "trend"),
+             ("How does our RTT compare with similar hospitals?", "indicator"),
+             ("How are the ranks decided?", "method"),
+             ("Who do you benchmark us with?", "peer_group"),
+             ("Is it the cost side or quality side that is dragging our index?", "drivers")]
+    for q, intent in cases:
+        assert parse(q, reg, context="RFF").intent == intent, q
+
+
+def test_an_opening_is_not_the_question(reg):
+    from analysis.ask.parse import strip_preamble
+
+    assert strip_preamble("quick question: how is the index calculated?") == "how is the index calculated?"
+    assert strip_preamble("for the board paper, could you tell me why our score fell?") == "why our score fell?"
+    assert strip_preamble("could you tell me?") == "could you tell me?"  # nothing left: kept whole
+    assert parse("Tell me a joke", reg, context="RFF").intent == "out_of_scope"
+    p = parse("Quick question: how are peer groups chosen?", reg, context="RFF")
+    assert (p.intent, p.topic) == ("method", "peer_groups")
