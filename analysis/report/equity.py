@@ -6,10 +6,11 @@ waiting list by IMD decile.  Nothing is computed here but counts and quantiles o
 
 from __future__ import annotations
 
-import pandas as pd
-
 import datetime as dt
 
+import pandas as pd
+
+from analysis.equity_access import DRAWS, GAP_COLUMNS, MIN_QUINTILE_PATIENTS
 from analysis.report.text import count, known, md, num, pct, signed
 
 #: the covariates' plain names, for the sentence (the model's need covariates, models/default.toml)
@@ -73,12 +74,14 @@ def paper_equity(table: pd.DataFrame | None) -> dict:
 
 # --------------------------------------------------------------------------------- (b) equity of access
 
-#: the columns of equity_access.csv the documents read (analysis.equity_access.GAP_COLUMNS)
-ACCESS_COLUMNS = ("org_code", "period", "share_most_deprived", "share_least_deprived", "gap_pp_median", "gap_pp_lo95",
-                  "gap_pp_hi95", "p_gap_below_zero", "n_most", "n_least", "note")
+#: the columns of equity_access.csv the documents read: all of them (one definition, in analysis.equity_access)
+ACCESS_COLUMNS = GAP_COLUMNS
 #: why the run has no line: one sentence, the same for every trust of the run
 ACCESS_ABSENT = ("NHS England's waiting list by deprivation (the Waiting List Minimum Data Set by IMD decile) was not "
                  "in the data for this run, so whether the most deprived patients wait longer cannot be said here.")
+#: the paper's form of the same sentence
+ACCESS_ABSENT_PAPER = ("NHS England's waiting list by deprivation (the Waiting List Minimum Data Set by IMD decile) "
+                       "was not in the data for this run, so no equity-of-access gap is computed or summarised here.")
 #: the publication's own limits, said wherever a gap is shown (analysis.equity_access.equity_gap's docstring)
 ACCESS_CAVEAT = ("Read with care: deprivation is that of the patient's home area (IMD decile of residence), not of the "
                  "patient; small numbers make a quintile's share noisy, and the interval counts sampling noise only "
@@ -122,9 +125,9 @@ def trust_access(table: pd.DataFrame | None, code: str, name: str) -> dict:
         return {"text": ACCESS_ABSENT, "has": "no"}
     t = latest_access(table)
     if code not in t.index:
-        return {"text": (f"{name} is not in this run's equity-of-access table (equity_access.csv lists the trusts "
-                         f"of the panel it was built with), so whether its most deprived patients wait longer cannot be "
-                         f"said here."),
+        return {"text": (f"{name} is not in this run's equity-of-access table (it lists the trusts of the panel "
+                         f"it was built with), so whether its most deprived patients wait longer "
+                         f"cannot be said here."),
                 "has": "no"}
     r = t.loc[code]
     when = period_words(r.period)
@@ -146,26 +149,25 @@ def paper_access(table: pd.DataFrame | None) -> dict:
     """The paper's national summary of equity of access: how many trusts have a gap, its distribution (median,
     middle half, range, in points) and how many intervals exclude 0 each way; ``text`` is the paragraph, ``draws``
     and ``min_patients`` the method's settings (analysis.equity_access) for the paper's description."""
-    from analysis.equity_access import DRAWS, MIN_QUINTILE_PATIENTS
-
     method = {"draws": count(DRAWS), "min_patients": str(MIN_QUINTILE_PATIENTS)}
     if table is None:
-        return {**method, "has": "no",
-                "text": ACCESS_ABSENT + " The equity-of-access gap is therefore not summarised here."}
+        return {**method, "has": "no", "text": ACCESS_ABSENT_PAPER}
     t = latest_access(table)
     g = t[t.gap_pp_median.notna()]
     n, n_all = len(g), len(t)
     periods = sorted({period_words(p) for p in g.period}) or sorted({period_words(p) for p in t.period})
     when = "the snapshot of " + ", ".join(periods) if periods else "the publication"
     if n == 0:
-        return {**method, "has": "no", "text": (f"The run's data held the waiting list by deprivation ({when}), but none of its "
-                                      f"{n_all} trusts has a gap (each is too small in one quintile, or not in the "
-                                      f"file; the reasons are in equity_access.csv).")}
+        return {**method, "has": "no",
+                "text": (f"The run's data held the waiting list by deprivation ({when}), but none of its {n_all} trusts "
+                         f"has a gap (each is too small in one quintile, or not in the file; the table's notes give "
+                         f"the reason for each).")}
     longer, shorter = int((g.gap_pp_hi95 < 0).sum()), int((g.gap_pp_lo95 > 0).sum())
     q = g.gap_pp_median.quantile([0.25, 0.5, 0.75])
+    others = ("" if n == n_all else
+              " (the others have a quintile under the minimum size or are not in the file; each appendix says which)")
     text = (f"From NHS England's waiting list by deprivation ({when}), {n} of the run's {n_all} trusts have an "
-            f"equity-of-access gap (the others have a quintile under the minimum size or are not in the file). The "
-            f"median gap is {signed(q[0.5], 1)} points (middle half {signed(q[0.25], 1)} to {signed(q[0.75], 1)}, "
+            f"equity-of-access gap{others}. The median gap is {signed(q[0.5], 1)} points (middle half {signed(q[0.25], 1)} to {signed(q[0.75], 1)}, "
             f"range {signed(g.gap_pp_median.min(), 1)} to {signed(g.gap_pp_median.max(), 1)}). For {longer + shorter} "
             f"of the {n} the 95% interval excludes 0: in {longer} the most deprived patients wait longer, in "
             f"{shorter} less long; for the other {n - longer - shorter} the data cannot tell.")
