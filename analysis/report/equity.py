@@ -133,8 +133,8 @@ def trust_access(table: pd.DataFrame | None, code: str, name: str) -> dict:
     when = period_words(r.period)
     note = str(r.note).strip() if known(r.note) else ""
     if not known(r.gap_pp_median):
-        why = md(note) if note else "the publication gives no gap for it"
-        return {"text": f"No gap for {name} in the waiting list of {when} ({why}).", "has": "no"}
+        why = md(note.removeprefix("no gap:").strip()) if note else "the publication gives no gap for it"
+        return {"text": f"No equity-of-access gap for {name} in the snapshot of {when}: {why}.", "has": "no"}
     text = (f"In its waiting list of {when}, {num(100 * r.share_most_deprived, 1)}% of patients from the most "
             f"deprived fifth of areas (IMD deciles 1-2; {count(r.n_most)} patients) had waited under 18 weeks, "
             f"against {num(100 * r.share_least_deprived, 1)}% of those from the least deprived fifth (deciles 9-10; "

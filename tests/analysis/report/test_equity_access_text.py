@@ -54,8 +54,14 @@ def test_other_readings_a_trust_without_a_gap_and_one_not_in_the_table(table):
     eq = trust_access(table, "EQL", "E")["text"]
     assert "no clear gap: the interval includes zero (chance that the most deprived wait longer: " in eq
     small = trust_access(table, "SML", "Small Trust")
-    assert small["has"] == "no" and small["text"].startswith("No gap for Small Trust in the waiting list of 29 March")
-    assert "least deprived quintile (deciles 9-10) has 15 patients" in small["text"]
+    assert small["text"].startswith("No equity-of-access gap for Small Trust in the snapshot of 29 March 2026: least "
+                                    "deprived quintile (deciles 9-10) has 15 patients, fewer than 30")
+    assert small["has"] == "no" and small["text"].count("no gap") == 0
+    filler = pd.DataFrame({"org_code": ["NOP"], "period": ["2026-03-29"],
+                           "note": ["no rows for this trust in the publication"]})  # as build_table writes it
+    missing = trust_access(pd.concat([table, filler], ignore_index=True), "NOP", "Nop")["text"]
+    assert missing == ("No equity-of-access gap for Nop in the snapshot of 29 March 2026: no rows for this trust in "
+                       "the publication.")
     gone = trust_access(table, "ZZZ", "Gone")
     assert gone["has"] == "no" and "not in this run's equity-of-access table" in gone["text"]
 
