@@ -39,6 +39,8 @@ class Results:
     sample_stats: dict = field(default_factory=dict)
     findings: pd.DataFrame | None = None  # panel/quality_findings.csv: why values were set missing
     trend: "Trend | None" = None  # the multi-year fit's tables and why they are (not) shown
+    #: panel/equity_access.csv (analysis.equity_access): None when the run's data held no WLMDS IMD-decile file
+    equity_access: pd.DataFrame | None = None
     _fig: object = None
 
     @property
@@ -152,7 +154,30 @@ def load_results(out: str | Path) -> Results:
                    dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
                    model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFEST_KINDS},
                    sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"),
-                   trend=load_trend(rd))
+                   trend=load_trend(rd), equity_access=read_equity_access(rd.panel_dir / "equity_access.csv"))
+
+
+def read_equity_access(path: Path) -> pd.DataFrame | None:
+    """The run's equity-of-access table, or None when the panel build wrote none (its publication was absent).  A
+    table that is there but unreadable, or lacks a column the documents read, is an error: the documents would
+    otherwise say the publication was absent when it was not."""
+    from analysis.report.equity import ACCESS_COLUMNS
+
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path, dtype={"org_code": str, "period": str, "note": str}, keep_default_na=False,
+                            na_values=[""])
+    except Exception as exc:  # pandas' parser errors have no common base worth naming
+        raise SVIError(f"{path} cannot be read ({exc}): rebuild the panel with `svi data build` (it rewrites the "
+                       f"equity-of-access table), then refit") from exc
+    missing = [c for c in ACCESS_COLUMNS if c not in table.columns]
+    if missing:
+        raise SVIError(f"{path}, line 1: no column {', '.join(repr(c) for c in missing)} (the header has "
+                       f"{', '.join(map(str, table.columns))}): it was not written by this version's `svi data "
+                       f"build`; rebuild the panel, then refit")
+    table["note"] = table["note"].fillna("")
+    return table
 
 
 def _read_findings(path: Path) -> pd.DataFrame | None:

@@ -13,7 +13,7 @@ from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 from analysis.report import board
 from analysis.report.data import Results, config_value
-from analysis.report.equity import paper_equity, trust_equity
+from analysis.report.equity import paper_access, paper_equity, trust_access, trust_equity
 from analysis.report.moves import trust_moves
 from analysis.report.sections import MANIFESTS, SETTINGS, manifest_items, manifest_status
 from analysis.report.trapped import TrappedIndex, bench_words, paper_trapped, trust_trapped
@@ -290,6 +290,9 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     # -- the specialist caveat (empty for other trusts)
     # -- the equity lens: what the population served changes in the rank (analysis.report.equity)
     v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name))
+    # (b) equity of access: who waits longer by deprivation, from panel/equity_access.csv when the run has it
+    acc = trust_access(res.equity_access, code, md(name))
+    v["equity"].update(access=acc["text"], access_has=acc["has"])
 
     v["caveat"] = ""
     if specialist:
@@ -446,7 +449,8 @@ def paper_values(res: Results) -> dict:
         v["peer"]["unranked"] = "every group reports every indicator, so every trust is ranked nationally"
     v["need"]["imd_source"] = _dictionary_text(res, "imd_score")
     v["model_notes"] = md(res.model_notes.strip().replace("\n", "; ")) if res.model_notes else "none"
-    v["equity"] = paper_equity(res.tables.get("equity_lens"))
+    v["equity"] = {**paper_equity(res.tables.get("equity_lens")),
+                   "access": paper_access(res.equity_access)}
     return {"svi": v}
 
 
