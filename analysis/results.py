@@ -146,6 +146,12 @@ class ResultsDir:
         return self.panel_dir / "quality_summary.json"
 
     @property
+    def equity_access(self) -> Path:
+        """The equity-of-access table (analysis.equity_access): written by ``svi data build`` only when its
+        publication is present."""
+        return self.panel_dir / "equity_access.csv"
+
+    @property
     def posterior(self) -> Path:
         return self.fit.posterior
 

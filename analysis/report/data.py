@@ -154,7 +154,7 @@ def load_results(out: str | Path) -> Results:
                    dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
                    model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFEST_KINDS},
                    sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"),
-                   trend=load_trend(rd), equity_access=read_equity_access(rd.panel_dir / "equity_access.csv"))
+                   trend=load_trend(rd), equity_access=read_equity_access(rd.equity_access))
 
 
 def read_equity_access(path: Path) -> pd.DataFrame | None:
