@@ -280,6 +280,8 @@ class Indicator:
     #: (its columns, with at least one trust reporting them), with the record's prior scale and weight
     #: (models.config.for_panel); a panel without them gives the model exactly as if the record did not exist
     when_present: bool = False
+    #: months the panel's figure sums (the period-noise option's default M, ``quality.period_months``)
+    period_months: int = 1
 
     # -------------------------------------------------------------- derived
     @property
@@ -462,13 +464,41 @@ register(Indicator(
     ask_words=r"\bfft\b|\bfriends and family\b|\bpatient experience\b|\bsatisfaction\b|\brecommend\b|"
               r"\bpatients think\b|\brate us\b|\bratings?\b",
     ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b"))
-# Cancer waiting-time standards: in the trend model's year panel (analysis/trend/years.py); the cross-sectional
-# panel does not carry their counts yet, and they have no default prior scale or weight (issue 15).
-for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_31d", "Cancer 31-day", "31-day"),
-                           ("cancer_62d", "Cancer 62-day", "62-day")):
-    register(Indicator(_key, "binomial", f"{_key}_within", f"{_key}_total", (f"{_key}_within", f"{_key}_total"),
-                       higher_is_better=True, prior_scale=None, weight=None, label=_lab, short=_short,
-                       unit="% of patients within the standard"))
+# Cancer waiting-time standards (NHS England Cancer Waiting Times, provider x month): the cross-section reads the
+# 28-day Faster Diagnosis Standard and the 62-day combined standard as binomials over financial year 2025/26, i.e.
+# patients within the standard out of all patients, summed over the twelve months (analysis/trend/years.py
+# cross_section_cancer: why a year and not the compiled three months).  Prior scales and weights: models/default.toml
+# [priors] and [value], argued there; the records give the same defaults for a config that lists them without.
+# The 31-day standard (decision to treat to treatment) is in the year panel only: it times the last leg of the
+# pathway, which the 62-day standard includes for its patients, so the two would count the same delays twice; the
+# 62-day standard spans referral to treatment, what the patient waits (config [quality] comment).  No defaults.
+register(Indicator(
+    "cancer_fds", "binomial", "cancer_fds_within", "cancer_fds_total", ("cancer_fds_within", "cancer_fds_total"),
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 28-day FDS", short="FDS",
+    unit="% of patients told within 28 days of referral",
+    board_label="cancer Faster Diagnosis Standard (told within 28 days)",
+    alpha_label="Cancer Faster Diagnosis (28 days): told within 28 days, percentage points vs expected",
+    ask_label="cancer Faster Diagnosis Standard: patients told within 28 days, percentage points against expected",
+    plain_name="cancer diagnosis within 28 days (Faster Diagnosis Standard)",
+    figure_label="Cancer FDS 28 days\n(points vs expected)",
+    missing_note="no cancer waiting-times figures for this trust in the source",
+    ask_words=r"\bfaster diagnosis\b|\bfds\b|\b28[- ]?days?\b|\bcancer diagnos[ie]s\b",
+    ask_name=r"\bfaster diagnosis\b|\bfds\b|\b28[- ]?days?\b", period_months=12))
+register(Indicator(
+    "cancer_31d", "binomial", "cancer_31d_within", "cancer_31d_total", ("cancer_31d_within", "cancer_31d_total"),
+    higher_is_better=True, prior_scale=None, weight=None, label="Cancer 31-day", short="31-day",
+    unit="% of patients treated within 31 days of the decision to treat"))
+register(Indicator(
+    "cancer_62d", "binomial", "cancer_62d_within", "cancer_62d_total", ("cancer_62d_within", "cancer_62d_total"),
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 62-day", short="62-day",
+    unit="% of patients treated within 62 days of referral",
+    board_label="cancer 62-day standard (treated within 62 days of referral)",
+    alpha_label="Cancer 62-day: treated within 62 days, percentage points vs expected",
+    ask_label="cancer 62-day standard: patients treated within 62 days, percentage points against expected",
+    plain_name="cancer treatment within 62 days", figure_label="Cancer 62 days\n(points vs expected)",
+    missing_note="no cancer waiting-times figures for this trust in the source",
+    ask_words=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b",
+    ask_name=r"\b62[- ]?days?\b|\bcancer treatment\b", period_months=12))
 
 # Emergency readmissions within 30 days of discharge (NHS Digital Compendium I02040, provider rows): observed against
 # expected readmissions from NHS Digital's indirect standardisation, a Poisson rate like SHMI; lower is better.  The
