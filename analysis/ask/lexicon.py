@@ -107,6 +107,7 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("casualty", 3), ("fft", 3), ("friends and family", 3), ("patient experience", 3), ("experience", 2),
         ("satisfied", 3), ("satisfaction", 3), ("recommend", 3), ("patients say", 3), ("patients think", 3),
         ("happy", 2), ("complain", 1), ("backlog", 2), ("target", 1), ("standard", 1), ("delay", 2),
+        ("cancer wait", 3), ("faster diagnosis", 3), ("62 day", 3), ("28 day", 3),
     ],
     "trend": [
         ("trend", 3), ("since", 3), ("over time", 3), ("year on year", 3), ("year by year", 3), ("last year", 3),
@@ -194,7 +195,7 @@ def correct(word: str, protect=lambda w: False) -> str:
 #: (``waits``), so "A&E waits" is about A&E
 INDICATOR_CUES = (
     ("shmi", "shmi mortality death deaths die died dying dead survival"),
-    ("ae", "a&e casualty"), ("rtt", "rtt"), ("fft", "fft"),
+    ("ae", "a&e casualty"), ("rtt", "rtt"), ("fft", "fft"), ("cancer_fds", "fds"), ("cancer_62d", "cancer"),
     ("rtt", "wait waiting waits backlog delay delays referral"),
     ("fft", "experience satisfied satisfaction happy recommend complaints"),
 )
