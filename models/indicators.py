@@ -474,7 +474,7 @@ register(Indicator(
 # 62-day standard spans referral to treatment, what the patient waits (config [quality] comment).  No defaults.
 register(Indicator(
     "cancer_fds", "binomial", "cancer_fds_within", "cancer_fds_total", ("cancer_fds_within", "cancer_fds_total"),
-    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 28-day FDS", short="FDS",
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 28-day FDS", short="Cancer FDS",
     unit="% of patients told within 28 days of referral",
     board_label="cancer Faster Diagnosis Standard (told within 28 days)",
     alpha_label="Cancer Faster Diagnosis (28 days): told within 28 days, percentage points vs expected",
@@ -490,7 +490,7 @@ register(Indicator(
     unit="% of patients treated within 31 days of the decision to treat"))
 register(Indicator(
     "cancer_62d", "binomial", "cancer_62d_within", "cancer_62d_total", ("cancer_62d_within", "cancer_62d_total"),
-    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 62-day", short="62-day",
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 62-day", short="Cancer 62-day",
     unit="% of patients treated within 62 days of referral",
     board_label="cancer 62-day standard (treated within 62 days of referral)",
     alpha_label="Cancer 62-day: treated within 62 days, percentage points vs expected",
