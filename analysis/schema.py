@@ -29,7 +29,7 @@ REGIONS = ("East", "London", "Midlands", "North East and Yorkshire", "North West
 
 TP = "TrustPulse trust profiles (compiled from NHS England / NHS Digital publications), data_month 2026-03"
 _CWT = "NHS England Cancer Waiting Times (monthly provider files) via drjmartins/waiting-times (raw/waiting_times)"
-_CWT_PERIOD = "2025/26 (April 2025 - March 2026; at least 9 of the 12 months)"
+_CWT_PERIOD = "2025/26"  # April 2025 - March 2026 (the meanings say so)
 _READM = ("NHS Digital Compendium: Emergency readmissions to hospital within 30 days of discharge (I02040), "
           "NHS and private providers")
 
@@ -103,14 +103,15 @@ COLUMNS: tuple[Column, ...] = (
       "(the model reads the year's counts, cancer_62d_within / cancer_62d_total)",
       "percent", TP + ": NHS England Cancer Waiting Times", "latest in 2026-03 snapshot", group="quality"),
     C("cancer_fds_within", "float", "Cancer Faster Diagnosis Standard: patients told of a diagnosis or ruling out "
-      "within 28 days of referral, sum of the months, rounded to whole patients (shared patients count 0.5)",
+      "within 28 days of referral, sum of the months April 2025 - March 2026 (at least 9 of 12), rounded to whole "
+      "patients (a patient shared between providers counts 0.5 at each)",
       "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
     C("cancer_fds_total", "float", "Cancer Faster Diagnosis Standard: patients with an outcome (the denominator), "
-      "sum of the months, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+      "sum of the months April 2025 - March 2026, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
     C("cancer_62d_within", "float", "Cancer 62-day combined standard: patients treated within 62 days of referral, "
-      "sum of the months, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+      "sum of the months April 2025 - March 2026 (at least 9 of 12), rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
     C("cancer_62d_total", "float", "Cancer 62-day combined standard: patients treated (the denominator), sum of the "
-      "months, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+      "months April 2025 - March 2026, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
     # cost (National Cost Collection, MFF-adjusted)
     *(C(f"ncc_{kind}_cost_{setting}_gbp_m", "float",
         f"National Cost Collection {kind} cost, {label} (MFF-adjusted; expected = activity x national average unit cost)",

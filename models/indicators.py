@@ -479,7 +479,7 @@ register(Indicator(
     board_label="cancer Faster Diagnosis Standard (told within 28 days)",
     alpha_label="Cancer Faster Diagnosis (28 days): told within 28 days, percentage points vs expected",
     ask_label="cancer Faster Diagnosis Standard: patients told within 28 days, percentage points against expected",
-    plain_name="cancer diagnosis within 28 days (Faster Diagnosis Standard)",
+    plain_name="cancer diagnosis (28 days)",
     figure_label="Cancer FDS 28 days\n(points vs expected)",
     missing_note="no cancer waiting-times figures for this trust in the source",
     ask_words=r"\bfaster diagnosis\b|\bfds\b|\b28[- ]?days?\b|\bcancer diagnos[ie]s\b",
@@ -495,7 +495,7 @@ register(Indicator(
     board_label="cancer 62-day standard (treated within 62 days of referral)",
     alpha_label="Cancer 62-day: treated within 62 days, percentage points vs expected",
     ask_label="cancer 62-day standard: patients treated within 62 days, percentage points against expected",
-    plain_name="cancer treatment within 62 days", figure_label="Cancer 62 days\n(points vs expected)",
+    plain_name="cancer treatment (62 days)", figure_label="Cancer 62 days\n(points vs expected)",
     missing_note="no cancer waiting-times figures for this trust in the source",
     ask_words=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b",
     ask_name=r"\b62[- ]?days?\b|\bcancer treatment\b", period_months=12))
