@@ -498,7 +498,7 @@ register(Indicator(
     plain_name="cancer treatment (62 days)", figure_label="Cancer 62 days\n(points vs expected)",
     missing_note="no cancer waiting-times figures for this trust in the source",
     ask_words=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b",
-    ask_name=r"\b62[- ]?days?\b|\bcancer treatment\b", period_months=12))
+    ask_name=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b", period_months=12))
 
 # Emergency readmissions within 30 days of discharge (NHS Digital Compendium I02040, provider rows): observed against
 # expected readmissions from NHS Digital's indirect standardisation, a Poisson rate like SHMI; lower is better.  The

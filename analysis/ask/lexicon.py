@@ -135,7 +135,8 @@ _CUES: dict[str, list[tuple[str, float]]] = {
     "not_measured": [
         ("specialty", 3), ("specialties", 3), ("department", 2), ("service line", 3), ("ward", 3),
         ("consultant", 3), ("surgeon", 3), ("doctor", 3), ("clinician", 3), ("team", 1), ("unit", 1),
-        ("procedure", 3), ("operation", 2), ("replacement", 3), ("cancer", 3), ("maternity", 3), ("cardiology", 3),
+        ("procedure", 3), ("operation", 2), ("replacement", 3), ("cancer outcome", 3), ("cancer survival", 3),
+        ("cancer service", 3), ("cancer care", 3), ("maternity", 3), ("cardiology", 3),
         ("theatre", 3), ("division", 2), ("directorate", 3), ("by site", 2), ("individual", 2),
     ],
     "out_of_scope": [
