@@ -508,8 +508,8 @@ register(Indicator(
 # observed/expected of an outcome after a hospital spell); 2 SD spans ratios of about 0.74-1.35 (paper, section
 # "Emergency readmissions"; check against the first real file).  Weight 0.2, as each indicator other than
 # mortality: the composite divides by the weights of the indicators a trust reports (quality_weights in
-# models/default.toml), so with readmissions SHMI carries 0.4 / 1.2 = 1/3 of the quality composite and each other
-# indicator 1/6; without it the weights are those of the four-indicator default.
+# models/default.toml), so with readmissions SHMI carries 0.4 / 1.4 = 2/7 of the quality composite, each other
+# indicator of weight 0.2 1/7 and each cancer standard 1/14; without it the weights are those of the default.
 register(Indicator(
     "readmissions", "poisson_oe", "readmissions_observed", "readmissions_expected",
     ("readmissions_observed", "readmissions_expected"), higher_is_better=False, prior_scale=0.15, weight=0.2,
