@@ -49,6 +49,11 @@ def compute_calibration(panel: pd.DataFrame) -> dict:
     out["rtt"] = rate(p, "rtt_waiting_under_18w", "rtt_total_waiting")
     out["ae"] = rate(p.assign(ae_within_4h=p.ae_attendances - p.ae_over_4h), "ae_within_4h", "ae_attendances")
     out["fft"] = rate(p, "fft_positive", "fft_responses")
+    from analysis.trend.years import CROSS_SECTION_CANCER
+
+    for k in CROSS_SECTION_CANCER:
+        if f"{k}_total" in p:  # panels built before the cancer counts (issue 15) have none
+            out[k] = rate(p, f"{k}_within", f"{k}_total")
     out["cost_index"] = {}
     for s in ("total", "apc", "op", "ae"):
         ci = np.log(p[f"ncc_actual_cost_{s}_gbp_m"] / p[f"ncc_expected_cost_{s}_gbp_m"]).dropna()

@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import io, schema
@@ -70,11 +71,11 @@ class PanelResult:
         p = self.panel
         lines = [f"SVI panel ({self.kind}), period {', '.join(sorted(p.period.unique()))}: {len(p)} acute trusts"]
         lines.append("  size classes: " + ", ".join(f"{k} {v}" for k, v in p.size_class.value_counts().items()))
-        lines.append(f"  with SHMI: {p.shmi_observed_deaths.notna().sum()}, RTT: {p.rtt_total_waiting.notna().sum()}, "
-                     f"A&E: {p.ae_attendances.notna().sum()}, FFT: {p.fft_responses.notna().sum()}, "
-                     f"NCC cost: {p.ncc_expected_cost_total_gbp_m.notna().sum()}")
-        if "readmissions_observed" in p:  # optional: only with the readmissions publication
-            lines.append(f"  with emergency readmissions: {p.readmissions_observed.notna().sum()}")
+        from models import indicators as registry
+
+        have = [f"{r.short}: {int(np.isfinite(r.counts(p)[1]).sum())}" for r in registry.INDICATORS.values()
+                if all(c in p for c in r.columns)]  # every indicator whose columns the panel has
+        lines.append(f"  with {', '.join(have)}, NCC cost: {p.ncc_expected_cost_total_gbp_m.notna().sum()}")
         sh = p.shmi_observed_deaths / p.shmi_expected_deaths
         ci = p.ncc_actual_cost_total_gbp_m / p.ncc_expected_cost_total_gbp_m
         lines.append(f"  SHMI (O/E) median {sh.median():.3f} [IQR {sh.quantile(.25):.3f}-{sh.quantile(.75):.3f}]; "

@@ -113,8 +113,24 @@ def _ae(raw: Path) -> pd.DataFrame:
                          "y": a.total_attendances - a.attendances_over_4hours, "n": a.total_attendances})
 
 
+#: cancer 31- and 62-day standards redefined from 2023-10 (PROVENANCE.md section 10)
+CANCER_BREAKS = ("2023-10",)
+
+
+def _cancer(standard: str):
+    def read(raw: Path) -> pd.DataFrame:
+        path = raw / "waiting_times" / "cancer_wait_by_org_month.csv"
+        _need(path)
+        c = pd.read_csv(path, dtype={"month": str})
+        c = c[(c.level == "provider") & (c.standard == standard)]
+        # halves (a patient shared between providers) rounded after the month's sum, as the cross-section does
+        return pd.DataFrame({"trust": c.org_code, "month": c.month, "y": np.round(c.within_standard),
+                             "n": np.round(c.total)})
+    return read
+
+
 #: the indicators with a monthly series in the shared data, and its reader
-MONTHLY = {"rtt": _rtt, "ae": _ae}
+MONTHLY = {"rtt": _rtt, "ae": _ae, "cancer_fds": _cancer("FDS28"), "cancer_62d": _cancer("CMB62")}
 
 
 def load_monthly(data_dir: str | Path, indicator: str, trusts=None) -> pd.DataFrame:

@@ -96,6 +96,7 @@ def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
         if row is not None:
             rows.append(row)
     panel = pd.DataFrame(rows)
+    panel = _cancer_counts(panel, data_dir, report)
 
     need = catchment_need(panel["org_code"].tolist(), raw, report)
     panel = panel.merge(need, on="org_code", how="left")
@@ -110,6 +111,34 @@ def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
     precedence.record(official, panel, raw, report)
     check_reference(set(panel["org_code"]), raw, report)
     return panel, report
+
+
+def _cancer_counts(panel: pd.DataFrame, data_dir: Path, report: QualityReport) -> pd.DataFrame:
+    """The panel with the 2025/26 cancer FDS and 62-day counts (analysis.trend.years.cross_section_cancer); every
+    trust without them is reported (the model marginalises a missing indicator); without the monthly file every
+    trust is missing and a note says why."""
+    from analysis.sources.monthly import MONTHLY_SOURCES
+    from analysis.trend import years
+
+    cols = [f"{m}_{part}" for m in years.CROSS_SECTION_CANCER for part in ("within", "total")]
+    src = MONTHLY_SOURCES["cancer_monthly"]
+    path = src.paths(data_dir)[0]
+    if not path.exists():
+        report.notes.append(f"Cancer waits: raw/{src.files[0]} not found, so no trust has cancer FDS or 62-day counts "
+                            "and the model leaves the two standards out (PROVENANCE.md section 10).")
+        return panel.assign(**{c: np.nan for c in cols})
+    res = years.cross_section_cancer(data_dir, panel["org_code"])
+    report.inputs[res.source] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    out = panel.merge(res.counts[["org_code", *cols]], on="org_code", how="left")
+    for r in res.missing.itertuples():
+        report.add(r.org_code, f"{r.measure}_total", "set missing", f"{r.reason}; the indicator is marginalised for "
+                   "this trust", source=res.source)
+    have = {m: int(out[f"{m}_total"].notna().sum()) for m in years.CROSS_SECTION_CANCER}
+    report.notes.append(f"Cancer waits: financial year {years.fy_label(years.CROSS_SECTION_YEAR)} counts from "
+                        f"raw/{res.source} (codes mapped to today's trusts as in the year panel; halves rounded to "
+                        f"whole patients after summing the months): FDS for {have['cancer_fds']} and 62-day for "
+                        f"{have['cancer_62d']} of {len(out)} trusts; the others are listed in the findings.")
+    return out
 
 
 def check_reference(panel_codes: set, raw: dict, report: QualityReport) -> None:

@@ -28,6 +28,8 @@ REGIONS = ("East", "London", "Midlands", "North East and Yorkshire", "North West
            "South East", "South West")
 
 TP = "TrustPulse trust profiles (compiled from NHS England / NHS Digital publications), data_month 2026-03"
+_CWT = "NHS England Cancer Waiting Times (monthly provider files) via drjmartins/waiting-times (raw/waiting_times)"
+_CWT_PERIOD = "2025/26"  # April 2025 - March 2026 (the meanings say so)
 _READM = ("NHS Digital Compendium: Emergency readmissions to hospital within 30 days of discharge (I02040), "
           "NHS and private providers")
 
@@ -91,11 +93,25 @@ COLUMNS: tuple[Column, ...] = (
       TP + ": NHS England FFT", "latest month in 2026-03 snapshot", count=True, group="quality"),
     C("fft_positive", "float", "FFT responses rating the service good or very good; derived as round(responses x published share positive)",
       "responses", TP + ": NHS England FFT", "latest month in 2026-03 snapshot", count=True, group="quality"),
-    # cancer (no denominators published in the compilation)
-    C("cancer_fds_28d_pct", "float", "Cancer Faster Diagnosis Standard: % told within 28 days (no denominator available)",
+    # cancer: the compilation's latest-month percentages (shown, not modelled), and the counts the model reads: the
+    # financial year 2025/26 from NHS England's monthly Cancer Waiting Times (numerators and denominators, provider x
+    # month; analysis/trend/years.py cross_section_cancer)
+    C("cancer_fds_28d_pct", "float", "Cancer Faster Diagnosis Standard: % told within 28 days, latest month as compiled "
+      "(the model reads the year's counts, cancer_fds_within / cancer_fds_total)",
       "percent", TP + ": NHS England Cancer Waiting Times", "latest in 2026-03 snapshot", group="quality"),
-    C("cancer_62d_pct", "float", "Cancer 62-day standard: % treated within 62 days (no denominator available)",
+    C("cancer_62d_pct", "float", "Cancer 62-day standard: % treated within 62 days, latest month as compiled "
+      "(the model reads the year's counts, cancer_62d_within / cancer_62d_total)",
       "percent", TP + ": NHS England Cancer Waiting Times", "latest in 2026-03 snapshot", group="quality"),
+    C("cancer_fds_within", "float", "Cancer Faster Diagnosis Standard: patients told of a diagnosis or ruling out "
+      "within 28 days of referral, sum of the months April 2025 - March 2026 (at least 9 of 12), rounded to whole "
+      "patients (a patient shared between providers counts 0.5 at each)",
+      "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+    C("cancer_fds_total", "float", "Cancer Faster Diagnosis Standard: patients with an outcome (the denominator), "
+      "sum of the months April 2025 - March 2026, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+    C("cancer_62d_within", "float", "Cancer 62-day combined standard: patients treated within 62 days of referral, "
+      "sum of the months April 2025 - March 2026 (at least 9 of 12), rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
+    C("cancer_62d_total", "float", "Cancer 62-day combined standard: patients treated (the denominator), sum of the "
+      "months April 2025 - March 2026, rounded to whole patients", "patients", _CWT, _CWT_PERIOD, count=True, group="quality"),
     # cost (National Cost Collection, MFF-adjusted)
     *(C(f"ncc_{kind}_cost_{setting}_gbp_m", "float",
         f"National Cost Collection {kind} cost, {label} (MFF-adjusted; expected = activity x national average unit cost)",
@@ -188,6 +204,9 @@ RANGES: dict[str, Range] = {
     "fft_responses": Range(0, 1_000_000, f"responses in a month; {_LARGEST}: 10,337; bound ~100x"),
     "fft_positive": Range(0, 1_000_000, "responses in a month (derived from fft_responses)"),
     "cancer_fds_28d_pct": _PCT, "cancer_62d_pct": _PCT,
+    **{f"cancer_{m}_{part}": Range(0, 1_000_000, f"patients in a year; {_LARGEST}: 78,483 FDS outcomes and 7,702 "
+                                   "62-day treatments in 2025/26; bound ~10x")
+       for m in ("fds", "62d") for part in ("within", "total")},
     **{f"ncc_{kind}_cost_{s}_gbp_m": _COST for s in ("total", "apc", "op", "ae") for kind in ("actual", "expected")},
     "workforce_fte": Range(0, 500_000, f"FTE; {_LARGEST}: 55,879 total (flagged as double counting); bound ~10x"),
     "workforce_nursing_fte": Range(0, 100_000, f"FTE; {_LARGEST}: 8,446 nursing; bound ~10x"),

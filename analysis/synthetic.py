@@ -14,8 +14,11 @@ Generative model (k = quality indicator, j = cost outcome, g = peer group):
 * quality: ``theta[i,k] = mu[g,k] + beta[k] . x[i] + u[i,k]`` with
   ``u[i] = sigma[g,:] * (L z[i])``, ``L`` the Cholesky factor of the true
   correlation ``R`` and ``z ~ N(0, I)``; SHMI observed deaths ~
-  Poisson(E exp(theta)), RTT within 18 weeks, A&E within 4 hours and FFT
-  positive ~ Binomial(n, logistic(theta));
+  Poisson(E exp(theta)), RTT within 18 weeks, A&E within 4 hours, FFT
+  positive and the cancer 28-day (FDS) and 62-day standards ~ Binomial(n, logistic(theta)); cancer counts are a
+  year's (denominators calibrated to the real 2025/26 sums), missing for a few trusts at random as in the real
+  panel (five trusts absent from the source), and drawn from their own random stream so that the four other
+  indicators' draws are those of the panel before cancer waits were added;
 * cost: ``log(actual/expected)[i,j] = mu_c[g,j] + beta_c[j] . x[i] +
   sigma_c[g,j] * t_nu`` for j in total, APC, outpatients, A&E (Student-t).
 
@@ -36,12 +39,13 @@ import pandas as pd
 from analysis import schema
 from analysis.calibration import NEED_COLUMNS, load_calibration
 from analysis.quality import QualityReport
+from analysis.trend.years import CROSS_SECTION_CANCER as _CANCER  # the cancer standards: their own random stream
 from models import indicators as registry
 
 PERIOD = "2025/26"
 #: the indicators and cost outcomes drawn with their calibrated generators below (models/indicators.py records);
 #: any other registered indicator can be added to a panel with :func:`add_indicator`
-INDICATORS = ("shmi", "rtt", "ae", "fft")
+INDICATORS = ("shmi", "rtt", "ae", "fft", *_CANCER)
 COST_OUTCOMES = ("total", "apc", "op", "ae")
 MODEL_NEED = ("imd_score", "share_aged_75_plus", "health_index_score")
 PLACES = ("Northbrook", "St Aldhelm's", "Castlefield", "Riverside", "Kings Weston", "Harbourne", "Ashby & Vale",
@@ -60,18 +64,28 @@ def _names(n: int, size: np.ndarray, rng: np.random.Generator) -> list[str]:
     return names
 
 
-def true_parameters(rng: np.random.Generator, cal: dict) -> dict:
-    """Draw the true parameters, scaled to the real panel's spreads."""
-    G, K = len(schema.SIZE_CLASSES), len(INDICATORS)
-    centre = np.array([0.0, cal["rtt"]["logit_mean"], cal["ae"]["logit_mean"], cal["fft"]["logit_mean"]])
-    spread = np.array([cal["log_shmi_sd"], cal["rtt"]["logit_sd"], cal["ae"]["logit_sd"], cal["fft"]["logit_sd"]])
-    # spread of theta: ~30% from peer group means, ~35% from need, the rest from trust effects (variance shares)
-    mu = centre + rng.normal(0, 1, (G, K)) * spread * np.sqrt(0.10)
-    beta = rng.normal(0, 1, (K, len(MODEL_NEED))) * spread[:, None] * np.sqrt(0.30 / len(MODEL_NEED))
-    sigma0 = spread * np.sqrt(0.60)
-    sigma = sigma0 * np.exp(rng.normal(0, 0.15, (G, K)))
-    # a moderately correlated quality structure (one latent factor plus noise)
-    load = np.array([-0.5, 0.5, 0.4, 0.3])
+def true_parameters(rng: np.random.Generator, cal: dict, crng: np.random.Generator | None = None) -> dict:
+    """Draw the true parameters, scaled to the real panel's spreads (the cancer standards' from ``crng``)."""
+    crng = crng if crng is not None else rng
+    G, K0 = len(schema.SIZE_CLASSES), len(INDICATORS) - len(_CANCER)
+    P = len(MODEL_NEED)
+
+    def draw(centre, spread, r, K):
+        # spread of theta: ~30% from peer group means, ~35% from need, the rest from trust effects (variance shares)
+        mu = centre + r.normal(0, 1, (G, K)) * spread * np.sqrt(0.10)
+        beta = r.normal(0, 1, (K, P)) * spread[:, None] * np.sqrt(0.30 / P)
+        sigma = spread * np.sqrt(0.60) * np.exp(r.normal(0, 0.15, (G, K)))
+        return mu, beta, sigma
+
+    mu, beta, sigma = draw(np.array([0.0, cal["rtt"]["logit_mean"], cal["ae"]["logit_mean"], cal["fft"]["logit_mean"]]),
+                           np.array([cal["log_shmi_sd"], cal["rtt"]["logit_sd"], cal["ae"]["logit_sd"],
+                                     cal["fft"]["logit_sd"]]), rng, K0)
+    mu2, beta2, sigma2 = draw(np.array([cal[k]["logit_mean"] for k in _CANCER]),
+                              np.array([cal[k]["logit_sd"] for k in _CANCER]), crng, len(_CANCER))
+    mu, beta, sigma = np.hstack([mu, mu2]), np.vstack([beta, beta2]), np.hstack([sigma, sigma2])
+    # a moderately correlated quality structure (one latent factor plus noise); the cancer standards load like RTT
+    # (waiting times of another service)
+    load = np.array([-0.5, 0.5, 0.4, 0.3, 0.4, 0.4])
     R = np.outer(load, load)
     np.fill_diagonal(R, 1.0)
     Jc = len(COST_OUTCOMES)
@@ -105,9 +119,12 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
     X = need_df[list(MODEL_NEED)].to_numpy()
     x = (X - X.mean(0)) / X.std(0, ddof=1)
 
-    tp = true_parameters(rng, cal)
+    crng = np.random.default_rng([seed, 15])  # the cancer standards' own stream (module docstring)
+    tp = true_parameters(rng, cal, crng)
     L = np.linalg.cholesky(tp["R"])
-    z = rng.normal(size=(n, len(INDICATORS))) @ L.T
+    K0 = len(INDICATORS) - len(_CANCER)
+    # L is lower triangular: the first K0 columns of z are those of the four-indicator panel
+    z = np.hstack([rng.normal(size=(n, K0)), crng.normal(size=(n, len(_CANCER)))]) @ L.T
     u = tp["sigma"][g] * z
     theta = tp["mu"][g] + x @ tp["beta"].T + u
     eps = None
@@ -116,7 +133,8 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
         if bad:
             raise ValueError(f"period_sd: {bad} are not binomial indicators of the synthetic panel")
         prng = np.random.default_rng([seed, 19])  # its own stream: the panel's other draws are unchanged
-        eps = prng.standard_normal((n, len(INDICATORS))) * np.array([period_sd.get(k, 0.0) for k in INDICATORS])
+        eps = np.hstack([prng.standard_normal((n, K0)), prng.standard_normal((n, len(_CANCER)))]) * np.array(
+            [period_sd.get(k, 0.0) for k in INDICATORS])
 
     # size: expected cost by size class (log-normal), then volumes proportional to it
     lc = np.array([rng.normal(*cal["log_expected_cost_by_size"][s]) for s in sizes])
@@ -136,11 +154,11 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
     p["shmi_value"] = p.shmi_observed_deaths / p.shmi_expected_deaths
     p["shmi_banding_published"] = np.nan
 
-    def binom(key, k, missing_share):
-        den = np.round(exp_cost * np.exp(cal[key]["log_den_per_gbp_m"] + rng.normal(0, 0.3, n)))
+    def binom(key, k, missing_share, r=rng):
+        den = np.round(exp_cost * np.exp(cal[key]["log_den_per_gbp_m"] + r.normal(0, 0.3, n)))
         th = theta[:, k] if eps is None else theta[:, k] + eps[:, k]  # the observed month's logit
-        num = rng.binomial(den.astype(np.int64), 1 / (1 + np.exp(-th))).astype(float)
-        miss = rng.random(n) < missing_share
+        num = r.binomial(den.astype(np.int64), 1 / (1 + np.exp(-th))).astype(float)
+        miss = r.random(n) < missing_share
         return np.where(miss, np.nan, num), np.where(miss, np.nan, den)
 
     p["rtt_waiting_under_18w"], p["rtt_total_waiting"] = binom("rtt", 1, cal["rtt"]["share_missing"])
@@ -155,6 +173,11 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
     p["fft_positive"], p["fft_responses"] = binom("fft", 3, cal["fft"]["share_missing"])
     p["cancer_fds_28d_pct"] = np.where(has_shmi, np.clip(rng.normal(77, 6, n), 0, 100), np.nan)
     p["cancer_62d_pct"] = np.where(has_shmi, np.clip(rng.normal(71, 8.5, n), 0, 100), np.nan)
+
+    for k in _CANCER:
+        kk = INDICATORS.index(k)
+        rec = registry.get(k)
+        p[rec.numerator], p[rec.denominator] = binom(k, kk, cal[k]["share_missing"], crng)
 
     # cost: Student-t log cost indices per outcome
     t = rng.standard_t(tp["nu_c"], size=(n, len(COST_OUTCOMES)))

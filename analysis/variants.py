@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from analysis.errors import SVIError
 from analysis.fitting import convergence_gate, fit, gate_record
 from analysis.results import VARIANTS, FitDir, ResultsDir
-from models.config import for_panel, load_config, merge
+from models.config import for_panel, load_config, merge, validate
 from models.value_model import prepare
 
 
@@ -26,6 +27,13 @@ class Variant:
     name: str
     description: str
     overrides: dict = field(default_factory=dict)
+    #: overrides computed from the variant's config once its indicators are known (after models.config.for_panel)
+    derive: Callable[[dict], dict] | None = None
+
+
+def _equal_weights(cfg: dict) -> dict:
+    """Every quality indicator of the config weighs the same (weights are relative: 1 each)."""
+    return {"value": {"quality_weights": {k: 1.0 for k in cfg["quality"]["indicators"]}}}
 
 
 def _default_need() -> list[str]:
@@ -57,8 +65,8 @@ REFIT_VARIANTS: dict[str, Variant] = {v.name: v for v in (
 SUMMARY_VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("benchmark_best_quartile", "Trapped value and avoidable deaths against the peer best quartile",
             {"benchmark": {"cost": "peer_best_quartile", "mortality": "peer_best_quartile"}}),
-    Variant("weights_equal", "Equal quality indicator weights (0.25 each); quality and cost half each",
-            {"value": {"quality_weights": {"shmi": 0.25, "rtt": 0.25, "ae": 0.25, "fft": 0.25}}}),
+    Variant("weights_equal", "Equal weights for every quality indicator in the model; quality and cost half each",
+            derive=_equal_weights),
     Variant("weights_quality_led", "Default indicator weights; quality 75%, cost 25%", {"value": {"quality_share": 0.75}}),
     Variant("weights_cost_led", "Default indicator weights; quality 25%, cost 75%", {"value": {"quality_share": 0.25}}),
     Variant("weights_dirichlet", "Default weights drawn from Dirichlet(20 x weights) in every posterior draw",
@@ -70,16 +78,21 @@ def variant_config(name: str, base_overrides: dict | None = None, config: str | 
                    panel: pd.DataFrame | None = None) -> dict:
     """Config of a named variant: the default (or ``config``), then ``base_overrides``, then the variant's own; with
     ``panel``, plus the indicators that join the model when the panel has their data (models.config.for_panel)."""
-    if panel is not None:
-        return for_panel(variant_config(name, base_overrides, config), panel)
     v = REFIT_VARIANTS.get(name) or SUMMARY_VARIANTS.get(name)
     if v is None:
         raise KeyError(f"unknown variant {name!r}; known: {sorted(REFIT_VARIANTS) + sorted(SUMMARY_VARIANTS)}")
     over = merge(base_overrides or {}, v.overrides)
     if name not in REFIT_VARIANTS or name == "base":
-        return load_config(config, over)
-    draws = load_config(config, over)["sampler"]["draws"] * VARIANT_DRAWS_FACTOR
-    return load_config(config, merge(over, {"sampler": {**VARIANT_SAMPLER, "draws": draws}}))
+        cfg = load_config(config, over)
+    else:
+        draws = load_config(config, over)["sampler"]["draws"] * VARIANT_DRAWS_FACTOR
+        cfg = load_config(config, merge(over, {"sampler": {**VARIANT_SAMPLER, "draws": draws}}))
+    if panel is not None:
+        cfg = for_panel(cfg, panel)
+    if v.derive is not None:
+        cfg = merge(cfg, v.derive(cfg))
+        validate(cfg)
+    return cfg
 
 
 def reuse_fit(panel: pd.DataFrame, cfg: dict, fd: FitDir, echo=print):

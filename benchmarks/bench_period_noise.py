@@ -30,7 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.period_noise import RTT_BREAKS, load_monthly, period_noise_sd, period_noise_sd_windows  # noqa: E402
+from analysis.period_noise import CANCER_BREAKS, RTT_BREAKS, load_monthly, period_noise_sd, period_noise_sd_windows  # noqa: E402
 
 
 def block_windows(m: pd.DataFrame, months: int = 3) -> float:
@@ -61,7 +61,7 @@ def estimate(data_dir: Path) -> dict:
         warnings.simplefilter("ignore")
         codes = set(build(str(data_dir)).panel.org_code)
     out = {}
-    for ind, breaks in (("rtt", RTT_BREAKS), ("ae", ())):
+    for ind, breaks in (("rtt", RTT_BREAKS), ("ae", ()), ("cancer_fds", ()), ("cancer_62d", CANCER_BREAKS)):
         m = load_monthly(data_dir, ind, codes)
         lev, dif = period_noise_sd(m, "level", breaks), period_noise_sd(m, "differences", breaks)
         out[ind] = {"months": f"{m.month.min()} .. {m.month.max()}", "trusts": lev["n_trusts"],

@@ -48,9 +48,9 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
 
 def with_period_noise(cfg: dict) -> dict:
     """The config with ``quality.period_noise_sd`` and ``quality.period_months`` filled in for the chosen binomial
-    indicators when ``quality.period_noise`` is "estimated": the SDs from ``models/period_noise.toml`` and one month
-    each, where the config gives none (what it gives wins).  With the option off (or absent: the default) the config
-    is returned unchanged, so the default model and its id are those of a model without the option."""
+    indicators when ``quality.period_noise`` is "estimated": the SDs from ``models/period_noise.toml`` and the
+    record's months (one; the cancer standards' year twelve), where the config gives none (what it gives wins).
+    With the option off (or absent: the default) the config is returned unchanged, so the default model and its id are those of a model without the option."""
     q = cfg.get("quality", {})
     if q.get("period_noise", "off") != "estimated":
         return cfg
@@ -63,7 +63,7 @@ def with_period_noise(cfg: dict) -> dict:
             continue
         if name in est:
             q.setdefault("period_noise_sd", {}).setdefault(name, float(est[name]))
-        q.setdefault("period_months", {}).setdefault(name, 1)
+        q.setdefault("period_months", {}).setdefault(name, rec.period_months)
     return out
 
 

@@ -283,6 +283,8 @@ class Indicator:
     #: (its columns, with at least one trust reporting them), with the record's prior scale and weight
     #: (models.config.for_panel); a panel without them gives the model exactly as if the record did not exist
     when_present: bool = False
+    #: months the panel's figure sums (the period-noise option's default M, ``quality.period_months``)
+    period_months: int = 1
 
     # -------------------------------------------------------------- derived
     @property
@@ -467,13 +469,41 @@ register(Indicator(
               r"\bpatients think\b|\brate us\b|\bratings?\b",
     ask_name=r"\bfft\b|\bfriends and family\b|\bpatient experience\b",
     ask_hints=r"\bexperiences?\b|\bsatisf\w*|\bhappy\b|\bcomplain\w*|\brecommend\w*|\bpatients (say|feel)\b"))
-# Cancer waiting-time standards: in the trend model's year panel (analysis/trend/years.py); the cross-sectional
-# panel does not carry their counts yet, and they have no default prior scale or weight (issue 15).
-for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_31d", "Cancer 31-day", "31-day"),
-                           ("cancer_62d", "Cancer 62-day", "62-day")):
-    register(Indicator(_key, "binomial", f"{_key}_within", f"{_key}_total", (f"{_key}_within", f"{_key}_total"),
-                       higher_is_better=True, prior_scale=None, weight=None, label=_lab, short=_short,
-                       unit="% of patients within the standard"))
+# Cancer waiting-time standards (NHS England Cancer Waiting Times, provider x month): the cross-section reads the
+# 28-day Faster Diagnosis Standard and the 62-day combined standard as binomials over financial year 2025/26, i.e.
+# patients within the standard out of all patients, summed over the twelve months (analysis/trend/years.py
+# cross_section_cancer: why a year and not the compiled three months).  Prior scales and weights: models/default.toml
+# [priors] and [value], argued there; the records give the same defaults for a config that lists them without.
+# The 31-day standard (decision to treat to treatment) is in the year panel only: it times the last leg of the
+# pathway, which the 62-day standard includes for its patients, so the two would count the same delays twice; the
+# 62-day standard spans referral to treatment, what the patient waits (config [quality] comment).  No defaults.
+register(Indicator(
+    "cancer_fds", "binomial", "cancer_fds_within", "cancer_fds_total", ("cancer_fds_within", "cancer_fds_total"),
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 28-day FDS", short="Cancer FDS",
+    unit="% of patients told within 28 days of referral",
+    board_label="cancer Faster Diagnosis Standard (told within 28 days)",
+    alpha_label="Cancer Faster Diagnosis (28 days): told within 28 days, percentage points vs expected",
+    ask_label="cancer Faster Diagnosis Standard: patients told within 28 days, percentage points against expected",
+    plain_name="cancer diagnosis (28 days)",
+    figure_label="Cancer FDS 28 days\n(points vs expected)",
+    missing_note="no cancer waiting-times figures for this trust in the source",
+    ask_words=r"\bfaster diagnosis\b|\bfds\b|\b28[- ]?days?\b|\bcancer diagnos[ie]s\b",
+    ask_name=r"\bfaster diagnosis\b|\bfds\b|\b28[- ]?days?\b", period_months=12))
+register(Indicator(
+    "cancer_31d", "binomial", "cancer_31d_within", "cancer_31d_total", ("cancer_31d_within", "cancer_31d_total"),
+    higher_is_better=True, prior_scale=None, weight=None, label="Cancer 31-day", short="31-day",
+    unit="% of patients treated within 31 days of the decision to treat"))
+register(Indicator(
+    "cancer_62d", "binomial", "cancer_62d_within", "cancer_62d_total", ("cancer_62d_within", "cancer_62d_total"),
+    higher_is_better=True, prior_scale=0.5, weight=0.1, label="Cancer 62-day", short="Cancer 62-day",
+    unit="% of patients treated within 62 days of referral",
+    board_label="cancer 62-day standard (treated within 62 days of referral)",
+    alpha_label="Cancer 62-day: treated within 62 days, percentage points vs expected",
+    ask_label="cancer 62-day standard: patients treated within 62 days, percentage points against expected",
+    plain_name="cancer treatment (62 days)", figure_label="Cancer 62 days\n(points vs expected)",
+    missing_note="no cancer waiting-times figures for this trust in the source",
+    ask_words=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b",
+    ask_name=r"\b62[- ]?days?\b|\bcancer treatment\b|\bcancer wait(s|ing)?\b", period_months=12))
 
 # Emergency readmissions within 30 days of discharge (NHS Digital Compendium I02040, provider rows): observed against
 # expected readmissions from NHS Digital's indirect standardisation, a Poisson rate like SHMI; lower is better.  The
@@ -483,8 +513,8 @@ for _key, _lab, _short in (("cancer_fds", "Cancer 28-day FDS", "FDS"), ("cancer_
 # observed/expected of an outcome after a hospital spell); 2 SD spans ratios of about 0.74-1.35 (paper, section
 # "Emergency readmissions"; check against the first real file).  Weight 0.2, as each indicator other than
 # mortality: the composite divides by the weights of the indicators a trust reports (quality_weights in
-# models/default.toml), so with readmissions SHMI carries 0.4 / 1.2 = 1/3 of the quality composite and each other
-# indicator 1/6; without it the weights are those of the four-indicator default.
+# models/default.toml), so with readmissions SHMI carries 0.4 / 1.4 = 2/7 of the quality composite, each other
+# indicator of weight 0.2 1/7 and each cancer standard 1/14; without it the weights are those of the default.
 register(Indicator(
     "readmissions", "poisson_oe", "readmissions_observed", "readmissions_expected",
     ("readmissions_observed", "readmissions_expected"), higher_is_better=False, prior_scale=0.15, weight=0.2,

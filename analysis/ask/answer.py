@@ -357,8 +357,10 @@ def indicator(book: FactBook, p: Parsed, s: Say) -> None:
         s(f"{_who(book, c)}, {indicator_name(ind)}: Health Alpha {s.f(a)} percentage points against the "
           f"need-adjusted expectation of its peer group (above 0 is better); peer median {s.f(pm)}.",
           f"It is {_sign_word(a, 'above', 'below', 'not clearly different from')} that expectation.")
-    s.caveats.append("Waiting times, A&E and the Friends and Family Test are one month's snapshot; noisy estimates "
-                     "are pulled toward the peer group.")
+    period = ("Waiting times, A&E and the Friends and Family Test are one month's snapshot" if
+              registry.get(ind).period_months == 1 else  # the cancer standards: a financial year's counts
+              "The cancer standards sum a financial year of counts (April to March)")
+    s.caveats.append(f"{period}; noisy estimates are pulled toward the peer group.")
     s.read += _read(c, "section 1 'The indicators that drive it (Health Alpha)'", "Quality: Health Alpha")
 
 

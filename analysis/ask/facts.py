@@ -23,7 +23,7 @@ MINUS = "-"  # plain hyphen-minus in answers (terminals, JSON, language models)
 #: number-bearing phrases that are labels, not results: removed before an answer's numbers are checked
 LABEL_PHRASES = ("95% interval", "80% interval", "18 weeks", "4 hours", "per 1,000 spells", "£1,000",
                  "100 = national average", "1 = best", "above 0", "below 0", "below 1", "above 1", "IMD 2019",
-                 "(%)", "25th percentile", "aged 75 and over")
+                 "(%)", "25th percentile", "aged 75 and over", "28-day", "62-day", "28 days", "62 days")
 
 
 # ------------------------------------------------------------------------------------------------ formatting

@@ -107,6 +107,7 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("casualty", 3), ("fft", 3), ("friends and family", 3), ("patient experience", 3), ("experience", 2),
         ("satisfied", 3), ("satisfaction", 3), ("recommend", 3), ("patients say", 3), ("patients think", 3),
         ("happy", 2), ("complain", 1), ("backlog", 2), ("target", 1), ("standard", 1), ("delay", 2),
+        ("cancer wait", 3), ("faster diagnosis", 3), ("62 day", 3), ("28 day", 3),
     ],
     "trend": [
         ("trend", 3), ("since", 3), ("over time", 3), ("year on year", 3), ("year by year", 3), ("last year", 3),
@@ -134,7 +135,8 @@ _CUES: dict[str, list[tuple[str, float]]] = {
     "not_measured": [
         ("specialty", 3), ("specialties", 3), ("department", 2), ("service line", 3), ("ward", 3),
         ("consultant", 3), ("surgeon", 3), ("doctor", 3), ("clinician", 3), ("team", 1), ("unit", 1),
-        ("procedure", 3), ("operation", 2), ("replacement", 3), ("cancer", 3), ("maternity", 3), ("cardiology", 3),
+        ("procedure", 3), ("operation", 2), ("replacement", 3), ("cancer outcome", 3), ("cancer survival", 3),
+        ("cancer service", 3), ("cancer care", 3), ("maternity", 3), ("cardiology", 3),
         ("theatre", 3), ("division", 2), ("directorate", 3), ("by site", 2), ("individual", 2),
     ],
     "out_of_scope": [

@@ -18,7 +18,9 @@ from analysis.figures.style import BOARD_SCALE, WIDTH, FigureData, rc_context, s
 
 #: the board figures' size in inches (width, height), drawn at the size the slide and the handout show them (their
 #: documents give the same width), so their text is :data:`BOARD_SCALE` times the appendix's: nothing below 10 pt
-BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.25)}
+#: handout 1.95 in high (was 2.25): with six quality indicators a specialist trust's handout (its caveat box lists
+#: every weight) ran to a second page by two lines; 2.1 was not enough.  A compromise: the plot is flatter.
+BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 1.95)}
 #: name -> (frame, overlay, frame arguments, text scale) of the layered appendix figures
 LAYERED = {
     "value_position": (_value_frame, _value_overlay, (3.0, WIDTH), 1.0),

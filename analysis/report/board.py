@@ -285,7 +285,9 @@ def specialist_caveat(name: str, group: str, n_group: int, weights: dict[str, fl
                       age75_england: str, shmi_weight: str) -> str:
     """The caveat of a trust ranked only within its peer group: a mixed group, no SHMI so mortality's weight is
     re-spread, need covariates made for general hospitals' populations, and hence no national rank."""
-    spread = "; ".join(f"{part_label(k)} {pct(w)}" for k, w in weights.items())
+    # short labels (RTT, A&E, FFT, Cancer FDS): with six indicators the plain names ran the slide's first page over
+    spread = "; ".join(f"{md(registry.get(k).short) if k in registry.INDICATORS else part_label(k)} {pct(w)}"
+                       for k, w in weights.items())
     return (f"**Specialist trust: read with care.** {md(name)} is compared only within the {md(group)} peer group "
             f"of {n_group} trusts, which mixes hospitals of different specialisms. It "
             f"has no published SHMI, so mortality's {shmi_weight} of the quality weight is spread over the other "

@@ -25,7 +25,10 @@ def priors_table(cfg: dict | None) -> str:
     if not pr:
         return "*The configuration of these results records no priors.*\n"
     # reference scales r (config [priors]); r_k per quality indicator, r_j per cost outcome
-    qs = {k.upper(): float(pr["quality_scale"][k]) for k in q.get("indicators", pr["quality_scale"])}
+    from models import indicators as registry
+
+    qs = {md(registry.get(k).short) if k in registry.INDICATORS else k.upper(): float(pr["quality_scale"][k])
+          for k in q.get("indicators", pr["quality_scale"])}  # the records' short labels (SHMI, A&E, Cancer FDS)
     cs = {j: float(pr["cost_scale"][j]) for j in (cfg or {}).get("cost", {}).get("outcomes", pr["cost_scale"])}
     listed = lambda scales, div=1: "; ".join(f"{k} {num(v / div, 3)}" for k, v in scales.items())
     sv = num(float(pr["scale_variation"]), 2)

@@ -57,17 +57,9 @@ _SRC_CWT = "NHS England Cancer Waiting Times via drjmartins/waiting-times (raw/w
 EXTRA_COLUMNS: tuple[Column, ...] = (
     C("year", "int", "First calendar year of the financial year (2023 = 2023/24)", "year", "SVI", "-", False,
       group="identity"),
-    C("cancer_fds_within", "float", "Told of a cancer diagnosis or ruling out within 28 days (FDS), sum of months",
-      "patients", _SRC_CWT, "financial year", count=True, group="quality"),
-    C("cancer_fds_total", "float", "Patients with an FDS outcome, sum of months", "patients", _SRC_CWT,
-      "financial year", count=True, group="quality"),
     C("cancer_31d_within", "float", "Treated within 31 days of decision to treat, sum of months", "patients",
       _SRC_CWT, "financial year", count=True, group="quality"),
     C("cancer_31d_total", "float", "Patients treated (31-day standard), sum of months", "patients", _SRC_CWT,
-      "financial year", count=True, group="quality"),
-    C("cancer_62d_within", "float", "Treated within 62 days of referral, sum of months", "patients", _SRC_CWT,
-      "financial year", count=True, group="quality"),
-    C("cancer_62d_total", "float", "Patients treated (62-day standard), sum of months", "patients", _SRC_CWT,
       "financial year", count=True, group="quality"),
     C("beds_ga_occupied", "float", "General and acute beds occupied, mean of monthly averages", "beds",
       "NHS England UEC sitrep via healthyr", "financial year", count=True, group="resources"),
@@ -88,6 +80,12 @@ REDEFINED = {
     "ae_over_4h": ("A&E attendances over 4 hours, all types, sum of the months", "as ae_attendances"),
     "cancer_fds_28d_pct": ("FDS: % told within 28 days, from the year's counts", _SRC_CWT),
     "cancer_62d_pct": ("62-day standard: % treated within 62 days, from the year's counts", _SRC_CWT),
+    # the cross-section's columns (schema) hold FY 2025/26 rounded to whole patients; here every year, halves kept
+    "cancer_fds_within": ("Told of a cancer diagnosis or ruling out within 28 days (FDS), sum of months (halves "
+                          "kept)", _SRC_CWT),
+    "cancer_fds_total": ("Patients with an FDS outcome, sum of months (halves kept)", _SRC_CWT),
+    "cancer_62d_within": ("Treated within 62 days of referral, sum of months (halves kept)", _SRC_CWT),
+    "cancer_62d_total": ("Patients treated (62-day standard), sum of months (halves kept)", _SRC_CWT),
     "beds_ga_available": ("General and acute beds available, mean of monthly averages",
                           "NHS England UEC sitrep via healthyr"),
 }
@@ -409,3 +407,77 @@ def read_year_panel(path: str | Path) -> pd.DataFrame:
         raise DataError(path, f"not a readable year panel ({type(exc).__name__}); rebuild it with `svi data "
                               "build`") from None
     return validate_year_panel(df, source=path)
+
+
+# ------------------------------------------------------------------------------------------------- cross-section
+#: The cancer standards the 2025/26 cross-section models (models/indicators.py records ``cancer_fds``,
+#: ``cancer_62d``), read from the same monthly file, successor mapping and month-to-year rule as the year panel.
+#: The 31-day standard is not among them (models/default.toml, [quality]).
+CROSS_SECTION_CANCER = ("cancer_fds", "cancer_62d")
+#: The cross-section's cancer period: financial year 2025/26 (April 2025 - March 2026), twelve months, the latest
+#: complete one.  Why a year rather than three months: the 62-day standard's monthly denominators are small (median
+#: trust about 190 patients a month), so a month's share carries a binomial error of about 0.17 logits and strays
+#: from the trust's own level by a further 0.11 (FDS: 0.05 and 0.18; benchmarks/RESULTS.md, "Cancer waits");
+#: twelve months cut the binomial error 3.5-fold and average much of the month-to-month movement.  The window lies
+#: after the 62-day standard's redefinition (2023-10), so every month counts the combined standard.  The compiled
+#: trust profiles' "3-month" counts are not used: their FDS counts are January 2026 alone and their 62-day
+#: denominator twice the official monthly one (RESULTS.md).
+CROSS_SECTION_YEAR = 2025
+
+
+@dataclass
+class CrossSectionCancer:
+    counts: pd.DataFrame   # org_code, cancer_<m>_within, cancer_<m>_total (whole patients) for every code asked
+    missing: pd.DataFrame  # org_code, measure, reason: every trust without a value
+    source: str            # the raw file, under raw/
+
+
+def cross_section_cancer(data_dir: str | Path, codes) -> CrossSectionCancer:
+    """Cancer FDS and 62-day counts of the cross-section's trusts for :data:`CROSS_SECTION_YEAR`: the monthly file
+    mapped to today's trusts (:mod:`analysis.trend.successors`) and summed over the financial year by
+    :func:`to_years` (at least :data:`MIN_MONTHS` months, else missing), as in the year panel.
+
+    Counts are rounded to whole patients after summing the months: NHS England splits a patient shared between two
+    providers 0.5/0.5, and the binomial likelihood needs whole counts.  Rounding moves a share by at most 0.5 / n
+    (n: the year's patients, hundreds to tens of thousands), far below its sampling error; within <= total survives
+    rounding (rounding is monotone).  A trust without rows (no cancer service, or too few months) is missing, and
+    the reason is returned for the quality report: the model marginalises it like any missing indicator."""
+    from analysis.catchment import POST_2022_MERGERS
+    from analysis.sources import SOURCES
+    from analysis.sources.monthly import MONTHLY_SOURCES
+
+    codes = sorted(set(codes))
+    src = MONTHLY_SOURCES["cancer_monthly"]
+    monthly = src.load(Path(data_dir))
+    monthly = monthly[monthly["measure"].isin(CROSS_SECTION_CANCER)]
+    edges = SOURCES["successions"].load(Path(data_dir))
+    succ = succ_mod.successions(edges, (*POST_2022_MERGERS, *succ_mod.EXTRA_SUCCESSIONS))
+    mapping = succ_mod.successor_map(monthly["org_code"], succ, set(codes))
+    mapped, _ = succ_mod.apply(monthly, mapping)
+    mapped = mapped[fy_start(mapped["month"]) == CROSS_SECTION_YEAR]
+    years, short = to_years(mapped) if len(mapped) else (mapped.iloc[:0].assign(months=0), mapped.iloc[:0])
+    out = pd.DataFrame({"org_code": codes})
+    missing = []
+    label = fy_label(CROSS_SECTION_YEAR)
+    for m in CROSS_SECTION_CANCER:
+        part = years[years["measure"] == m].set_index("org_code")
+        num = part["numerator"].reindex(codes).to_numpy(float)
+        den = part["denominator"].reindex(codes).to_numpy(float)
+        ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
+        out[f"{m}_within"] = np.where(ok, np.round(num), np.nan)
+        out[f"{m}_total"] = np.where(ok, np.round(den), np.nan)
+        shorts = short[short["measure"] == m].set_index("org_code")
+        for code, good in zip(codes, ok):
+            if good:
+                continue
+            if code in shorts.index:
+                why = (f"{int(shorts.at[code, 'months'])} of 12 months of {label} (rule: at least {MIN_MONTHS}); "
+                       f"months held: {shorts.at[code, 'have']}")
+            elif code in part.index:
+                why = f"no patients in {label} (denominator 0)"
+            else:
+                why = (f"no rows for this code or a predecessor in {label} in the monthly file (it holds 124 of the 129 "
+                       "acute trusts, PROVENANCE.md section 10): not reported there, which is not the same as no cancer "
+                       "service")
+            missing.append({"org_code": code, "measure": m, "reason": why})
+    return CrossSectionCancer(out, pd.DataFrame(missing, columns=["org_code", "measure", "reason"]), src.files[0])

@@ -191,20 +191,21 @@ def test_for_panel_adds_readmissions_with_its_record_defaults_and_renormalised_w
     rng = np.random.default_rng(0)
     e = rng.uniform(500, 5000, len(panel))
     panel = panel.assign(readmissions_spells=e * 7, readmissions_expected=e, readmissions_observed=rng.poisson(e))
+    base = list(load_config()["quality"]["indicators"])  # shmi, rtt, ae, fft, cancer_fds, cancer_62d
     cfg = for_panel(load_config(), panel)
-    assert cfg["quality"]["indicators"] == ["shmi", "rtt", "ae", "fft", "readmissions"]
+    assert cfg["quality"]["indicators"] == [*base, "readmissions"]
     w = cfg["value"]["quality_weights"]
     assert w["readmissions"] == 0.2 and cfg["priors"]["quality_scale"]["readmissions"] == 0.15
     share = {k: v / sum(w[i] for i in cfg["quality"]["indicators"]) for k, v in w.items()}
-    assert share["shmi"] == pytest.approx(1 / 3) and share["rtt"] == pytest.approx(1 / 6)
+    # 0.4 / (1.2 + 0.2) and 0.2 / 1.4: SHMI 2/7, RTT 1/7, each cancer standard 1/14
+    assert share["shmi"] == pytest.approx(2 / 7) and share["rtt"] == pytest.approx(1 / 7)
     # a config that keeps it out, or gives its own weight
-    assert for_panel(load_config(overrides={"quality": {"when_present": False}}), panel)["quality"]["indicators"] == [
-        "shmi", "rtt", "ae", "fft"]
+    assert for_panel(load_config(overrides={"quality": {"when_present": False}}), panel)["quality"]["indicators"] == base
     own = for_panel(load_config(overrides={"value": {"quality_weights": {"readmissions": 0.1}}}), panel)
     assert own["value"]["quality_weights"]["readmissions"] == 0.1
     # columns present but empty (no trust reports): not added
     empty = panel.assign(readmissions_observed=np.nan, readmissions_expected=np.nan)
-    assert for_panel(load_config(), empty)["quality"]["indicators"] == ["shmi", "rtt", "ae", "fft"]
+    assert for_panel(load_config(), empty)["quality"]["indicators"] == base
 
 
 @pytest.mark.slow

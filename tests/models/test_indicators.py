@@ -106,7 +106,7 @@ def test_config_checks_names_against_the_registry_and_takes_record_defaults(toy)
 
 def test_no_default_means_the_config_must_give_one():
     with pytest.raises(ConfigError, match="quality_scale"):
-        load_config(overrides={"quality": {"indicators": ["rtt", "cancer_62d"]}})
+        load_config(overrides={"quality": {"indicators": ["rtt", "cancer_31d"]}})  # no defaults
 
 
 def test_prepare_names_missing_columns(toy):

@@ -142,8 +142,12 @@ def test_default_has_no_period_noise():
 def test_estimated_fills_sds_and_months():
     cfg = load_config(overrides={"quality": {"period_noise": "estimated", "period_noise_sd": {"rtt": 0.2}}})
     q = cfg["quality"]
-    assert q["period_noise_sd"]["rtt"] == 0.2 and set(q["period_noise_sd"]) == {"rtt", "ae", "fft"}
-    assert q["period_months"] == {"rtt": 1, "ae": 1, "fft": 1}
+    binomial = {k for k in q["indicators"] if registry.get(k).family == "binomial"}
+    assert q["period_noise_sd"]["rtt"] == 0.2 and set(q["period_noise_sd"]) == binomial
+    # one month each, the cancer standards' financial year twelve (their records)
+    assert q["period_months"] == {k: registry.get(k).period_months for k in binomial}
+    assert {q["period_months"][k] for k in ("rtt", "ae", "fft")} == {1}
+    assert {q["period_months"][k] for k in ("cancer_fds", "cancer_62d")} == {12}
     rec = registry.get("ae")
     assert rec.fam.period_variance(rec, cfg) == pytest.approx(q["period_noise_sd"]["ae"] ** 2)
     assert registry.get("shmi").fam.period_variance(registry.get("shmi"), cfg) == 0.0
@@ -156,11 +160,11 @@ def test_bad_period_options_are_explained():
         load_config(overrides={"quality": {"period_noise": "on"}})
     with pytest.raises(ConfigError, match="period_months"):
         load_config(overrides={"quality": {"period_noise": "estimated", "period_months": {"rtt": 0}}})
-    with pytest.raises(ConfigError, match=r"period_noise_sd: need .*cancer_fds"):
+    with pytest.raises(ConfigError, match=r"period_noise_sd: need .*cancer_31d"):  # no estimate stored
         load_config(overrides={"quality": {"period_noise": "estimated",
-                                           "indicators": ["shmi", "rtt", "cancer_fds"]},
-                               "priors": {"quality_scale": {"cancer_fds": 0.5}},
-                               "value": {"quality_weights": {"cancer_fds": 0.2}}})
+                                           "indicators": ["shmi", "rtt", "cancer_31d"]},
+                               "priors": {"quality_scale": {"cancer_31d": 0.5}},
+                               "value": {"quality_weights": {"cancer_31d": 0.2}}})
 
 
 # --------------------------------------------------------------------------------------------------- the model
@@ -186,8 +190,8 @@ def test_model_uses_betabinomial_only_when_on():
     assert np.isfinite(m_on.compile_logp()(m_on.initial_point()))
     # tau -> 0 recovers the binomial: the same log density at the same point, up to the beta-binomial's variance
     # factor 1 + (n - 1) / (a + b + 1), about 1 + n tau^2 = 1 + 1e-4 here
-    tiny = load_config(overrides={"quality": {"period_noise": "estimated",
-                                              "period_noise_sd": {"rtt": 1e-4, "ae": 1e-4, "fft": 1e-4}}})
+    tiny = load_config(overrides={"quality": {"period_noise": "estimated", "period_noise_sd": {
+        k: 1e-4 for k in off["quality"]["indicators"] if registry.get(k).family == "binomial"}}})
     m_tiny = build_model(prepare(panel, tiny), tiny)
     ip = m_off.initial_point()
     assert m_tiny.compile_logp()(ip) == pytest.approx(m_off.compile_logp()(ip), rel=5e-4)
