@@ -226,6 +226,15 @@ def validate_need(cfg: dict) -> None:
                               f"a subset of need.covariates (add them there, or remove them here)")
 
 
+def need_covariates_by_group(groups, cfg: dict) -> dict[str, list[str]]:
+    """The need covariates that apply to each peer group's trusts: ``need.by_group``'s list where it names the
+    group, every one of ``need.covariates`` otherwise (the model masks its covariate matrix with this, the
+    synthetic panel draws its truth with it, and the documents describe the adjustment from it)."""
+    cov = list(cfg["need"]["covariates"])
+    by = cfg["need"].get("by_group") or {}
+    return {gname: [c for c in cov if c in by[gname]] if gname in by else cov for gname in groups}
+
+
 def model_relevant(cfg: dict) -> dict[str, Any]:
     """The parts of the config that change the posterior (not the summaries)."""
     # .get: a config saved by an older version may lack a section; it then compares as different, not as an error

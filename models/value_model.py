@@ -57,7 +57,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from models import indicators as registry
-from models.config import SIZE_CLASSES, ConfigError
+from models.config import SIZE_CLASSES, ConfigError, need_covariates_by_group  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -172,14 +172,6 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
     trusts = p[["org_code", "org_name", "region", "size_class"]].assign(peer_group=peer.to_numpy())
     return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, _exposure(p), outs, cy, act, exp_,
                      notes, mask)
-
-
-def need_covariates_by_group(groups, cfg: dict) -> dict[str, list[str]]:
-    """The need covariates that apply to each peer group's trusts: ``need.by_group``'s list where it names the
-    group, every one of ``need.covariates`` otherwise (the documents describe the adjustment from this)."""
-    cov = list(cfg["need"]["covariates"])
-    by = cfg["need"].get("by_group") or {}
-    return {gname: [c for c in cov if c in by[gname]] if gname in by else cov for gname in groups}
 
 
 def need_mask(peer: np.ndarray, groups: list[str], cfg: dict) -> np.ndarray:

@@ -5,7 +5,7 @@ by hand, so that a change of the config changes the text."""
 from __future__ import annotations
 
 from analysis.report.text import md
-from models.value_model import need_covariates_by_group
+from models.config import need_covariates_by_group
 
 #: plain names of the need covariates (panel columns and derived covariates: models/value_model.py)
 NEED_LABELS = {"imd_score": "IMD 2019 score", "share_aged_75_plus": "share of residents aged 75 and over",
