@@ -296,7 +296,7 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
 
     # -- the specialist caveat (empty for other trusts)
     # -- the equity lens: what the population served changes in the rank (analysis.report.equity)
-    v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name))
+    v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name), need_applies=nt["applies"] == "yes")
 
     v["caveat"] = ""
     if specialist:

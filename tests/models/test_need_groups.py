@@ -115,3 +115,17 @@ def test_documents_text_follows_the_config():
     assert t2["covariates"] == "IMD 2019 score" and "aged 75" not in t2["sentence"]
     cfg3 = load_config(overrides={"need": {"by_group": {"specialist": list(cfg["need"]["covariates"])}}})
     assert need_text.groups_text(cfg3, groups) == ""
+
+
+def test_equity_text_of_a_group_without_need_covariates():
+    import pandas as pd
+
+    from analysis.report.equity import paper_equity, trust_equity
+    t = trust_equity(None, "X", "Alder Hey", need_applies=False)
+    assert t["has"] == "no" and "not adjusted for catchment need" in t["text"]
+    # the paper's counts leave out trusts whose value index the adjustment does not touch
+    tab = pd.DataFrame({"rank_adjusted_median": [1.0, 2.0, 3.0], "value_adjusted_median": [0.5, 0.1, 0.2],
+                        "value_unadjusted_median": [0.5, 0.3, 0.0], "places_up_lo95": [0, 1, -3],
+                        "places_up_hi95": [0, 4, -1], "places_up_median": [0.0, 2.0, -2.0]})
+    p = paper_equity(tab)
+    assert p["n"] == "2" and p["up"] == "1" and p["down"] == "1"
