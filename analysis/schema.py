@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-SIZE_CLASSES = ("teaching", "large", "medium", "small", "specialist", "multi-service")
+from models.config import SIZE_CLASSES  # noqa: F401  the one list of size classes (the default peer groups)
+
 TRUST_TYPES = ("acute non-specialist", "acute specialist")
 REGIONS = ("East", "London", "Midlands", "North East and Yorkshire", "North West",
            "South East", "South West")

@@ -10,7 +10,9 @@ Generative model (k = quality indicator, j = cost outcome, g = peer group):
 * need covariates (IMD, income, health deprivation, share 75+, Health Index)
   ~ multivariate normal with the real mean and covariance; the model's three
   need covariates are IMD score, share aged 75+ and Health Index,
-  standardised with this panel's own mean and SD (``x``);
+  standardised with this panel's own mean and SD (``x``) over the trusts the
+  default config's ``need.by_group`` applies them to, 0 for the others
+  (specialist trusts: no need term);
 * quality: ``theta[i,k] = mu[g,k] + beta[k] . x[i] + u[i,k]`` with
   ``u[i] = sigma[g,:] * (L z[i])``, ``L`` the Cholesky factor of the true
   correlation ``R`` and ``z ~ N(0, I)``; SHMI observed deaths ~
@@ -41,6 +43,7 @@ from analysis.calibration import NEED_COLUMNS, load_calibration
 from analysis.quality import QualityReport
 from analysis.trend.years import CROSS_SECTION_CANCER as _CANCER  # the cancer standards: their own random stream
 from models import indicators as registry
+from models.config import load_config, need_covariates_by_group
 
 PERIOD = "2025/26"
 #: the indicators and cost outcomes drawn with their calibrated generators below (models/indicators.py records);
@@ -117,7 +120,13 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
     need_df["share_aged_75_plus"] = need_df["share_aged_75_plus"].clip(0.01, 0.4)
     need_df["imd_score"] = need_df["imd_score"].clip(1, 80)
     X = need_df[list(MODEL_NEED)].to_numpy()
-    x = (X - X.mean(0)) / X.std(0, ddof=1)
+    # as the default model adjusts (config need.by_group: none for specialist trusts): each covariate standardised
+    # over the trusts it applies to, 0 for the others, so the truth is the model's own parameterisation
+    applies = need_covariates_by_group(schema.SIZE_CLASSES, load_config())
+    mask = np.array([[c in applies[s] for c in MODEL_NEED] for s in sizes], bool)
+    Xa = np.where(mask, X, np.nan)
+    x_mean, x_sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
+    x = np.where(mask, (X - x_mean) / x_sd, 0.0)
 
     crng = np.random.default_rng([seed, 15])  # the cancer standards' own stream (module docstring)
     tp = true_parameters(rng, cal, crng)
@@ -207,7 +216,8 @@ def generate(seed: int = 20260401, period_sd: dict | None = None
 
     truth = {"seed": seed, "indicators": list(INDICATORS), "cost_outcomes": list(COST_OUTCOMES),
              "peer_groups": list(schema.SIZE_CLASSES), "need_covariates": list(MODEL_NEED),
-             "need_standardisation": {"mean": X.mean(0).tolist(), "sd": X.std(0, ddof=1).tolist()},
+             "need_standardisation": {"mean": x_mean.tolist(), "sd": x_sd.tolist()},
+             "need_by_group": {g: list(c) for g, c in applies.items()},
              **{k: (np.asarray(v).tolist() if not np.isscalar(v) else v) for k, v in tp.items()}}
     if eps is not None:
         truth["period_sd"] = {k: float(v) for k, v in period_sd.items()}

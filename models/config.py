@@ -17,6 +17,10 @@ PERIOD_NOISE = Path(__file__).with_name("period_noise.toml")
 PERIOD_NOISE_MODES = ("off", "estimated")
 
 
+#: the panel's size classes, the default peer groups (analysis/schema.py checks the panel's column against these)
+SIZE_CLASSES = ("teaching", "large", "medium", "small", "specialist", "multi-service")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -118,6 +122,7 @@ def _has_counts(rec, panel) -> bool:
 
 
 def validate(cfg: dict) -> None:
+    validate_need(cfg)
     q = cfg["quality"]
     bad = [k for k in q["indicators"] if k not in registry.INDICATORS]
     if bad:
@@ -187,6 +192,47 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"value.quality_weights: no weight for {missing}")
     if not 0 <= cfg["value"]["quality_share"] <= 1:
         raise ConfigError("value.quality_share must be in [0, 1]")
+
+
+def validate_need(cfg: dict) -> None:
+    """``need.covariates`` a list of names; ``need.by_group`` (optional) a table of peer group -> the covariates that
+    apply to its trusts, each one of ``need.covariates``.  Whether each group exists is checked against the panel
+    (models.value_model.need_mask), since the groups are the panel's."""
+    need = cfg.get("need") or {}
+    cov = need.get("covariates", [])
+    if not (isinstance(cov, list) and all(isinstance(c, str) for c in cov)):
+        raise ConfigError(f"need.covariates must be a list of covariate names (got {cov!r})")
+    by = need.get("by_group")
+    if by is None:
+        return
+    if not isinstance(by, dict):
+        raise ConfigError(f"need.by_group must be a table of peer group = [covariates] (got {by!r}); e.g. "
+                          f"[need.by_group] specialist = []")
+    pg = cfg.get("peer_groups") or {}
+    # by size class (the default) the possible groups are known before any panel is read; by another column, the
+    # panel's values are checked when the model data are prepared
+    by_size = pg.get("column", "size_class") == "size_class"
+    known = set(SIZE_CLASSES) | set((pg.get("overrides") or {}).values())
+    for group, names in by.items():
+        if by_size and group not in known:
+            raise ConfigError(f"need.by_group.{group}: no such peer group; the peer groups are the size classes "
+                              f"{list(SIZE_CLASSES)} and the groups of peer_groups.overrides. Correct the name or "
+                              f"remove the line from [need.by_group]")
+        if not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
+            raise ConfigError(f"need.by_group.{group} must be a list of covariate names, [] for none (got {names!r})")
+        bad = [c for c in names if c not in cov]
+        if bad:
+            raise ConfigError(f"need.by_group.{group}: {bad} not in need.covariates {cov}; a group's covariates are "
+                              f"a subset of need.covariates (add them there, or remove them here)")
+
+
+def need_covariates_by_group(groups, cfg: dict) -> dict[str, list[str]]:
+    """The need covariates that apply to each peer group's trusts: ``need.by_group``'s list where it names the
+    group, every one of ``need.covariates`` otherwise (the model masks its covariate matrix with this, the
+    synthetic panel draws its truth with it, and the documents describe the adjustment from it)."""
+    cov = list(cfg["need"]["covariates"])
+    by = cfg["need"].get("by_group") or {}
+    return {gname: [c for c in cov if c in by[gname]] if gname in by else cov for gname in groups}
 
 
 def model_relevant(cfg: dict) -> dict[str, Any]:

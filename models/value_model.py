@@ -48,6 +48,7 @@ trust's need-adjusted cost effect.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from models import indicators as registry
+from models.config import SIZE_CLASSES, ConfigError, need_covariates_by_group  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class ModelData:
     cost_actual: np.ndarray         # (N, J) GBP m
     cost_expected: np.ndarray       # (N, J) GBP m
     notes: list[str] = field(default_factory=list)
+    need_mask: np.ndarray | None = None  # (N, P) whether covariate p applies to trust i (config need.by_group)
 
     @property
     def N(self) -> int:
@@ -131,13 +134,20 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
                          f"({sorted(DERIVED_COVARIATES)})")
     X = np.column_stack([DERIVED_COVARIATES[c](p) if c in DERIVED_COVARIATES else p[c].astype(float)
                          for c in need_names]) if need_names else np.zeros((len(p), 0))
-    mean, sd = np.nanmean(X, 0), np.nanstd(X, 0, ddof=1)
+    # which covariates apply to each trust (config need.by_group): each is standardised over the trusts it applies
+    # to and is 0 (no need term) for the others, whose values then enter neither its effect nor its scale
+    mask = need_mask(peer.to_numpy(), groups, cfg)
+    Xa = np.where(mask, X, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
     x = (X - mean) / sd
-    miss = np.isnan(x)
+    miss = np.isnan(x) & mask
     if miss.any():
         for i, j in zip(*np.nonzero(miss)):
-            notes.append(f"{p.org_code[i]}: {need_names[j]} missing; set to the panel mean (x = 0)")
-        x[miss] = 0.0
+            notes.append(f"{p.org_code[i]}: {need_names[j]} missing; set to the mean of the trusts it applies to "
+                         f"(x = 0)")
+    x[~mask | np.isnan(x)] = 0.0
 
     inds = list(cfg["quality"]["indicators"])
     recs = registry.records(inds)
@@ -161,7 +171,36 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
     cy[~np.isfinite(cy)] = np.nan
     trusts = p[["org_code", "org_name", "region", "size_class"]].assign(peer_group=peer.to_numpy())
     return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, _exposure(p), outs, cy, act, exp_,
-                     notes)
+                     notes, mask)
+
+
+def need_mask(peer: np.ndarray, groups: list[str], cfg: dict) -> np.ndarray:
+    """(N, P) whether need covariate p applies to trust i, from its peer group (config ``need.by_group``).
+
+    A group named in ``need.by_group`` that is not a peer group of the panel is an error (a misspelt group would
+    otherwise silently keep every covariate), as is a covariate that then applies to no trust (its effect would
+    have no data)."""
+    cov = list(cfg["need"]["covariates"])
+    by = cfg["need"].get("by_group") or {}
+    pg = cfg["peer_groups"]
+    if pg["column"] == NATIONAL:  # one group: no group to set covariates for, every trust gets all of them
+        return np.ones((len(peer), len(cov)), bool)
+    # a group the panel does not have is fine when it is a size class or an override's group (a panel without
+    # specialist trusts; the default [need.by_group] under another peer_groups.column); any other name is a
+    # misspelling that would silently keep every covariate
+    known = set(groups) | set((pg.get("overrides") or {}).values()) | set(SIZE_CLASSES)
+    unknown = sorted(set(by) - known)
+    if unknown:
+        raise ConfigError(f"need.by_group: {unknown} not a peer group of this panel; its peer groups "
+                          f"(peer_groups.column {pg['column']!r}) are {list(groups)}. Correct the group name or "
+                          f"remove it from [need.by_group]")
+    applies = need_covariates_by_group(groups, cfg)
+    mask = np.array([[c in applies[gname] for c in cov] for gname in peer], bool).reshape(len(peer), len(cov))
+    unused = [c for j, c in enumerate(cov) if not mask[:, j].any()]
+    if unused:
+        raise ConfigError(f"need.covariates {unused} apply to no trust under need.by_group; drop them from "
+                          f"need.covariates or let a peer group use them")
+    return mask
 
 
 def _exposure(p: pd.DataFrame) -> np.ndarray:

@@ -27,10 +27,10 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
     v = fd.value
     x, y = v["cost_composite_median"], v["quality_composite_median"]
     ok = (x.notna() & y.notna()).to_numpy(bool)
-    # limits from the medians of the bulk of England's trusts and of the whole peer group: an outlying trust of
-    # another group (a specialist trust at +5 SD) does not stretch every trust's chart; it is drawn as an arrow at
-    # the edge.  Intervals may run off the edge too (the caption says so).  The paper's national view shows all.
-    xlim, ylim = _robust_limits(x, group, fd), _robust_limits(y, group, fd)
+    # the composites are in SD units of each trust's own peer group (FigureData.value_units), so a group with a wide
+    # spread (specialist trusts) is on the same scale as the others and stretches no chart: the limits cover every
+    # trust's median and the peer group's 80% intervals, and nothing is clipped but the tails of long intervals
+    xlim, ylim = _limits(v, "cost_composite", group, fd), _limits(v, "quality_composite", group, fd)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     ax.axhline(0, color="#768692", lw=0.6, zorder=1)
@@ -54,10 +54,8 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
     else:
         peer = (fd.trusts.peer_group == group).to_numpy()
         s = v[~peer & ok]
-        inside = _inside(s.cost_composite_median, xlim) & _inside(s.quality_composite_median, ylim)
-        ax.plot(s.cost_composite_median[inside], s.quality_composite_median[inside], "o", ms=2.8, color=OTHER,
-                mew=0, zorder=2, label="other trusts")
-        _off_chart(ax, s[~inside], xlim, ylim, "off the chart" if board else "other trusts beyond the edge")
+        ax.plot(s.cost_composite_median, s.quality_composite_median, "o", ms=2.8, color=OTHER, mew=0, zorder=2,
+                label="other trusts")
         s = v[peer & ok]
         _interval_cross(ax, s, PEER, lw=0.7, alpha=0.3, ms=3.8, zorder=3,
                         label=f"{group} peers" if board else f"{group} peers (80% intervals)")
@@ -67,12 +65,17 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
                                       "this trust (thick: 80%, thin: 95% interval)"], loc="lower left",
                   bbox_to_anchor=(0.0, 1.01), ncol=2 if board else 3, borderaxespad=0, handletextpad=0.3,
                   columnspacing=1.2)
-    if board:
-        ax.set_xlabel("Cost (right = cheaper than expected)")
-        ax.set_ylabel("Quality (up = better)")
+    units = "peer SDs" if fd.value_units == "peer" else "SD units"  # the captions say which SDs
+    if board:  # short: the slide's chart is narrow
+        if fd.value_units == "peer":  # the quadrant labels say which way is better
+            ax.set_xlabel("Cost (peer SDs; right = cheaper than expected)")
+            ax.set_ylabel("Quality (peer SDs)")
+        else:
+            ax.set_xlabel("Cost (right = cheaper than expected)")
+            ax.set_ylabel("Quality (up = better)")
     else:
-        ax.set_xlabel("Cost composite (SD units; right = cheaper than need-adjusted expectation)")
-        ax.set_ylabel("Quality composite (SD units; up = better)")
+        ax.set_xlabel(f"Cost composite ({units}; right = cheaper than need-adjusted expectation)")
+        ax.set_ylabel(f"Quality composite ({units}; up = better)")
     return fig, [ax]
 
 
@@ -83,31 +86,13 @@ def _board_axes(fig) -> list[float]:
     return [0.75 / w, 0.6 / h, 1 - 0.85 / w, 1 - 1.3 / h]
 
 
-def _robust_limits(values: pd.Series, group: str | None, fd: FigureData) -> tuple[float, float]:
-    """Axis limits: every trust's value for the paper (``group`` None); else the 2.5th to 97.5th percentiles of
-    England's plus every value of the peer group, and 0."""
-    vals = values.dropna()
-    if group is None or vals.empty:
-        return _padded(vals, 0.10, 1.0, include=[0.0])
-    core = vals.quantile([0.025, 0.975]).to_numpy()
-    own = values.reindex(fd.members(group)).dropna().to_numpy()
-    return _padded(np.r_[core, own], 0.10, 1.0, include=[0.0])
-
-
-def _inside(values: pd.Series, lim: tuple[float, float]) -> np.ndarray:
-    return ((values >= lim[0]) & (values <= lim[1])).to_numpy(bool)
-
-
-def _off_chart(ax, s: pd.DataFrame, xlim, ylim, label: str) -> None:
-    """Trusts whose median lies beyond the limits: a grey arrow at the edge, pointing to where they are."""
-    if s.empty:
-        return
-    x = s.cost_composite_median.clip(*xlim).to_numpy()
-    y = s.quality_composite_median.clip(*ylim).to_numpy()
-    for i, (xi, yi, x0, y0) in enumerate(zip(x, y, s.cost_composite_median, s.quality_composite_median)):
-        marker = "^" if y0 > ylim[1] else "v" if y0 < ylim[0] else ">" if x0 > xlim[1] else "<"
-        ax.plot([xi], [yi], marker=marker, ls="", ms=5, color=MUTED, mew=0, zorder=2, clip_on=False,
-                label=label if i == 0 else None)
+def _limits(v: pd.DataFrame, measure: str, group: str | None, fd: FigureData) -> tuple[float, float]:
+    """Axis limits of one composite: every trust's median, the peer group's 80% intervals (every trust's in the
+    paper's national view, ``group`` None), and 0, padded."""
+    members = list(v.index) if group is None else fd.members(group)
+    own = v.reindex(members)
+    vals = pd.concat([v[f"{measure}_median"], own[f"{measure}_lo80"], own[f"{measure}_hi80"]]).dropna()
+    return _padded(vals, 0.06, 1.0, include=[0.0])
 
 
 def _value_overlay(fd: FigureData, code: str, axes) -> None:

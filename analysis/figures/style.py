@@ -72,7 +72,8 @@ class FigureData:
     """The result tables indexed for drawing (``org_code`` index; ENGLAND rows kept where the table has them)."""
 
     trusts: pd.DataFrame                 # org_code -> org_name, region, size_class, peer_group
-    value: pd.DataFrame                  # wide: <measure>_<stat> for quality/cost composites and value index
+    value: pd.DataFrame                  # wide: <measure>_<stat> for quality/cost composites (peer SD units, the
+    #                                      chart's) and value index
     alpha: dict[str, pd.DataFrame]       # health_alpha measure -> frame indexed by org_code
     ranks: pd.DataFrame                  # national ranks indexed by org_code
     trapped: dict[str, pd.DataFrame]     # setting -> frame indexed by org_code (ENGLAND row included)
@@ -81,6 +82,8 @@ class FigureData:
     #: the multi-year fit's tables (health_alpha, movements, trends...) when it passed its gate, else None
     trend: dict[str, pd.DataFrame] | None = None
     _peer_of: dict = field(default_factory=dict)
+    #: units of the value position chart's composites: "peer" (SD of each trust's peer group) or "england"
+    value_units: str = "peer"
 
     @classmethod
     def from_tables(cls, tables: dict[str, pd.DataFrame], panel: pd.DataFrame,
@@ -89,8 +92,13 @@ class FigureData:
         vi = tables["value_index"]
         trusts = vi[vi.measure == "value_index"].set_index("org_code")[info].sort_index()
         wide = {}
-        for m in ("quality_composite", "cost_composite", "value_index"):
-            t = vi[vi.measure == m].set_index("org_code")
+        # the value position chart's axes are the composites in SD units of each trust's own peer group
+        # (analysis.summaries.posterior.composites); tables written before those existed give England's SD units
+        have = set(vi.measure)
+        source = {m: f"{m}_peer" if f"{m}_peer" in have else m for m in ("quality_composite", "cost_composite")}
+        source["value_index"] = "value_index"
+        for m, src in source.items():
+            t = vi[vi.measure == src].set_index("org_code")
             for s in ("median", "lo95", "lo80", "hi80", "hi95"):
                 wide[f"{m}_{s}"] = t[s]
         value = pd.DataFrame(wide).reindex(trusts.index)
@@ -103,6 +111,7 @@ class FigureData:
         funnel = funnel if funnel is not None and len(funnel) else None
         fd = cls(trusts, value, alpha, ranks, trapped, pan, funnel, trend)
         fd._peer_of = trusts.peer_group.to_dict()
+        fd.value_units = "peer" if source["quality_composite"].endswith("_peer") else "england"
         return fd
 
     def group_of(self, code: str | None) -> str | None:

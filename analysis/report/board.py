@@ -53,6 +53,11 @@ TITLE_PT = 19.0
 TITLE_MAX_CHARS = 44
 #: the smallest size the title may shrink to before the name is cut
 TITLE_MIN_PT = 14.0
+#: the appendix's and the handout's level-1 heading (the trust's title and code): largest size, the most characters
+#: a line holds at it (measured on rendered pages: at 13 pt the A4 appendix's 17.4 cm line held 61 characters of
+#: "Robert Jones and Agnes Hunt Orthopaedic Hospital (RL1): board", so 58 leaves a margin; the handout's 18 cm line
+#: at 16 pt proportionally 50), and the smallest size before the line may wrap
+HEADING = {"appendix": (13.0, 58, 10.0), "handout": (16.0, 50, 12.0)}
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December"]
 
@@ -82,6 +87,14 @@ def title_size(title: str) -> str:
     """The title's type size: :data:`TITLE_PT`, shrunk so that a long name still fits on one line."""
     n = len(title.replace("\\", ""))
     return f"{max(TITLE_MIN_PT, min(TITLE_PT, TITLE_PT * TITLE_MAX_CHARS / max(n, 1))):.1f}pt"
+
+
+def heading_size(text: str, doc: str) -> str:
+    """The type size of a document's level-1 heading (:data:`HEADING`): its largest, shrunk so that a long trust
+    name and code fit on one line, never below its smallest (where a line that still does not fit wraps)."""
+    pt, chars, low = HEADING[doc]
+    n = len(text.replace("\\", ""))
+    return f"{max(low, min(pt, pt * chars / max(n, 1))):.1f}pt"
 
 
 def _period_text(period: str) -> str:
@@ -282,16 +295,20 @@ def mortality(funnel_row, alpha_row, deaths_row, period: str) -> dict:
 # ----------------------------------------------------------------------------- specialist trusts
 
 def specialist_caveat(name: str, group: str, n_group: int, weights: dict[str, float], age75: str,
-                      age75_england: str, shmi_weight: str) -> str:
+                      age75_england: str, shmi_weight: str, need_applies: bool = True) -> str:
     """The caveat of a trust ranked only within its peer group: a mixed group, no SHMI so mortality's weight is
-    re-spread, need covariates made for general hospitals' populations, and hence no national rank."""
+    re-spread, and the need adjustment: either catchment covariates made for general hospitals' populations
+    (``need_applies``) or none (config need.by_group), and hence no national rank."""
     # short labels (RTT, A&E, FFT, Cancer FDS): with six indicators the plain names ran the slide's first page over
     spread = "; ".join(f"{md(registry.get(k).short) if k in registry.INDICATORS else part_label(k)} {pct(w)}"
                        for k, w in weights.items())
+    need = (f"Need is adjusted with catchment covariates made for a general hospital's population, such as residents "
+            f"aged 75 and over ({age75} here, England median {age75_england}), which fit a specialist service "
+            f"poorly." if need_applies else
+            "It is not adjusted for catchment need (its patients come from referral catchments): it is compared "
+            "with its group's mean alone.")
     return (f"**Specialist trust: read with care.** {md(name)} is compared only within the {md(group)} peer group "
             f"of {n_group} trusts, which mixes hospitals of different specialisms. It "
             f"has no published SHMI, so mortality's {shmi_weight} of the quality weight is spread over the other "
-            f"indicators (quality weights here: {spread}). Need is adjusted with catchment covariates made for a "
-            f"general hospital's population, such as residents aged 75 and over ({age75} here, England median "
-            f"{age75_england}), which fit a specialist service poorly. For these reasons it has no national or "
+            f"indicators (quality weights here: {spread}). {need} For these reasons it has no national or "
             "regional rank: it is ranked within its peer group only.")

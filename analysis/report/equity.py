@@ -28,10 +28,15 @@ def _rank(r, which: str) -> str:
             f"{r[f'rank_{which}_hi95']:.0f})")
 
 
-def trust_equity(table: pd.DataFrame | None, code: str, name: str) -> dict:
-    """``equity.text`` (the appendix's paragraph) and ``equity.slide`` (one line) for one trust."""
+def trust_equity(table: pd.DataFrame | None, code: str, name: str, need_applies: bool = True) -> dict:
+    """``equity.text`` (the appendix's paragraph) and ``equity.slide`` (one line) for one trust; ``need_applies``
+    False: its peer group has no need covariates (config need.by_group), so there is no adjustment to measure."""
     none = {"text": "The run has no equity table (its tables predate the equity lens); rerun `svi summarise`.",
             "slide": "not in this run's tables", "has": "no"}
+    if not need_applies:
+        return {"text": f"{name}'s peer group is not adjusted for catchment need (model configuration), so the "
+                        "population it serves does not change its rank.",
+                "slide": "none: its peer group is not adjusted for catchment need", "has": "no"}
     if table is None or not len(table):
         return none
     t = table.set_index("org_code")
@@ -65,6 +70,10 @@ def paper_equity(table: pd.DataFrame | None) -> dict:
     if table is None or not len(table) or "places_up_median" not in table:
         return {"n": "0", "up": "0", "down": "0", "median_shift": "not estimated", "largest": "not estimated"}
     t = table[table.rank_adjusted_median.notna()]
+    # trusts of a group without need covariates (config need.by_group) have no adjustment to measure: their value
+    # index is the same draw for draw with and without it
+    if {"value_adjusted_median", "value_unadjusted_median"} <= set(t.columns):
+        t = t[t.value_adjusted_median != t.value_unadjusted_median]
     up = int((t.places_up_lo95 > 0).sum())
     down = int((t.places_up_hi95 < 0).sum())
     a = t.places_up_median.abs()

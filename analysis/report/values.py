@@ -12,6 +12,7 @@ import pandas as pd
 from analysis.errors import SVIError
 from analysis.fitinfo import attempts_text, timing_text
 from analysis.report import board
+from analysis.report import need as need_text
 from analysis.report.data import Results, config_value
 from analysis.report.equity import paper_access, paper_equity, trust_access, trust_equity
 from analysis.report.moves import trust_moves
@@ -154,6 +155,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     v["trust"] = {
         "code": md(code), "name": md(name), "name_published": md(info.org_name), "region": md(info.region),
         "title": md(title), "title_size": board.title_size(title),
+        "appendix_title_size": board.heading_size(f"{title} ({code})", "appendix"),
+        "handout_title_size": board.heading_size(f"{title} ({code})", "handout"),
         "header": " · ".join([f"SVI value index", md(code), md(info.region)] + ([md(name)] if title != name else [])),
         "size_class": md(info.size_class), "peer_group": md(group), "n_group": str(len(members)),
         "n_peers": str(len(peers)), "peer_rule": rule,
@@ -162,7 +165,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
 
     # -- composites
     comp = {}
-    for key, measure in (("quality", "quality_composite"), ("cost", "cost_composite"), ("value", "value_index")):
+    for key, measure in (("quality", "quality_composite"), ("cost", "cost_composite"), ("value", "value_index"),
+                         ("quality_peer", "quality_composite_peer"), ("cost_peer", "cost_composite_peer")):
         r = _row(ix.value.get(measure), code)
         why = "not estimated: no indicator reported" if key != "cost" else "not estimated: no cost reported"
         ok = r is not None and known(r["median"])
@@ -285,11 +289,14 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
                                ("catchment", "catchment_population", 1.0, count)):
         vals = _peer_stats(ix, code, col, scale, f=f)
         need[key] = dict(zip(("trust", "peer_median", "peer_range", "england"), vals))
+    nt = need_text.trust_text(res.config, group)
+    need.update({"covariates": nt["covariates"], "applies": nt["applies"], "trust_sentence": nt["sentence"],
+                 "against": nt["against"]})
     v["need"] = need
 
     # -- the specialist caveat (empty for other trusts)
     # -- the equity lens: what the population served changes in the rank (analysis.report.equity)
-    v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name))
+    v["equity"] = trust_equity(res.tables.get("equity_lens"), code, md(name), need_applies=nt["applies"] == "yes")
     # (b) equity of access: who waits longer by deprivation, from panel/equity_access.csv when the run has it
     acc = trust_access(res.equity_access, code, md(name))
     v["equity"].update(access=acc["text"], access_has=acc["has"])
@@ -304,7 +311,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         shmi_w = (pct(float(cfg_w[mname]) / sum(map(float, cfg_w.values()))) if mname in cfg_w else
                   "the mortality share")
         v["caveat"] = board.specialist_caveat(name, group, len(members), {p: w / tot for p, w in qw.items()},
-                                              need["age75"]["trust"], need["age75"]["england"], shmi_w)
+                                              need["age75"]["trust"], need["age75"]["england"], shmi_w,
+                                              need_applies=nt["applies"] == "yes")
     # -- movements over the years (the multi-year fit, when it passed its gate)
     v["moves"] = trust_moves(res.trend, code)
     v.update(_common_values(res))
@@ -383,9 +391,9 @@ def paper_values(res: Results) -> dict:
     v["benchmark"] = {"cost": bench(config_value(res, "benchmark", "cost")),
                       "mortality": bench(config_value(res, "benchmark", "mortality"))}
     need = list(config_value(res, "need", "covariates", default=[]))
-    labels = {"imd_score": "IMD 2019 score", "share_aged_75_plus": "share of residents aged 75 and over",
-              "health_index_score": "ONS Health Index"}
-    v["need"] = {"covariates": md("; ".join(labels.get(c, c) for c in need)) or "none", "n": str(len(need))}
+    groups = sorted(res.tables["value_index"].peer_group.dropna().unique())
+    v["need"] = {"covariates": need_text.covariate_list(need), "n": str(len(need)),
+                 "by_group": need_text.groups_text(res.config, groups)}
     pg = config_value(res, "peer_groups", default={})
     v["peer"] = {"column": md(str(pg.get("column", "size_class")).replace("_", " ")),
                  "n_groups": count(h["n_peer_groups"]),

@@ -131,6 +131,12 @@ class Composites:
     value: np.ndarray    # value index
     resid: np.ndarray    # (S, N, J) log(actual / need-adjusted expected cost) of every cost outcome
     z: np.ndarray | None = None  # (S, N, K) standardised trust effects, higher = better
+    #: the quality and cost composites in SD units of the trust's own peer group (trust effects over the group's
+    #: scale sigma[g, k], cost residual over sigma_c[g, total]): the charts' axes, so that a group with a wide
+    #: spread (specialist trusts) does not stretch every chart.  Not part of the value index, which is built from
+    #: ``quality`` and ``cost`` (England's SD units, comparable across groups for the national ranks).
+    quality_peer: np.ndarray | None = None
+    cost_peer: np.ndarray | None = None
 
 
 def composites(post, d: ModelData, cfg: dict, u_shift=None, resid_shift=None) -> Composites:
@@ -161,7 +167,18 @@ def composites(post, d: ModelData, cfg: dict, u_shift=None, resid_shift=None) ->
     else:
         Ci = np.full((S, N), np.nan)
     Vi = (W[:, :K].sum(1, keepdims=True) * Qi + W[:, [K]] * Ci) / W.sum(1, keepdims=True)
-    return Composites(W, wq, sign, Qi, Ci, Vi, resid, z)
+    # within peer group: the same weights over each trust's group's own scales (a posterior without the group
+    # scales, constructed in tests, falls back on the national ones)
+    sig = stack_draws(post, "sigma")[:, d.g, :] if "sigma" in post else sd0[:, None, :]
+    with np.errstate(invalid="ignore"):
+        Qp = (np.where(obs[None], sign * u / sig, 0) * wq).sum(-1) / wq.sum(-1)
+    Qp[:, ~obs.any(axis=1)] = np.nan
+    if "total" in d.cost_outcomes:
+        sc = stack_draws(post, "sigma_c")[:, d.g, jt] if "sigma_c" in post else stack_draws(post, "sd0_c")[:, [jt]]
+        Cp = -resid[:, :, jt] / sc
+    else:
+        Cp = np.full((S, N), np.nan)
+    return Composites(W, wq, sign, Qi, Ci, Vi, resid, z, Qp, Cp)
 
 
 def driver_weights(c: Composites) -> np.ndarray:
@@ -265,7 +282,10 @@ def summarise(idata, d: ModelData, cfg: dict) -> dict[str, pd.DataFrame]:
     val = []
     for name, arr, unit in (("quality_composite", Qi, "SD units (>0 better)"),
                             ("cost_composite", Ci, "SD units (>0 = cheaper than need-adjusted expectation)"),
-                            ("value_index", Vi, "SD units (>0 better)")):
+                            ("value_index", Vi, "SD units (>0 better)"),
+                            ("quality_composite_peer", c.quality_peer, "SD units of the trust's peer group (>0 better)"),
+                            ("cost_composite_peer", c.cost_peer,
+                             "SD units of the trust's peer group (>0 = cheaper than need-adjusted expectation)")):
         t = _long(codes, name, unit, arr)
         t["p_positive"] = np.nanmean(arr > 0, axis=0)
         t.loc[np.isnan(arr).all(axis=0), "p_positive"] = np.nan

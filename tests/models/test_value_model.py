@@ -18,8 +18,9 @@ def panel():
 def test_prepare_standardises_need_and_masks_missing(panel):
     cfg = load_config()
     d = prepare(panel, cfg)
-    assert np.allclose(d.x.mean(0), 0, atol=1e-12) and np.allclose(d.x.std(0, ddof=1), 1)
     spec = (d.trusts.size_class == "specialist").to_numpy()
+    # standardised over the trusts the covariates apply to (all but specialist: need.by_group)
+    assert np.allclose(d.x[~spec].mean(0), 0, atol=1e-12) and np.allclose(d.x[~spec].std(0, ddof=1), 1)
     assert not d.observed[spec, d.indicators.index("shmi")].any()
     assert d.observed[~spec, d.indicators.index("shmi")].all()
     ae = d.indicators.index("ae")

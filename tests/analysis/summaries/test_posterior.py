@@ -8,6 +8,7 @@ import arviz as az
 
 from analysis.summaries import (dirichlet_weights, peer_quantile, rank_draws, rank_summary, summarise,
                                 trapped_value)
+from analysis.summaries.posterior import composites
 from analysis.synthetic import generate
 from models.config import load_config
 from models.value_model import prepare
@@ -198,3 +199,33 @@ def test_quality_per_1000_spent(tables):
     has = d.observed.any(axis=1)
     assert np.allclose(q["median"].to_numpy()[has], expected[has], rtol=1e-3)
     assert q["median"].iloc[0] < 1000 < q["median"].iloc[-1]
+
+
+def test_peer_composites_divide_by_the_groups_own_scale(tables):
+    """The chart's composites: each trust's effects over its own peer group's scale (sigma[g], sigma_c[g]); a
+    group whose scale doubles has its peer composites halved, other groups and the value index unchanged."""
+    _, d, cfg = tables
+    idata = _fake_idata(d)
+    post = idata.posterior
+    G, J = len(d.peer_groups), len(d.cost_outcomes)
+    post["sigma_c"] = (("chain", "draw", "peer", "cost_outcome"), np.full((1, post.sizes["draw"], G, J), 0.1))
+    a = composites(post, d, cfg)
+    # equal scales everywhere: the peer composites are the national ones
+    np.testing.assert_allclose(a.quality_peer, a.quality, equal_nan=True)
+    np.testing.assert_allclose(a.cost_peer, a.cost, equal_nan=True)
+    g = d.peer_groups.index("specialist")
+    post["sigma"][:, :, g, :] = 0.2
+    post["sigma_c"][:, :, g, :] = 0.4
+    b = composites(post, d, cfg)
+    spec = d.g == g
+    np.testing.assert_allclose(b.quality_peer[:, spec], a.quality_peer[:, spec] / 2, equal_nan=True)
+    np.testing.assert_allclose(b.cost_peer[:, spec], a.cost_peer[:, spec] / 4, equal_nan=True)
+    np.testing.assert_allclose(b.quality_peer[:, ~spec], a.quality_peer[:, ~spec], equal_nan=True)
+    np.testing.assert_allclose(b.value, a.value, equal_nan=True)
+
+
+def test_value_table_has_the_peer_composites(tables):
+    t, d, _ = tables
+    vi = t["value_index"]
+    for m in ("quality_composite_peer", "cost_composite_peer"):
+        assert set(vi.loc[vi.measure == m, "org_code"]) == set(d.trusts.org_code)
