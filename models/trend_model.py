@@ -41,6 +41,7 @@ backward sampling (``analysis/trend/fit.py``).  Why this is fast, and its timing
 from __future__ import annotations
 
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,12 +184,20 @@ def prepare(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None) -> T
     X = first_rows[need].to_numpy(float) if need else np.zeros((N, 0))
     notes = []
     if need:
-        mean, sd = np.nanmean(X, 0), np.nanstd(X, 0, ddof=1)
+        # the cross-section's rule (need.by_group): a covariate is standardised over the trusts it applies to and
+        # is 0 for the others, so a specialist trust's path is compared with its peer mean alone
+        from models.value_model import need_mask
+
+        mask = need_mask(peer.to_numpy(), groups, cfg)
+        Xa = np.where(mask, X, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
         X = (X - mean) / sd
-        miss = np.isnan(X)
+        miss = np.isnan(X) & mask
         for i, j in zip(*np.nonzero(miss)):
-            notes.append(f"{codes[i]}: {need[j]} missing; set to the panel mean (x = 0)")
-        X[miss] = 0.0
+            notes.append(f"{codes[i]}: {need[j]} missing; set to the mean of the trusts it applies to (x = 0)")
+        X[~mask | np.isnan(X)] = 0.0
     for k, ind in enumerate(inds):
         if not dynamic[k]:
             notes.append(f"{ind}: {int(nyears[k])} year(s) with data: enters in that year alone (no persistence "

@@ -2,6 +2,7 @@
 normal, FFBS draws against the exact smoother, the backtest's scoring rules on known cases."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -82,3 +83,26 @@ def test_pit_coverage_and_uniformity_detect_miscalibration():
     u_bad = uniformity(pit(narrow, truth))
     assert u_bad["ks_p"] < 1e-4 and u_bad["bins"][0] > 2 * n / 10  # too many observations in the tails
     assert pit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([1.0]))[0] == pytest.approx(0.375)
+
+
+def test_prepare_masks_need_covariates_by_peer_group():
+    """The trend model follows the cross-section's need.by_group: specialist trusts get no need term (x = 0) and
+    each covariate is standardised over the trusts it applies to only."""
+    from models.trend_model import load_trend_config, prepare
+
+    rng = np.random.default_rng(5)
+    codes = [f"T{i:02d}" for i in range(8)]
+    size = ["large"] * 3 + ["small"] * 3 + ["specialist"] * 2
+    rows = []
+    for i, c in enumerate(codes):
+        for yr in (2022, 2023, 2024):
+            rows.append({"org_code": c, "org_name": f"Trust {i}", "region": "R", "size_class": size[i], "year": yr,
+                         "imd_score": 10.0 + 5 * i, "share_aged_75_plus": 0.05 + 0.01 * i,
+                         "health_index_score": 100.0 - i,
+                         "rtt_waiting_under_18w": 700.0 + rng.integers(0, 50), "rtt_total_waiting": 1000.0})
+    cfg = load_trend_config(overrides={"indicators": {"use": ["rtt"]}})
+    d = prepare(pd.DataFrame(rows), cfg)
+    spec = d.trusts.peer_group.to_numpy() == "specialist"
+    assert np.all(d.x[spec] == 0)
+    # standardised over the six general trusts alone: mean 0 and SD 1 there
+    assert np.allclose(d.x[~spec].mean(0), 0) and np.allclose(d.x[~spec].std(0, ddof=1), 1)
