@@ -78,10 +78,12 @@ class Trend:
         return self.tables is not None
 
 
-def load_trend(rd: ResultsDir) -> Trend:
-    """The trend fit of ``rd``: shown only when its gate passed (gate.json says so and no UNPUBLISHABLE marker).
-    A fit that passed but whose tables are missing or unreadable is an error (a page the board expects would
-    otherwise vanish quietly)."""
+def load_trend(rd: ResultsDir, panel_hash: str | None = None) -> Trend:
+    """The trend fit of ``rd``: shown only when its gate passed (gate.json says so and no UNPUBLISHABLE marker)
+    and, given the value-index fit's ``panel_hash``, when it was made from the same data build (the hash of the
+    cross-section beside its year panel, recorded by ``svi trend fit``; a fit that records none, written by an
+    older svi, is not checked).  A fit that passed but whose tables are missing or unreadable is an error (a page
+    the board expects would otherwise vanish quietly)."""
     fd = rd.trend
     backtest = load_backtest(rd)
     if not fd.path.is_dir():
@@ -92,6 +94,12 @@ def load_trend(rd: ResultsDir) -> Trend:
         why = "its convergence gate failed" if gate else "it records no convergence gate"
         return Trend(None, gate if isinstance(gate, dict) else {}, f"the multi-year (trend) fit in these results is not "
                      f"shown because {why} (see {fd.gate})", backtest, short=f"the multi-year fit is not shown: {why}")
+    made_from = gate.get("cross_section_panel_hash")
+    if panel_hash is not None and made_from is not None and made_from != panel_hash:
+        return Trend(None, gate, f"the multi-year (trend) fit in these results is not shown because it was made from "
+                     f"another data build than the value index (its panel {made_from}, the value index's "
+                     f"{panel_hash}); run `svi trend fit --out {rd.root}` on the current panel, then render again",
+                     backtest, short="the multi-year fit is not shown: it comes from another data build")
     tables = {}
     for name in TREND_TABLES:
         path = fd.table(name)
@@ -154,7 +162,7 @@ def load_results(out: str | Path) -> Results:
                    dictionary=rd.read_dictionary(), unpublishable=unpub.strip() if unpub is not None else None,
                    model_notes=notes, manifests={kind: (rd / kind, rd.read_manifest(kind)) for kind in MANIFEST_KINDS},
                    sample_stats=rd.read_sample_stats(), findings=_read_findings(rd.panel_dir / "quality_findings.csv"),
-                   trend=load_trend(rd), equity_access=read_equity_access(rd.equity_access))
+                   trend=load_trend(rd, attrs.get("svi_panel_hash")), equity_access=read_equity_access(rd.equity_access))
 
 
 def read_equity_access(path: Path) -> pd.DataFrame | None:

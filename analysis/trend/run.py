@@ -21,6 +21,15 @@ OWNER = "svi trend fit"
 BACKTEST_OWNER = "svi validate --backtest"
 
 
+def _cross_section_hash(panel_dir: Path) -> str | None:
+    """The content hash of the cross-sectional panel in ``panel_dir`` (None when the directory has none)."""
+    from analysis.panel import panel_hash, read_panel
+
+    if not (Path(panel_dir) / "panel.parquet").exists():
+        return None
+    return panel_hash(read_panel(panel_dir))
+
+
 def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) -> dict:
     from analysis.trend import movements as mv
     from analysis.trend.fit import expectation, fit_trend, gate_record
@@ -33,6 +42,9 @@ def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) ->
     cfg = load_trend_config(config)
     dest = ResultsDir(out).trend.path
     io.check_owned(dest, OWNER)
+    # the data build the year panel came from, by the hash of the cross-section written beside it: the documents
+    # show this fit's movements only beside a value-index fit made from the same build (analysis.report.data)
+    cross = _cross_section_hash(panel_dir)
     idata, d, gate, st = fit_trend(panel, cfg, seed=seed, echo=echo)
     ex = expectation(st["hyper"], d)
     tables = {"health_alpha": mv.health_alpha(st["u"], ex, d), "movements": mv.movements(st["u"], ex, d),
@@ -41,7 +53,7 @@ def trend_fit(panel_dir: Path, out: Path, config=None, seed=None, echo=print) ->
     with io.atomic_dir(dest, owner=OWNER) as tmp:
         fd = FitDir(tmp)
         idata.to_netcdf(str(fd.posterior), engine="h5netcdf")
-        io.write_json(fd.gate, gate_record(gate, idata))
+        io.write_json(fd.gate, {**gate_record(gate, idata), "cross_section_panel_hash": cross})
         for name, t in tables.items():
             io.write_table(t, fd.table(name).with_suffix(""))
         if d.notes:

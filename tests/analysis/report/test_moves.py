@@ -114,6 +114,14 @@ def test_load_trend_passed_failed_incomplete(tmp_path):
     assert "not shown" in moves.trust_moves(t, "A")["absent"]
     assert moves.trust_moves(t, "A")["sentence"] == ("**Direction of travel:** not available (the multi-year fit is "
                                                      "not shown: its convergence gate failed).")
+    # a trend fit made from another data build is not shown beside this value-index fit; one that records none
+    # (an older svi) is not checked
+    other = tmp_path / "other"
+    write_trend(other, tabs, gate={**GATE, "cross_section_panel_hash": "aaaa"})
+    assert load_trend(ResultsDir(other), "aaaa").ok and load_trend(ResultsDir(ok), "bbbb").ok
+    t = load_trend(ResultsDir(other), "bbbb")
+    assert not t.ok and "another data build" in t.reason and "svi trend fit --out" in t.reason
+    assert "another data build" in moves.trust_moves(t, "A")["sentence"]
     broken = tmp_path / "broken"
     write_trend(broken, tabs)
     ResultsDir(broken).trend.table("movements").unlink()
