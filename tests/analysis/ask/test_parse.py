@@ -61,6 +61,12 @@ def test_synonyms(reg):
                    ("emergency department performance", "ae"), ("How are we doing on the 4 hours?", "ae"),
                    ("What's our friends and family test score?", "fft")):
         assert parse(q, reg, context="RFF").indicator == ind, q
+    # "meeting the standard" is performance, not a meeting; a board meeting stays out of scope
+    for q, ind in (("Are we meeting the 62-day standard?", "cancer_62d"),
+                   ("Are we meeting the 4 hour standard?", "ae"), ("How is our faster diagnosis?", "cancer_fds")):
+        p = parse(q, reg, context="RFF")
+        assert (p.intent, p.indicator) == ("indicator", ind), q
+    assert parse("When is the board meeting?", reg, context="RFF").intent == "out_of_scope"
     p = parse("What is our cost per adjusted admission?", reg, context="RFF")
     assert (p.intent, p.setting) == ("cost", "apc")
 
