@@ -88,8 +88,11 @@ def test_repeated_simulation_is_unbiased_and_covers(synthetic):
     d, *_ = synthetic
     rng = np.random.default_rng(7)
     N, K = d.y.shape
-    tau = np.array([0.1, 0.3, 0.5, 0.5])
-    mu = np.array([[0.0, 0.7, 1.1, 3.0]]) + rng.normal(0, 0.1, (len(d.peer_groups), K))
+    # between-trust SDs and centres (log or logit scale) near the real panel's, for whichever indicators it has
+    tau = np.array([{"shmi": 0.1, "rtt": 0.3, "ae": 0.5, "fft": 0.5, "cancer_fds": 0.3, "cancer_62d": 0.4}[i]
+                    for i in d.indicators])
+    mu = (np.array([[{"shmi": 0.0, "rtt": 0.7, "ae": 1.1, "fft": 3.0, "cancer_fds": 1.3, "cancer_62d": 0.6}[i]
+                     for i in d.indicators]]) + rng.normal(0, 0.1, (len(d.peer_groups), K)))
     beta = rng.normal(0, 0.1, (K, len(d.need_names)))
     taus, betas, cover = [], [], []
     for _ in range(12):
@@ -98,7 +101,7 @@ def test_repeated_simulation_is_unbiased_and_covers(synthetic):
         y = np.full((N, K), np.nan)
         for k, ind in enumerate(d.indicators):
             ok = d.observed[:, k]
-            y[ok, k] = (rng.poisson(d.n[ok, k] * np.exp(theta[ok, 0])) if ind == "shmi"
+            y[ok, k] = (rng.poisson(d.n[ok, k] * np.exp(theta[ok, k])) if ind == "shmi"
                         else rng.binomial(d.n[ok, k].astype(np.int64), 1 / (1 + np.exp(-theta[ok, k]))))
         fit = fit_glmm(dataclasses.replace(d, y=y))
         p = fit.parameters
