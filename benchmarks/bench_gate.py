@@ -3,6 +3,7 @@
     python benchmarks/bench_gate.py --data-dir ../shared/data                 # real and synthetic, seeds 1-20
     python benchmarks/bench_gate.py --panels synthetic --seeds 1 2 3          # a few seeds of one panel
     python benchmarks/bench_gate.py --data-dir ../shared/data --record gate.jsonl   # resumable record
+    python benchmarks/bench_gate.py --panels real --config candidate.toml --record cand.jsonl  # a candidate default
 
 Each fit runs in its own process with the default config (sampler, priors, parameterisation), exactly as
 ``svi fit`` samples it, so compilation is never cached between seeds.  Per seed it prints the *first attempt's*
@@ -37,7 +38,7 @@ try:
     from analysis.panel import read_panel
     from models.config import load_config
     panel = read_panel(args["panel_dir"])
-    cfg = load_config(overrides={"sampler": {"seed": args["seed"]}})
+    cfg = load_config(args.get("config"), overrides={"sampler": {"seed": args["seed"]}})
     t = time.perf_counter()
     idata, data, gate = fit(panel, cfg, echo=lambda *a: None, retry=True)
     att = attempts(idata.attrs)
@@ -72,9 +73,10 @@ def build_panels(panels: list[str], data_dir: str | None, tmp: Path) -> dict[str
     return out
 
 
-def run_seed(panel: str, panel_dir: Path, seed: int, timeout: float) -> dict:
+def run_seed(panel: str, panel_dir: Path, seed: int, timeout: float, config: Path | None = None) -> dict:
     t = time.perf_counter()
-    payload = json.dumps({"panel": panel, "panel_dir": str(panel_dir), "seed": seed})
+    payload = json.dumps({"panel": panel, "panel_dir": str(panel_dir), "seed": seed,
+                          "config": str(config) if config else None})
     try:
         p = subprocess.run([sys.executable, "-c", CHILD, payload], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -122,6 +124,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 21)), help="sampler seeds (default 1-20)")
     ap.add_argument("--record", type=Path, default=None, help="append each seed's result here; skip seeds in it")
     ap.add_argument("--timeout", type=float, default=1200, help="stop one fit after this many seconds")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="TOML overriding models/default.toml (e.g. a candidate default); use its own --record")
     a = ap.parse_args(argv)
     done = []
     if a.record and a.record.exists():
@@ -133,7 +137,9 @@ def main(argv=None):
         todo = [(p, s) for s in a.seeds for p in a.panels if (p, s) not in have]
         dirs = build_panels(sorted({p for p, _ in todo}), a.data_dir, Path(tmp)) if todo else {}
         for panel, seed in todo:
-            r = run_seed(panel, dirs[panel], seed, a.timeout)
+            r = run_seed(panel, dirs[panel], seed, a.timeout, a.config)
+            if a.config:
+                r["config"] = str(a.config)
             rows.append(r)
             print(json.dumps(r), flush=True)
             if a.record:
