@@ -39,6 +39,22 @@ def year_label(period: str) -> str:
     return s[2:] if len(s) == 7 and s[4] == "/" else s
 
 
+def _year(period, fallback: int) -> int:
+    """The x position of a financial year: its first calendar year (``2023/24`` -> 2023); ``fallback`` for a
+    label that is not a financial year."""
+    s = str(period)
+    return int(s[:4]) if s[:4].isdigit() else fallback
+
+
+def _gapped(xs: list[int], *ys) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``xs`` and the series ``ys`` with a NaN point inserted wherever consecutive years are more than one apart,
+    so that lines and bands break over years without data instead of joining across them."""
+    xs = np.asarray(xs, float)
+    ys = [np.asarray(y, float) for y in ys]
+    cut = np.nonzero(np.diff(xs) > 1)[0] + 1
+    return np.insert(xs, cut, xs[cut] - 0.5), [np.insert(y, cut, np.nan) for y in ys]
+
+
 def units(name: str) -> tuple[str, str]:
     """(level unit, Health Alpha unit) of an indicator in the trend tables."""
     ratio = registry.get(name).alpha == "ratio"
@@ -79,17 +95,16 @@ def _movements(fd: FigureData, code: str) -> Figure:
         lunit, aunit = units(ind)
         t = tn[tn.indicator == ind]
         periods = sorted(set(t.period) | set(mine.loc[mine.indicator == ind, "period"]))
-        x = {p: i for i, p in enumerate(periods)}
+        x = {p: _year(p, i) for i, p in enumerate(periods)}  # by year, so that years without data show as a gap
         # top: levels of England and of the peer group
         for scope, colour, ls, lab in (("national", OTHER, "--", "England"), (peer_scope, PEER, "-", "peer group")):
             s = t[t.scope == scope].sort_values("period") if scope is not None else t.iloc[:0]
             if not len(s):
                 continue
-            xs = [x[p] for p in s.period]
+            xs, (lo, hi, med) = _gapped([x[p] for p in s.period], s.level_lo95, s.level_hi95, s.level_median)
             if scope != "national":
-                top.fill_between(xs, s.level_lo95, s.level_hi95, color=colour, alpha=0.18, lw=0)
-            top.plot(xs, s.level_median, ls=ls, color=colour if scope != "national" else MUTED, lw=1.4,
-                     marker="o", ms=3)
+                top.fill_between(xs, lo, hi, color=colour, alpha=0.18, lw=0)
+            top.plot(xs, med, ls=ls, color=colour if scope != "national" else MUTED, lw=1.4, marker="o", ms=3)
         top.set_title(rec.label, loc="left", fontsize=fs(8), color=INK, pad=3)
         top.set_title(f"{chr(0x2191) if rec.higher_is_better else chr(0x2193)} better", loc="right",
                       fontsize=fs(7), color=MUTED, pad=3)
@@ -105,9 +120,10 @@ def _movements(fd: FigureData, code: str) -> Figure:
         bot.axhline(0, color=PEER, lw=0.9, zorder=1)
         if len(m):
             xs = [x[p] for p in m.period]
-            bot.fill_between(xs, m.lo95, m.hi95, color=TRUST, alpha=0.14, lw=0, zorder=2)
-            bot.fill_between(xs, m.lo80, m.hi80, color=TRUST, alpha=0.28, lw=0, zorder=2)
-            bot.plot(xs, m["median"], color=TRUST, lw=1.6, marker="o", ms=3.2, zorder=3)
+            gx, (lo95, hi95, lo80, hi80, med) = _gapped(xs, m.lo95, m.hi95, m.lo80, m.hi80, m["median"])
+            bot.fill_between(gx, lo95, hi95, color=TRUST, alpha=0.14, lw=0, zorder=2)
+            bot.fill_between(gx, lo80, hi80, color=TRUST, alpha=0.28, lw=0, zorder=2)
+            bot.plot(gx, med, color=TRUST, lw=1.6, marker="o", ms=3.2, zorder=3)
             if "observed" in m:  # a year the trust did not report: an open marker (a model estimate)
                 miss = ~m["observed"].astype(bool).to_numpy()
                 if miss.any():
@@ -121,9 +137,13 @@ def _movements(fd: FigureData, code: str) -> Figure:
         lo, hi = min(lo, -0.1 * span), max(hi, 0.1 * span)
         bot.set_ylim(lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo))
         bot.set_ylabel(aunit.replace(" vs ", "\nvs "), fontsize=fs(7))
-        bot.set_xticks(range(len(periods)))
-        bot.set_xticklabels([year_label(p) for p in periods])
-        bot.set_xlim(-0.3, len(periods) - 0.7)
+        # every year labelled up to six; beyond, every other one counted back from the latest, so labels at 10 pt
+        # do not run into each other in a half-width panel
+        step = 1 if x[periods[-1]] - x[periods[0]] < 6 else 2
+        shown = [p for p in periods if (x[periods[-1]] - x[p]) % step == 0]
+        bot.set_xticks([x[p] for p in shown])
+        bot.set_xticklabels([year_label(p) for p in shown])
+        bot.set_xlim(x[periods[0]] - 0.3, x[periods[-1]] + 0.3)
     handles = [Line2D([], [], color=TRUST, lw=1.6, marker="o", ms=3.2),
                Patch(color=TRUST, alpha=0.35, lw=0),
                Line2D([], [], color=PEER, lw=1.4, marker="o", ms=3), Line2D([], [], color=MUTED, lw=1.4, ls="--")]

@@ -213,7 +213,7 @@ MOVEMENTS_PAGE = """```{{=typst}}
 
 From the multi-year model: each year's Health Alpha is the trust's difference from its peer group's need-adjusted mean *of that year* (a trust that improved with everyone else did not move), shrunk toward the trust's own history and its peers so that one lucky or unlucky year is discounted before any change is computed. {{{{< meta svi.moves.sentence >}}}}
 
-![Movements: for each indicator, the top track is the peer group's mean (blue, 95% band) and England's (grey, dashed), in the indicator's own units; the bottom track is this trust against its peers' path (red line: median; bands: 80% and 95% intervals; 0 = on its peers' path; an open circle is a year without the trust's data). Years are financial years.](figures/movements.svg){{width=100%}}
+![Movements: for each indicator, the top track is the peer group's mean (blue, 95% band) and England's (grey, dashed), in the indicator's own units; the bottom track is this trust against its peers' path (red line: median; bands: 80% and 95% intervals; 0 = on its peers' path; an open circle is a year without the trust's data). Years are financial years; a break in a line is a year no trust has data for.](figures/movements.svg){{width=100%}}
 
 ```{{=typst}}
 #[

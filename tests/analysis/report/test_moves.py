@@ -206,3 +206,16 @@ def test_appendix_without_a_trend_fit_says_why(rendered, results, chosen):
         assert "Direction of travel: not available (no multi-year fit is in these results)" in \
             pdf_text(rd.board_pdf(code, kind))
     assert "No trend results are shown" in pdf_text(rd.paper_pdf)
+
+
+def test_years_without_data_break_the_lines_and_labels_thin_out():
+    """Years sit at their calendar position (a gap such as 2019/20-2020/21 shows as one), lines break across it,
+    and a long axis labels every other year counted back from the latest."""
+    from analysis.figures.movements import _gapped, _year
+
+    xs = [_year(p, 0) for p in ("2017/18", "2018/19", "2021/22", "2022/23")]
+    assert xs == [2017, 2018, 2021, 2022]
+    gx, (y,) = _gapped(xs, [1.0, 2.0, 3.0, 4.0])
+    assert list(gx) == [2017, 2018, 2020.5, 2021, 2022] and np.isnan(y[2]) and list(y[[0, 1, 3, 4]]) == [1, 2, 3, 4]
+    gx, (y,) = _gapped([2022, 2023], [1.0, 2.0])
+    assert list(gx) == [2022, 2023] and not np.isnan(y).any()
