@@ -216,9 +216,14 @@ def _driver(ix, code: str, r) -> dict:
     return d
 
 
-def settings(ix, code: str, labels: dict, n: int = 2) -> list[dict]:
+#: in place of a 95% interval the model does not have (see :func:`settings`)
+NO_INTERVAL_WORDS = "from reported costs; no interval"
+
+
+def settings(ix, code: str, labels: dict, n: int = 2, fixed_gap: bool = False) -> list[dict]:
     """The care settings (not the all-settings total) where this trust's trapped value sits, largest first: those
-    whose 95% interval reaches above 0."""
+    whose 95% interval reaches above 0.  ``fixed_gap``: the gap is the same in every draw (a peer group without
+    need adjustment: analysis.report.trapped.FIXED_GAP_NOTE), so no interval is printed."""
     rows = []
     for s, label in labels.items():
         if s == "total":
@@ -228,9 +233,11 @@ def settings(ix, code: str, labels: dict, n: int = 2) -> list[dict]:
             continue
         r = t.loc[code]
         if known(r["mean"]) and known(r.hi95) and not _zero(r.hi95, money):
+            i95 = (NO_INTERVAL_WORDS if fixed_gap else f"95% interval {money(r.lo95)} to {money(r.hi95)}")
             rows.append({"setting": s, "label": label, "mean": float(r["mean"]), "lo95": float(r.lo95),
-                         "hi95": float(r.hi95), "credible": not _zero(r.lo95, money),
-                         "text": f"**{label}**: {amount(r['mean'], r.lo95, r.hi95, money, 'a year')}"})
+                         "hi95": float(r.hi95), "credible": not _zero(r.lo95, money), "i95": i95,
+                         "text": f"**{label}**: " + (f"{money(r['mean'])} a year ({i95})" if fixed_gap else
+                                                     amount(r['mean'], r.lo95, r.hi95, money, 'a year'))})
     return sorted(rows, key=lambda x: (-x["mean"], -x["hi95"]))[:n]
 
 
@@ -254,8 +261,8 @@ def questions(drv: list[dict], sett: list[dict], band: str | None, shmi: str, n:
                   "structured mortality reviews found?")
     for s in sett:
         if s["credible"]:
-            qs.append(f"{s['label']} cost is {money(s['mean'])} a year above the peer benchmark (95% interval "
-                      f"{money(s['lo95'])} to {money(s['hi95'])}): which specialties sit behind it?")
+            qs.append(f"{s['label']} cost is {money(s['mean'])} a year above the peer benchmark ({s['i95']}): "
+                      "which specialties sit behind it?")
     for d in drv:
         if d["credible"] and d["median"] > 0 and not is_mortality(d["part"]):
             qs.append(f"{d['label'][0].upper() + d['label'][1:]} is better than expected ({d['measure']}): what "

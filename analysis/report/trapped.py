@@ -56,11 +56,23 @@ def _bench_text(values: dict[str, float], chosen: str, f) -> str:
     return ", ".join(f"{f(values[b])} ({SHORT[b]})" for b in order) or "not estimated"
 
 
+#: what the documents print in place of an interval and a chance that the model does not have (a trust whose peer
+#: group has no need adjustment: its cost gap from the peers' median is fixed by the reported costs)
+NO_INTERVAL = "none"
+FIXED_GAP_NOTE = ("These cost figures have no interval ('none' below): the trust's peer group has no need adjustment and costs are "
+                  "taken as reported, so its gap from the peers' median is fixed by the data, and the model adds no "
+                  "uncertainty to it. That is not certainty: costing differences between trusts could be as large "
+                  "as the gap (the paper's null reference).")
+
+
 def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx: TrappedIndex | None = None,
-                  why=None) -> dict:
+                  why=None, fixed_gap: bool = False) -> dict:
     """The trust's trapped value (``tv``, ``tv_*``) and avoidable deaths (``ad``, ``ad_*``) values of the documents.
     ``why(setting)`` says in words why a setting has no estimate (the data-quality finding or the missing source);
-    the documents print that in the estimate's cell and leave its interval cells blank, never "n/a"."""
+    the documents print that in the estimate's cell and leave its interval cells blank, never "n/a".
+    ``fixed_gap``: the trust's peer group has no need covariates (config need.by_group), so every draw gives the
+    same cost gap; the documents then print :data:`NO_INTERVAL` instead of a zero-width interval and a chance of
+    0% or 100%, and say why (:data:`FIXED_GAP_NOTE`)."""
     tx = tx or TrappedIndex(tables)
     why = why or (lambda s: "not estimated")
     v: dict = {}
@@ -76,7 +88,8 @@ def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx:
                      "actual": money(act) if known(act) else reason, "england": england}
             continue
         tv[s] = {"est": money(r["mean"]), "i80": interval(r.lo80, r.hi80, money), "i95": interval(r.lo95, r.hi95, money),
-                 "p": pct(r.p_above), "actual": money(r.actual_gbp_m) if known(r.actual_gbp_m) else why(s),
+                 "p": pct(r.p_above), **({"i80": NO_INTERVAL, "i95": NO_INTERVAL, "p": "not estimated"} if fixed_gap else {}),
+                 "actual": money(r.actual_gbp_m) if known(r.actual_gbp_m) else why(s),
                  "share": f"{num(100 * r.share_of_total_cost, 0)}%" if known(r.share_of_total_cost) else "",
                  "england": england, "missing": False}
     v["tv"] = tv
@@ -84,14 +97,18 @@ def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx:
     g, n = tv["gross"], tv["total"]
     if not g["missing"]:
         # the slide's line is short (its column is narrow); the appendix gives the breakdown and the chances
-        v["tv_slide"] = f"{g['est']} a year (95% interval {g['i95']}) over the care settings; net {n['est']}"
+        v["tv_slide"] = (f"{g['est']} a year over the care settings, from reported costs (no interval: see the "
+                         f"appendix); net {n['est']}" if fixed_gap else
+                         f"{g['est']} a year (95% interval {g['i95']}) over the care settings; net {n['est']}")
     elif not n["missing"]:
-        v["tv_slide"] = f"no care-setting breakdown; over all costs {n['est']} a year (95% interval {n['i95']})"
+        v["tv_slide"] = (f"no care-setting breakdown; over all costs {n['est']} a year, from reported costs (no "
+                         "interval: see the appendix)" if fixed_gap else
+                         f"no care-setting breakdown; over all costs {n['est']} a year (95% interval {n['i95']})")
     else:
         v["tv_slide"] = n["est"]
     v["tv_coverage"] = (f"The three care settings are {g['share']} of the trust's {n['actual']} reported cost; the "
                         "rest (critical care, community and other activity) is in the net figure only."
-                        if g["share"] else "")
+                        if g["share"] else "") + ((" " if g["share"] else "") + FIXED_GAP_NOTE if fixed_gap else "")
     for row in tv.values():
         row.pop("missing")
     v["tv_bench_text"] = _bench_text(tx.by_benchmark("trapped_value", "gross", code), cost_bench, money)

@@ -254,12 +254,14 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
             return "no cost data by care setting"
         col = f"ncc_actual_cost_{s}_gbp_m"
         return board.missing_reason(ix.findings, code, col, f"no {labels[s]} cost data")
+    # a peer group without need adjustment: the cost gap is the same in every draw, so no interval is printed
+    fixed_gap = need_text.trust_text(res.config, group)["applies"] != "yes"
     v.update(trust_trapped(res.tables, code, bench.get("cost", "peer_median"), bench.get("mortality", "peer_median"),
-                           ix.trapped_index, why=why))
+                           ix.trapped_index, why=why, fixed_gap=fixed_gap))
 
     # -- what to act on: the parts that move the value index most, the settings of the trapped value, questions
     drv = board.drivers(ix, code, band=str(fr.band_label) if fr is not None and bool(fr.in_fit) else None)
-    sett = board.settings(ix, code, dict(SETTINGS))
+    sett = board.settings(ix, code, dict(SETTINGS), fixed_gap=fixed_gap)
     qs = board.questions(drv, sett, str(fr.band_label) if fr is not None and bool(fr.in_fit) else None,
                          num(fr.ratio, 2) if fr is not None else "")
     blank = {"text": "", "measure": "", "measure_i95": "", "contribution": "", "contribution_i95": "", "label": ""}

@@ -259,6 +259,11 @@ def test_questions_only_from_credible_numbers():
     calm = {"ae": (-0.01, -0.05, -0.03, 0.01, 0.03)}
     assert board.questions(board.drivers(_ix(calm, alpha), "T"), [], "as expected", "1.00") == []
     assert len(board.questions(drv * 3, sett * 3, "higher than expected", "1.2")) == 3  # never more than three
+    # a fixed gap (peer group without need adjustment): the amount, no interval, and the question says so
+    fixed = board.settings(ix, "T", {"op": "Outpatients"}, fixed_gap=True)
+    assert fixed[0]["text"] == f"**Outpatients**: {money(35.7)} a year ({board.NO_INTERVAL_WORDS})"
+    q = board.questions([], fixed, "as expected", "1.00")
+    assert len(q) == 1 and board.NO_INTERVAL_WORDS in q[0] and "95% interval" not in q[0]
 
 
 def test_mortality_message_leads_with_the_band():

@@ -55,3 +55,19 @@ def test_period_noise_sentence_follows_the_fit_config(results):
     on = period_noise_text(res)
     assert "uses it" in on and "RTT 0.500" in on and "RTT 3" in on and "does not" not in on
     assert paper_values(res)["svi"]["quality"]["period"] == on
+
+
+def test_a_fixed_cost_gap_prints_no_interval_and_says_why(tables):
+    """A trust whose peer group has no need adjustment has the same cost gap in every draw: the documents print no
+    zero-width interval and no 0%/100% chance, and say why."""
+    from analysis.report.trapped import FIXED_GAP_NOTE, NO_INTERVAL, trust_trapped
+
+    code = tables["trapped_value"].org_code.iloc[0]
+    plain = trust_trapped(tables, code, "peer_median", "peer_median")
+    fixed = trust_trapped(tables, code, "peer_median", "peer_median", fixed_gap=True)
+    assert plain["tv"]["gross"]["est"] == fixed["tv"]["gross"]["est"]
+    assert NO_INTERVAL not in str(plain) and FIXED_GAP_NOTE not in plain["tv_coverage"]
+    assert {fixed["tv"][s][c] for s in ("gross", "total") for c in ("i80", "i95")} == {NO_INTERVAL}
+    assert {fixed["tv"][s]["p"] for s in ("gross", "total")} == {"not estimated"}
+    assert FIXED_GAP_NOTE in fixed["tv_coverage"] and "no interval" in fixed["tv_slide"]
+    assert "95% interval" not in fixed["tv_slide"]
