@@ -59,8 +59,8 @@ def _bench_text(values: dict[str, float], chosen: str, f) -> str:
 #: what the documents print in place of an interval and a chance that the model does not have (a trust whose peer
 #: group has no need adjustment: its cost gap from the peers' median is fixed by the reported costs)
 NO_INTERVAL = "none"
-FIXED_GAP_NOTE = ("These cost figures have no interval ('none' below): the trust's peer group has no need adjustment and costs are "
-                  "taken as reported, so its gap from the peers' median is fixed by the data, and the model adds no "
+FIXED_GAP_NOTE = ("These cost figures have no interval ('none' below): the trust's peer group has no need "
+                  "adjustment and costs are taken as reported, so its gap from the peers' median is fixed by the data, and the model adds no "
                   "uncertainty to it. That is not certainty: costing differences between trusts could be as large "
                   "as the gap (the paper's null reference).")
 
@@ -88,7 +88,8 @@ def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx:
                      "actual": money(act) if known(act) else reason, "england": england}
             continue
         tv[s] = {"est": money(r["mean"]), "i80": interval(r.lo80, r.hi80, money), "i95": interval(r.lo95, r.hi95, money),
-                 "p": pct(r.p_above), **({"i80": NO_INTERVAL, "i95": NO_INTERVAL, "p": "not estimated"} if fixed_gap else {}),
+                 "p": pct(r.p_above),
+                 **({"i80": NO_INTERVAL, "i95": NO_INTERVAL, "p": "not estimated"} if fixed_gap else {}),
                  "actual": money(r.actual_gbp_m) if known(r.actual_gbp_m) else why(s),
                  "share": f"{num(100 * r.share_of_total_cost, 0)}%" if known(r.share_of_total_cost) else "",
                  "england": england, "missing": False}
