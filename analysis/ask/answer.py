@@ -228,12 +228,17 @@ def trapped_value(book: FactBook, p: Parsed, s: Say) -> None:
       f"{btxt}, setting by setting (zero where it is already at or below it); the headline is the sum of the care "
       f"settings.")
     best = None
+    facts = [f for f in (book.trapped_fact(c, st) for st in order) if f is not None and f.ok]
+    # every draw the same (a peer group without need adjustment, costs taken as reported): no interval to give
+    # (a positive gap identical in every draw; all draws at zero is a different, ordinary case)
+    fixed = (all(f.lo is not None and f.lo == f.hi for f in facts)
+             and any(f.value > 0 for f in facts))
     for st in order:
         f, act = book.trapped_fact(c, st), book.actual_cost(c, st)
         if f is None:
             continue
         label = TRAPPED_SETTINGS[st]
-        s(f"- {label[0].upper() + label[1:]}: {s.f(f)} a year" +
+        s(f"- {label[0].upper() + label[1:]}: {s.f(f, interval=not fixed)} a year" +
           (f", of an actual cost of {s.f(act)}." if act is not None else "."))
         if st not in ("total", "gross") and (best is None or f.value > best[1].value):
             best = (st, f)
@@ -241,6 +246,10 @@ def trapped_value(book: FactBook, p: Parsed, s: Say) -> None:
         s(f"The most is in {SETTINGS[best[0]]}.")
     elif best is not None:
         s("None of it is above the benchmark in any setting on the central estimate.")
+    if fixed:
+        s.caveats.append("These figures are the same in every posterior draw, so they have no interval: costs are "
+                         "taken as reported and the trust's peer group has no need adjustment that the model could "
+                         "be unsure of. That is not certainty: costing differences could be as large as the gap.")
     s.caveats += [CAVEAT_TV, "The headline is the sum of the care settings (means, so they add up). The net figure "
                              "lets settings below the benchmark offset those above and also covers cost outside the "
                              "three settings, so it can be larger or smaller than the headline."]

@@ -247,3 +247,22 @@ def test_an_unclear_kind_of_question_is_asked_back(asker):
     a = asker.ask("What caused the drop?", trust="RFF")
     assert a.kind == "clarify" and a.facts == [] and a.ungrounded() == []
     assert "movement over time" in a.text and "what drives the value position" in a.text
+
+
+def test_a_fixed_trapped_value_is_given_without_an_interval(asker, copy_results):
+    """A positive gap the same in every draw (a peer group without need adjustment) is not given a zero-width
+    '95% interval', and the answer says why; an ordinary trust keeps its intervals."""
+    q = "Where is our trapped value?"
+    assert "95% interval" in asker.ask(q, trust="RFF").text
+    path = copy_results / "tables" / "trapped_value.parquet"
+    t = pd.read_parquet(path)
+    mine = t.org_code == "RFF"
+    t.loc[mine, "mean"] = t.loc[mine, "mean"].clip(lower=0) + 1.0
+    for c in ("median", "lo95", "lo80", "hi80", "hi95"):
+        t.loc[mine, c] = t.loc[mine, "mean"]
+    t.to_parquet(path)
+    from analysis.ask import Asker
+
+    a = Asker.open(copy_results).ask(q, trust="RFF")
+    assert a.intent == "trapped_value" and "95% interval" not in a.text
+    assert any("same in every posterior draw" in c for c in a.caveats) and a.ungrounded() == []
