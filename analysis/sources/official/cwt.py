@@ -33,6 +33,16 @@ and the referral items that are not standards (``Urgent Suspected Cancer referra
 Symptomatic referral``) are dropped.  Counts keep NHS England's halves (a patient shared by two providers counts
 0.5 at each).  A provider x month x standard whose total is blank, suppressed or zero is dropped, as the
 third-party file drops it (no patients: no month of data).
+
+Not wired into the panel build yet: the cross-section's cancer counts
+(:func:`analysis.trend.years.cross_section_cancer`, read by ``analysis.real_panel._cancer_counts``) and the year
+panel still read the third-party monthly file.  Replacing it needs every financial year's files (two for 2025/26:
+April-September final, October-March provisional; more for the year panel), a rule for months present in two
+files (final before provisional, as the third party does) and a change to the monthly source those functions share;
+:func:`cwt_to_monthly` already gives that file's layout, so the change is confined to where the rows come from.
+Checked on the third-party file itself (December 2026): none of its 27,455 rows has a fractional count, although
+PROVENANCE.md section 10 says counts can be fractional; whether the official all-types rows are whole or the third
+party rounds is not known until an official file is read.
 """
 
 from __future__ import annotations
