@@ -32,6 +32,8 @@ FIXTURE_OF = {
     "ohid_catchments": ("nhs-acute-hospital-trust-catchment-populations-data_tables-april-2026.ods", None),
     "wlmds_imd_decile": ("WLMDS-RTT-waiting-list-by-provider-and-IMD-decile-Mar26.csv", None),
     "readmissions_30d": ("compendium-emergency-readmissions-30-days-I02040.csv", None),
+    "cwt_combined_2025_26_apr_sep": ("2025-26-Oct-Mar-Cumulative-Monthly-Combined-CSV-Provisional.csv", None),
+    "cwt_combined_2025_26_oct_mar": ("2025-26-Oct-Mar-Cumulative-Monthly-Combined-CSV-Provisional.csv", None),
 }
 #: code, name, size class (Trust_subtype), region, districts and catchment shares
 RZ_TRUSTS = [

@@ -439,7 +439,7 @@ def test_the_project_registry_is_valid():
     assert reg.path == REPO / "data" / "registry.toml"
     assert reg.names == ["shmi_trust", "ncc_org_mff", "rtt_full_csv", "ae_monthly", "fft_inpatient",
                          "imd2019_ltla", "ohid_catchments", "wlmds_imd_decile",
-                         "readmissions_30d"]
+                         "readmissions_30d", "cwt_combined_2025_26_apr_sep", "cwt_combined_2025_26_oct_mar"]
     for item in reg.entries:
         assert callable(item.load_parser()), item.name
         assert item.licence == "OGL-UK-3.0"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from analysis.sources.official import ae, fft, imd, ncc, ohid, readmissions, rtt, shmi
 from analysis.sources.official.ae import AE_COLUMNS, parse_ae_monthly
+from analysis.sources.official.cwt import CWT_COLUMNS, cwt_to_monthly, parse_cwt_combined
 from analysis.sources.official.feed import PanelFeed
 from analysis.sources.official.fft import FFT_COLUMNS, parse_fft_inpatient
 from analysis.sources.official.imd import IMD_COLUMNS, parse_imd2019_ltla
@@ -33,14 +34,17 @@ from analysis.sources.official.shmi import SHMI_COLUMNS, parse_shmi_trust
 from analysis.sources.official.wlmds_imd import WLMDS_IMD_COLUMNS, parse_wlmds_imd_decile
 
 __all__ = [
-    "AE_COLUMNS", "FFT_COLUMNS", "IMD_COLUMNS", "NCC_COLUMNS", "NCC_MAPPING_POT_SETTINGS", "OHID_COLUMNS",
-    "READMISSIONS_COLUMNS", "RTT_COLUMNS", "SHMI_COLUMNS", "WLMDS_IMD_COLUMNS", "FEEDS", "PanelFeed",
-    "parse_ae_monthly", "parse_fft_inpatient", "parse_imd2019_ltla", "parse_ncc_org_mff",
+    "AE_COLUMNS", "CWT_COLUMNS", "FFT_COLUMNS", "IMD_COLUMNS", "NCC_COLUMNS", "NCC_MAPPING_POT_SETTINGS",
+    "OHID_COLUMNS", "READMISSIONS_COLUMNS", "RTT_COLUMNS", "SHMI_COLUMNS", "WLMDS_IMD_COLUMNS", "FEEDS", "PanelFeed",
+    "cwt_to_monthly", "parse_ae_monthly", "parse_cwt_combined", "parse_fft_inpatient", "parse_imd2019_ltla",
+    "parse_ncc_org_mff",
     "parse_ohid_catchments", "parse_readmissions_30d", "parse_rtt_full_csv", "parse_shmi_trust",
     "parse_wlmds_imd_decile",
 ]
 
 #: Registry entry name -> how that publication feeds the panel, in the order the panel build applies them.
-#: (``wlmds_imd_decile`` feeds no panel column: it gives the equity-of-access table of :mod:`analysis.equity_access`.)
+#: (``wlmds_imd_decile`` feeds no panel column: it gives the equity-of-access table of :mod:`analysis.equity_access`;
+#: the ``cwt_combined_*`` entries feed none yet: the cross-section's cancer counts still come from the third-party
+#: monthly file, see :mod:`analysis.sources.official.cwt`.)
 FEEDS: dict[str, PanelFeed] = {m.PANEL.entry: m.PANEL for m in (shmi, rtt, ae, fft, ncc, imd, ohid,
                                                                    readmissions)}

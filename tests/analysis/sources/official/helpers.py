@@ -21,6 +21,7 @@ FFT = FIXTURES / "friends-and-family-test-inpatient-data-march-2026.xlsm"
 IMD = FIXTURES / "File_10_-_IoD2019_Local_Authority_District_Summaries__lower-tier__.xlsx"
 OHID = FIXTURES / "nhs-acute-hospital-trust-catchment-populations-data_tables-april-2026.ods"
 WLMDS_IMD = FIXTURES / "WLMDS-RTT-waiting-list-by-provider-and-IMD-decile-Mar26.csv"
+CWT = FIXTURES / "2025-26-Oct-Mar-Cumulative-Monthly-Combined-CSV-Provisional.csv"
 
 PARSERS: list[tuple[Callable[[Path], pd.DataFrame], Path, tuple[str, ...]]] = [
     (official.parse_shmi_trust, SHMI, official.SHMI_COLUMNS),
@@ -31,6 +32,7 @@ PARSERS: list[tuple[Callable[[Path], pd.DataFrame], Path, tuple[str, ...]]] = [
     (official.parse_imd2019_ltla, IMD, official.IMD_COLUMNS),
     (official.parse_ohid_catchments, OHID, official.OHID_COLUMNS),
     (official.parse_wlmds_imd_decile, WLMDS_IMD, official.WLMDS_IMD_COLUMNS),
+    (official.parse_cwt_combined, CWT, official.CWT_COLUMNS),
 ]
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.registry import load_registry
-from tests.analysis.sources.official.helpers import SHMI, NCC, RTT, AE, FFT, IMD, OHID, WLMDS_IMD, PARSERS, raises_at
+from tests.analysis.sources.official.helpers import (SHMI, NCC, RTT, AE, FFT, IMD, OHID, WLMDS_IMD, CWT, PARSERS,
+                                                     raises_at)
 
 
 @pytest.mark.parametrize("parse, fixture, columns", PARSERS, ids=lambda p: getattr(p, "__name__", ""))
@@ -36,6 +37,7 @@ def test_registry_entries_use_these_parsers():
     registry = load_registry()
     fixtures = {"shmi_trust": SHMI, "ncc_org_mff": NCC, "rtt_full_csv": RTT, "ae_monthly": AE,
                 "fft_inpatient": FFT, "imd2019_ltla": IMD, "ohid_catchments": OHID,
-                "wlmds_imd_decile": WLMDS_IMD}
+                "wlmds_imd_decile": WLMDS_IMD, "cwt_combined_2025_26_apr_sep": CWT,
+                "cwt_combined_2025_26_oct_mar": CWT}
     for name, fixture in fixtures.items():
         assert len(registry.get(name).parse(fixture)) > 0, name
