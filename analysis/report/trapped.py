@@ -42,6 +42,14 @@ class TrappedIndex:
                        bs.fillna({"setting": ""}).groupby(["measure", "setting", "benchmark"])}
                       if bs is not None else {})
 
+    def fixed_gap(self, code: str) -> bool:
+        """Whether the trust's cost gaps are the same in every posterior draw: every setting's 95% interval has zero
+        width and some gap is above 0 (a peer group without need adjustment, costs taken as reported; every draw at
+        zero is the ordinary case of a trust below its benchmark)."""
+        rows = [t.loc[code] for t in self.trapped.values() if code in t.index]
+        rows = [r for r in rows if known(r["mean"])]
+        return bool(rows) and all(r.lo95 == r.hi95 for r in rows) and any(r["mean"] > 0 for r in rows)
+
     def by_benchmark(self, measure: str, setting: str, code: str) -> dict[str, float]:
         out = {}
         for (m, s, b), t in self.bench.items():
@@ -66,15 +74,17 @@ FIXED_GAP_NOTE = ("These cost figures have no interval ('none' below): the trust
 
 
 def trust_trapped(tables: dict, code: str, cost_bench: str, mort_bench: str, tx: TrappedIndex | None = None,
-                  why=None, fixed_gap: bool = False) -> dict:
+                  why=None, fixed_gap: bool | None = None) -> dict:
     """The trust's trapped value (``tv``, ``tv_*``) and avoidable deaths (``ad``, ``ad_*``) values of the documents.
     ``why(setting)`` says in words why a setting has no estimate (the data-quality finding or the missing source);
     the documents print that in the estimate's cell and leave its interval cells blank, never "n/a".
-    ``fixed_gap``: the trust's peer group has no need covariates (config need.by_group), so every draw gives the
-    same cost gap; the documents then print :data:`NO_INTERVAL` instead of a zero-width interval and a chance of
+    ``fixed_gap`` (default: read from the table, :meth:`TrappedIndex.fixed_gap`): every draw gives the same cost
+    gap (a peer group without need covariates, config need.by_group); the documents then print :data:`NO_INTERVAL` instead of a zero-width interval and a chance of
     0% or 100%, and say why (:data:`FIXED_GAP_NOTE`)."""
     tx = tx or TrappedIndex(tables)
     why = why or (lambda s: "not estimated")
+    if fixed_gap is None:
+        fixed_gap = tx.fixed_gap(code)
     v: dict = {}
     tv = {}
     for s, _ in ROWS:

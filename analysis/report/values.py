@@ -254,8 +254,8 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
             return "no cost data by care setting"
         col = f"ncc_actual_cost_{s}_gbp_m"
         return board.missing_reason(ix.findings, code, col, f"no {labels[s]} cost data")
-    # a peer group without need adjustment: the cost gap is the same in every draw, so no interval is printed
-    fixed_gap = need_text.trust_text(res.config, group)["applies"] != "yes"
+    # the cost gap the same in every draw (a peer group without need adjustment): no interval is printed
+    fixed_gap = ix.trapped_index.fixed_gap(code)
     v.update(trust_trapped(res.tables, code, bench.get("cost", "peer_median"), bench.get("mortality", "peer_median"),
                            ix.trapped_index, why=why, fixed_gap=fixed_gap))
 

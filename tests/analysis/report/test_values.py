@@ -71,3 +71,17 @@ def test_a_fixed_cost_gap_prints_no_interval_and_says_why(tables):
     assert {fixed["tv"][s]["p"] for s in ("gross", "total")} == {"not estimated"}
     assert FIXED_GAP_NOTE in fixed["tv_coverage"] and "no interval" in fixed["tv_slide"]
     assert "95% interval" not in fixed["tv_slide"]
+
+
+def test_fixed_gap_is_read_from_the_table():
+    from analysis.report.trapped import TrappedIndex
+
+    rows = []
+    for code, lo, hi, mean in (("A", 7.9, 7.9, 7.9), ("B", 0.0, 0.0, 0.0), ("C", 1.0, 9.0, 4.0)):
+        for s in ("apc", "op", "gross", "total"):
+            m = mean if s in ("apc", "gross") else 0.0
+            rows.append({"org_code": code, "setting": s, "mean": m, "lo95": lo if m else 0.0,
+                         "hi95": hi if m else (0.0 if code != "C" else 2.0)})
+    tx = TrappedIndex({"trapped_value": pd.DataFrame(rows)})
+    # A: a positive gap the same in every draw; B: every draw at zero (ordinary); C: uncertain
+    assert [tx.fixed_gap(c) for c in "ABC"] == [True, False, False] and not tx.fixed_gap("Z")
