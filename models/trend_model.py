@@ -41,7 +41,6 @@ backward sampling (``analysis/trend/fit.py``).  Why this is fast, and its timing
 from __future__ import annotations
 
 import tomllib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,18 +185,9 @@ def prepare(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None) -> T
     if need:
         # the cross-section's rule (need.by_group): a covariate is standardised over the trusts it applies to and
         # is 0 for the others, so a specialist trust's path is compared with its peer mean alone
-        from models.value_model import need_mask
+        from models.value_model import need_mask, standardise_need
 
-        mask = need_mask(peer.to_numpy(), groups, cfg)
-        Xa = np.where(mask, X, np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean, sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
-        X = (X - mean) / sd
-        miss = np.isnan(X) & mask
-        for i, j in zip(*np.nonzero(miss)):
-            notes.append(f"{codes[i]}: {need[j]} missing; set to the mean of the trusts it applies to (x = 0)")
-        X[~mask | np.isnan(X)] = 0.0
+        X, _, _ = standardise_need(X, need_mask(peer.to_numpy(), groups, cfg), codes, need, notes)
     for k, ind in enumerate(inds):
         if not dynamic[k]:
             notes.append(f"{ind}: {int(nyears[k])} year(s) with data: enters in that year alone (no persistence "

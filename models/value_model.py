@@ -137,17 +137,7 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
     # which covariates apply to each trust (config need.by_group): each is standardised over the trusts it applies
     # to and is 0 (no need term) for the others, whose values then enter neither its effect nor its scale
     mask = need_mask(peer.to_numpy(), groups, cfg)
-    Xa = np.where(mask, X, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean, sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
-    x = (X - mean) / sd
-    miss = np.isnan(x) & mask
-    if miss.any():
-        for i, j in zip(*np.nonzero(miss)):
-            notes.append(f"{p.org_code[i]}: {need_names[j]} missing; set to the mean of the trusts it applies to "
-                         f"(x = 0)")
-    x[~mask | np.isnan(x)] = 0.0
+    x, mean, sd = standardise_need(X, mask, list(p.org_code), need_names, notes)
 
     inds = list(cfg["quality"]["indicators"])
     recs = registry.records(inds)
@@ -172,6 +162,22 @@ def prepare(panel: pd.DataFrame, cfg: dict) -> ModelData:
     trusts = p[["org_code", "org_name", "region", "size_class"]].assign(peer_group=peer.to_numpy())
     return ModelData(trusts, groups, g, need_names, x, mean, sd, inds, y, n, _exposure(p), outs, cy, act, exp_,
                      notes, mask)
+
+
+def standardise_need(X: np.ndarray, mask: np.ndarray, codes: list[str], names: list[str],
+                     notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, mean, sd): each need covariate standardised over the trusts it applies to (``mask``, from
+    :func:`need_mask`) and 0 for the others; a missing value where it applies is set to 0 (the mean) and noted in
+    ``notes``.  The one rule of the cross-section and the trend model."""
+    Xa = np.where(mask, X, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(Xa, 0), np.nanstd(Xa, 0, ddof=1)
+    x = (X - mean) / sd
+    for i, j in zip(*np.nonzero(np.isnan(x) & mask)):
+        notes.append(f"{codes[i]}: {names[j]} missing; set to the mean of the trusts it applies to (x = 0)")
+    x[~mask | np.isnan(x)] = 0.0
+    return x, mean, sd
 
 
 def need_mask(peer: np.ndarray, groups: list[str], cfg: dict) -> np.ndarray:

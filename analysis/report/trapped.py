@@ -29,6 +29,14 @@ def _row(frame: pd.DataFrame | None, code: str):
     return r.iloc[0] if isinstance(r, pd.DataFrame) else r
 
 
+def fixed_gap(rows: list[tuple]) -> bool:
+    """Whether a trust's cost gaps, ``(estimate, lo95, hi95)`` per setting, are the same in every posterior draw:
+    every interval has zero width and some gap is above 0 (every draw at zero is the ordinary case of a trust
+    below its benchmark).  The documents (:meth:`TrappedIndex.fixed_gap`) and ``svi ask`` use this one rule."""
+    return (bool(rows) and all(lo is not None and lo == hi for _, lo, hi in rows)
+            and any(v > 0 for v, _, _ in rows))
+
+
 class TrappedIndex:
     """The trapped value, avoidable deaths and benchmark tables indexed once for per-trust look-ups."""
 
@@ -47,8 +55,7 @@ class TrappedIndex:
         width and some gap is above 0 (a peer group without need adjustment, costs taken as reported; every draw at
         zero is the ordinary case of a trust below its benchmark)."""
         rows = [t.loc[code] for t in self.trapped.values() if code in t.index]
-        rows = [r for r in rows if known(r["mean"])]
-        return bool(rows) and all(r.lo95 == r.hi95 for r in rows) and any(r["mean"] > 0 for r in rows)
+        return fixed_gap([(r["mean"], r.lo95, r.hi95) for r in rows if known(r["mean"])])
 
     def by_benchmark(self, measure: str, setting: str, code: str) -> dict[str, float]:
         out = {}
