@@ -90,7 +90,11 @@ def jax_host_devices(chains: int) -> int:
 
 
 def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool = False) -> az.InferenceData:
-    """Draw from the posterior with the configured sampler; times are stored in the attributes."""
+    """Draw from the posterior with the configured sampler; times are stored in the attributes.
+
+    Ctrl-C while the sampler runs ends the process at once, publishing nothing (:mod:`analysis.interrupt`)."""
+    from analysis.interrupt import hard_interrupt
+
     s = cfg["sampler"]
     seed = s["seed"] if seed is None else seed
     name = s["name"]
@@ -104,9 +108,10 @@ def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool
         if isinstance(compiled, pm.Model):
             compiled = compile_model(compiled, cfg)
         t1 = time.perf_counter()
-        idata = nutpie.sample(compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                              cores=min(s["chains"], 2), seed=seed, target_accept=s["target_accept"],
-                              progress_bar=progress, save_warmup=False)
+        with hard_interrupt("sampling"):
+            idata = nutpie.sample(compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                                  cores=min(s["chains"], 2), seed=seed, target_accept=s["target_accept"],
+                                  progress_bar=progress, save_warmup=False)
     else:
         import pymc as pm
 
@@ -115,7 +120,7 @@ def sample(model_or_compiled, cfg: dict, seed: int | None = None, progress: bool
             kw = {"nuts_sampler": "numpyro", "nuts_sampler_kwargs": {"chain_method": "parallel"}}
             devices = jax_host_devices(s["chains"])
         t1 = time.perf_counter()
-        with model_or_compiled:
+        with model_or_compiled, hard_interrupt("sampling"):
             idata = pm.sample(draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=min(s["chains"], 2),
                               random_seed=seed, target_accept=s["target_accept"], progressbar=progress,
                               compute_convergence_checks=False, **kw)

@@ -33,6 +33,19 @@ log = logging.getLogger("svi")
 #: Marker written into every directory :func:`atomic_dir` produces: who wrote it and which files it holds.
 MARKER = ".svi-output.json"
 
+#: Temporary files and directories of this process not yet published (see :func:`discard_in_progress`).
+_IN_PROGRESS: set[Path] = set()
+
+
+def discard_in_progress() -> None:
+    """Remove this process's temporary outputs still being written; for a process about to end at once
+    (:mod:`analysis.interrupt`), so that it leaves no debris for the next run to clean up."""
+    for tmp in list(_IN_PROGRESS):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -57,11 +70,13 @@ def atomic_path(dest: str | Path, suffix: str | None = None) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(dest), suffix=suffix or dest.suffix or ".tmp", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _IN_PROGRESS.add(tmp_path)
     try:
         yield tmp_path
         _publish_mode(tmp_path)
         os.replace(tmp_path, dest)
     finally:
+        _IN_PROGRESS.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
 
@@ -243,6 +258,7 @@ def atomic_dir(dest: str | Path, owner: str | None = None, legacy: Callable[[Pat
                           "or give another output directory.")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(dest), dir=dest.parent))
+    _IN_PROGRESS.add(tmp)
     try:
         yield tmp
         if owner is not None:
@@ -259,5 +275,6 @@ def atomic_dir(dest: str | Path, owner: str | None = None, legacy: Callable[[Pat
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
+        _IN_PROGRESS.discard(tmp)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
