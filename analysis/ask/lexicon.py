@@ -151,6 +151,8 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("chief executive", 3), ("ceo", 3), ("weather", 3), ("football", 3), ("joke", 3), ("capital of", 3),
         ("script", 3), ("code", 1), ("pay award", 3), ("strike", 3), ("who is", 2), ("who won", 3),
         ("close", 2), ("merge", 3), ("what time", 3),
+        # the workforce: no table of the index holds it ("agency staff spend" is not a cost setting)
+        ("agency", 3), ("locum", 3), ("workforce", 3), ("vacancy", 3), ("sickness", 3), ("overtime", 3),
     ],
 }
 
