@@ -9,7 +9,9 @@ written after the parser: scored blind once, then used for development), ``heldo
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
 layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
 written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
-(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind).  The trust
+(questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind; tuned on in the
+fourth 2026-12-03 session) and ``heldout8`` (questions_blind8.csv, written blind before that session's parser changes;
+``--skip heldout8`` leaves it out while the parser changes, so it is scored once).  The trust
 names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
@@ -32,7 +34,7 @@ from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate,
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 #: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
-QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv")
+QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv")
 
 
 def data_dir(given: Path | None) -> Path:
@@ -53,8 +55,10 @@ def main() -> int:
     ap.add_argument("--errors", action="store_true")
     ap.add_argument("--show-heldout", action="store_true")
     ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
+    ap.add_argument("--skip", action="append", default=[], metavar="SPLIT",
+                    help="leave a split out (repeatable): a blind set not yet to be scored, while the parser changes")
     a = ap.parse_args()
-    rows = [r for f in QUESTION_FILES for r in read_questions(QDIR / f)]
+    rows = [r for f in QUESTION_FILES for r in read_questions(QDIR / f) if r["split"] not in a.skip]
     reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:

@@ -13,6 +13,7 @@ from typing import Callable
 
 from analysis.ask.facts import SETTINGS, TRAPPED_SETTINGS, Fact, FactBook, indicator_name, ungrounded
 from analysis.ask.parse import Parsed
+from analysis.cost_gap import fixed_gap
 from models import indicators as registry
 
 APPENDIX = "board appendix (reports/appendices/{code}_appendix.pdf)"
@@ -231,8 +232,7 @@ def trapped_value(book: FactBook, p: Parsed, s: Say) -> None:
     facts = [f for f in (book.trapped_fact(c, st) for st in order) if f is not None and f.ok]
     # every draw the same (a peer group without need adjustment, costs taken as reported): no interval to give
     # (a positive gap identical in every draw; all draws at zero is a different, ordinary case)
-    fixed = (all(f.lo is not None and f.lo == f.hi for f in facts)
-             and any(f.value > 0 for f in facts))
+    fixed = fixed_gap((f.value, f.lo, f.hi) for f in facts)  # the documents' rule (analysis.cost_gap)
     for st in order:
         f, act = book.trapped_fact(c, st), book.actual_cost(c, st)
         if f is None:

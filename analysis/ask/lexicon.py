@@ -69,6 +69,7 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("decompose", 3), ("component", 3), ("factor", 2), ("lever", 3), ("biggest difference", 3),
         ("most impact", 3), ("matter", 2), ("account for", 2), ("weigh", 2), ("hurt", 2), ("help", 1),
         ("quality or cost", 3), ("cost or quality", 3), ("influence", 3), ("affect", 2), ("impact", 2),
+        ("damage", 3), ("harm", 2), ("weigh on", 3), ("penalise", 2),
     ],
     "trapped_value": [
         ("trapped", 3), ("trap", 3), ("saving", 3), ("save", 3), ("release", 3), ("waste", 3), ("wasted", 3),
@@ -118,13 +119,14 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("going down", 3), ("up or down", 3), ("slip", 3), ("direction", 2), ("change", 2), ("moved", 2),
         ("move", 1), ("history", 3), ("historical", 3), ("rise", 3), ("fall", 3), ("risen", 3), ("fallen", 3),
         ("decline", 3), ("drop", 3), ("worsen", 3), ("trajectory", 3), ("this year", 2), ("recent", 2), ("over the", 1),
+        ("backwards", 3), ("going backward", 3), ("forwards", 2), ("progress", 2), ("momentum", 3),
     ],
     "peer_group": [
         ("peer group", 1), ("comparison group", 3), ("comparator", 3), ("group of trusts", 3), ("group", 0.5),
         ("belong", 3), ("member", 3), ("membership", 3), ("put in", 2), ("placed in", 2), ("who else", 2),
         ("which trusts", 1), ("who do you compare", 3), ("compare us with", 1), ("benchmark us", 2),
         ("count as", 2), ("why these", 3), ("cluster", 3), ("fair", 1), ("classified", 3),
-        ("category", 2),
+        ("category", 2), ("lumped", 3), ("bracketed", 3), ("comparable", 1),
     ],
     "method": [
         ("method", 3), ("methodology", 3), ("calculate", 3), ("calculated", 3), ("computed", 3), ("derived", 3),
@@ -133,6 +135,7 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("model", 2), ("assumption", 3), ("reliable", 3), ("robust", 3), ("uncertainty", 2), ("trust these", 3),
         ("check", 1), ("convergence", 3), ("explain how", 3), ("how do you", 2), ("how does the index", 3),
         ("limitation", 3), ("caveat", 3), ("adjust", 1), ("formula", 3), ("approach", 2), ("weighting", 2),
+        ("credible interval", 3), ("interval", 2), ("plain english", 2), ("plain words", 2), ("jargon", 2),
     ],
     "not_measured": [
         ("specialty", 3), ("specialties", 3), ("department", 2), ("service line", 3), ("ward", 3),
@@ -148,6 +151,8 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("chief executive", 3), ("ceo", 3), ("weather", 3), ("football", 3), ("joke", 3), ("capital of", 3),
         ("script", 3), ("code", 1), ("pay award", 3), ("strike", 3), ("who is", 2), ("who won", 3),
         ("close", 2), ("merge", 3), ("what time", 3),
+        # the workforce: no table of the index holds it ("agency staff spend" is not a cost setting)
+        ("agency", 3), ("locum", 3), ("workforce", 3), ("vacancy", 3), ("sickness", 3), ("overtime", 3),
     ],
 }
 

@@ -65,7 +65,7 @@ _P = {
     "rank": [
         (r"\brank(ed|ing|ings|s)?\b|\bleague table\b|\btop (quarter|quartile|25)\b|\bbottom (quarter|quartile|25)\b"
          r"|\bnumber one\b|\bpercentile\b|\bbest in (the )?(country|england|region)\b|\bwhere do we come\b|"
-         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b", 6),
+         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b|\bwhere (does|did) \w+( \w+)? (sit|stand|rank)\b", 6),
     ],
     "trapped_value": [
         (r"\btrapp?ed\b|\btraped\b|\bsavings?\b|\bsave\b|\brelease\b|\befficiency opportunit\w*\b|"
@@ -94,7 +94,8 @@ _P = {
          r"\b(\w+er|more \w+|less \w+) than\b", 4),
     ],
     "value_position": [
-        (r"\b(value index|quality composite|cost composite|value for money|value score|quality score)\b", 5.5),
+        (r"\b(value index|quality composite|cost composite|value for money|value score|quality score|"
+         r"need[- ]adjusted (value )?index)\b", 5.5),
         (r"\bvalue\b|\bhow are we doing\b|\bhow (is|are) \w+( \w+)? doing\b|\boverall\b|\bheadline\b|\bscore\b"
          r"|\bcomposite\b|\bperforming\b|\bposition\b|\bsummar(y|ise|ize)\b", 3),
     ],
@@ -110,7 +111,15 @@ _FORM_P = {
     "method": [
         (r"^(how|in what way)\b (is|are|was|were|do you|does (the|it|svi|your|this)|do they|did you)\b(?!.*\bper\b).*"
          r"(?<!-)\b(decided|decide|adjusted|adjust|calculated|computed|derived|estimated|defined|chosen|choose|picked|"
-         r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted|done)\b", 10),
+         r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted|done|produced|"
+         r"generated|built|constructed|created|compiled|arrived at|put together)\b", 10),
+        # a definition asked for: what the term covers, whatever the term is (trapped value, a rank, a peer)
+        (r"\bwhat (exactly |precisely )?(counts|qualifies|is counted|gets counted|is included|is classed) as\b|"
+         r"\bwhat (is|'s) meant by\b|\bwhat do (you|we|they) mean by\b|\bhow (do|does) (you|the index|svi) define\b",
+         12),
+        # an explanation asked for in plain words is about a term, not a trust's figure
+        (r"^(what|what's|explain|describe|define)\b.*\bin (plain|simple|lay|layman'?s?|everyday) (words|english|"
+         r"terms|language)\b", 5),
         (r"\bwhat (does|do)\b.*\b(mean|measure|stand for|capture|represent|tell (us|me)|show (us|me))\b", 7),
         (r"^(what|whats|what's) (exactly |precisely )?(is|are) (the |a |an )?(formula|definition|methodology|method)\b|"
          r"\bwhat (exactly|precisely) (is|are)\b", 6),
@@ -132,8 +141,12 @@ _FORM_P = {
         (r"\b(peers|peer group|comparators?|comparison group) of\b|\blist (the|our|its|their) peers\b|"
          r"\bmakes? .*\b(a |our |their |its )?(peer|comparator)s?\b", 5),
         (r"\b(fair|right|reasonable|appropriate|sensible|valid)\b.*\b(compar|benchmark)\w*", 4),
-        (r"\bon what basis\b|\bwhy (are|were|is|was) (we|it|they|\w+) (grouped|compared|benchmarked|put|placed)\b",
-         6),
+        (r"\bon what (basis|grounds)\b|\bwhy (are|were|is|was) (we|it|they|\w+) (grouped|compared|benchmarked|put|"
+         r"placed|lumped|bracketed|paired|clustered)\b", 6),
+        # our own peers (not peer groups in general) chosen: why these comparators
+        (r"\b(our|their|its) (peers|comparators|peer group|comparison group)\b.*\b(chosen|selected|picked|decided|"
+         r"determined)\b|\b(lumped|bracketed|clustered) (in )?(with|together)\b|\b(with|alongside|among) (those|these) "
+         r"(other )?(trusts|hospitals|organi[sz]ations|providers)\b", 6),
     ],
     "rank": [
         (r"\b(what|which) place\b|\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|"
@@ -151,6 +164,9 @@ _FORM_P = {
         (r"\bwhat(s|'s| is| are)? (behind|pushing|pulling|lifting|dragging|depressing|boosting)\b|\bbehind (the|our|"
          r"its|their|this|that) .*\b(score|value|index|position|result)\b", 5),
         (r"\b(focus on|prioriti[sz]e|concentrate on)\b|\bto improve\b", 5),
+        # which of the measures does the most (good or harm): the contributions to the index
+        (r"\b(which|what) (one )?(of (our|the|its|their) )?(indicators?|measures?|metrics?|components?|domains?)\b.*"
+         r"\b(most|biggest|least|largest|hardest|worst)\b", 5),
     ],
     "trapped_value": [
         (r"\bsize of the prize\b|\bclaw(ed)? back\b|\bleft on the table\b|\bfree(d)? up\b|\btied up\b|"
@@ -206,7 +222,8 @@ _SETTING = [
     ("apc", r"\badmitted\b|\badmissions?\b|\binpatients?\b|\bapc\b|\bin-patients?\b"),
     ("op", r"\boutpatients?\b|\bout-patients?\b|\bclinics?\b"),
     ("ae", r"\ba ?(&|and) ?e\b|\bemergency department\b|\bemergency care\b|\bed\b"),
-    ("total", r"\btotal\b|\boverall\b|\ball settings\b|\bwhole trust\b"),
+    ("total", r"\btotal\b|\boverall\b|\ball (of )?(\w+ )?settings\b|\bevery setting\b|\bacross settings\b|"
+              r"\bwhole trust\b"),
 ]
 _TOPIC = [
     ("data", r"\b(come|comes|came) from\b|\bsourced?\b|\bsources\b"),  # where X comes from: the data passage

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.cost_gap import fixed_gap  # noqa: F401  (the one rule; re-exported for the documents' callers)
 from analysis.report.text import count, interval, known, md_table, money, num, pct
 
 #: rows of the trust's trapped value, in the order the documents list them: the settings, then their sum, then net
@@ -27,14 +28,6 @@ def _row(frame: pd.DataFrame | None, code: str):
         return None
     r = frame.loc[code]
     return r.iloc[0] if isinstance(r, pd.DataFrame) else r
-
-
-def fixed_gap(rows: list[tuple]) -> bool:
-    """Whether a trust's cost gaps, ``(estimate, lo95, hi95)`` per setting, are the same in every posterior draw:
-    every interval has zero width and some gap is above 0 (every draw at zero is the ordinary case of a trust
-    below its benchmark).  The documents (:meth:`TrappedIndex.fixed_gap`) and ``svi ask`` use this one rule."""
-    return (bool(rows) and all(lo is not None and lo == hi for _, lo, hi in rows)
-            and any(v > 0 for v, _, _ in rows))
 
 
 class TrappedIndex:

@@ -7,10 +7,17 @@ confusion table; benchmarks/RESULTS.md records the figures and how each split wa
   tuned on them, so they are now development questions in all but name (RESULTS.md, 2026-12-03).
 - ``heldout6`` (``questions_blind6.csv``): written and committed before the 2026-12-03 parser changes; scored blind
   after the first stage (89.2%), then its misses were read and the second stage tuned on them.
-- ``heldout7`` (``questions_blind7.csv``): written after the first stage, before heldout6's misses were read; never
-  tuned on: the honest held-out figure (88.1% intent).
+- ``heldout7`` (``questions_blind7.csv``): written after the first stage, before heldout6's misses were read; scored
+  blind at 88.1% intent / 92.5% entities, then its misses were read and the fourth 2026-12-03 session tuned the parser
+  on them: a development split now (100% / 100% after).
+- ``heldout8`` (``questions_blind8.csv``): written and committed (cfd9bd7) in that fourth session before it read the
+  parser's rules or any miss, and before its parser changes; left out of every run while the parser changed
+  (``bench_ask.py --skip heldout8``) and scored once, at the end: 89.6% intent, 93.5% entities, the honest held-out
+  figure.  Its author then tuned the parser on heldout7, knowing heldout8's wording, so it is somewhat easier than a
+  truly unseen set (RESULTS.md, 2026-12-03 fourth session).
   The blind splits are held to what was measured on them (a regression bound: one more miss fails), not to the
-  target; the target test on them is a strict expected failure, so that reaching it is noticed too.  Their misses are
+  target; the target test on the honest split is a strict expected failure, so that reaching it is noticed too (the
+  tuned blind splits are all at or above 95% now, so they no longer say anything about the target).  Their misses are
   never printed here.
 
 Accuracy needs the real trust list (the questions name trusts from all over England), so these tests skip without
@@ -31,16 +38,19 @@ from analysis.ask.parse import INTENTS
 HERE = Path(__file__).parent
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
-BLIND = {"heldout3": (37, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (74, 73),
-         "heldout7": (59, 62)}
+BLIND = {"heldout3": (38, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (74, 73),
+         "heldout7": (67, 67), "heldout8": (69, 72)}
+#: the honest held-out split: written blind and never tuned on (the target is measured on it)
+HONEST = "heldout8"
 #: question files (same columns); each blind set after heldout5 is a file of its own
-FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv")
+FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv")
 #: the blind splits are frozen: these are sha256 digests of their rows as committed
 FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9cc4fcbb6",
           "heldout4": "7688ff12d8b2ebc942f0fbe06075078d8f4a1a62d5372fe48eb7cc92d9faae38",
           "heldout5": "6c23f3cf723ef92e0d3393e5ebdae56b01d45c455ccd05790b240f5991794257",
           "heldout6": "fb85251ff99a6a43dc9bfe2095e91defbb2dfcfe194d2d78130074d51af13e2f",
-          "heldout7": "8adc74f02e289d912c14d61f027ef0452f84180d9e9c7768b77417b5991ef5ad"}
+          "heldout7": "8adc74f02e289d912c14d61f027ef0452f84180d9e9c7768b77417b5991ef5ad",
+          "heldout8": "704a691cfa08c06d36380d0e29d36d725dca978d653e2d8c2ab8b66f96544be0"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,7 @@ def rows():
 def test_the_set_covers_every_question_type(rows):
     assert len(rows) >= 150
     assert len({r["id"] for r in rows}) == len(rows)
-    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7"):
+    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8"):
         n = Counter(r["intent"] for r in rows if r["split"] == split)
         assert set(n) == set(INTENTS), (split, set(INTENTS) - set(n))
     for r in rows:
@@ -87,12 +97,12 @@ def test_blind_accuracy_does_not_fall(rows, real_reg, split):
     assert s.entity_ok >= entity, f"{split}: entities right on {s.entity_ok} of {s.n}, {entity} when measured"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: blind (new-wording) accuracy is below the 95% target; see "
-                                       "benchmarks/RESULTS.md")
+@pytest.mark.xfail(strict=True, reason="issue 17: the honest held-out split (heldout8) is below the 95% target "
+                                       "(89.6% intent, 93.5% entities when scored); see benchmarks/RESULTS.md")
 def test_blind_accuracy_meets_the_target(rows, real_reg):
-    for split in BLIND:
-        s = evaluate([r for r in rows if r["split"] == split], real_reg)
-        assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, split
+    s = evaluate([r for r in rows if r["split"] == HONEST], real_reg)
+    assert s.n >= 60
+    assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
 
 
 def test_typo_robustness(rows, real_reg):

@@ -161,6 +161,26 @@ def test_question_form_decides_the_kind_and_nouns_the_topic(reg):
         assert parse(q, reg, context="RFF").intent == intent, q
 
 
+def test_definitions_groupings_and_named_trusts_placed(reg):
+    """Constructed cases of the classes read from heldout7's misses (RESULTS.md, 2026-12-03 fourth session), none of
+    them a question of any split: a definition asked for is a method question whatever the term; being grouped with
+    trusts is a peer-group question; "where does <a named trust> sit" is a rank question; "all our settings" is the
+    total."""
+    cases = [("What do you mean by health alpha?", "method", "topic", "health_alpha"),
+             ("What is meant by need adjustment?", "method", "topic", "need_adjustment"),
+             ("How was the value index put together?", "method", "topic", "value_index"),
+             ("Why were we bracketed with the teaching trusts?", "peer_group", "topic", None),
+             ("Which measure hurts our score most?", "drivers", "topic", None),
+             ("Are we going forwards or backwards?", "trend", "topic", None),
+             ("Where does Leeds Teaching stand?", "rank", "trust", "RR8"),
+             ("What's our cost across all settings?", "cost", "setting", "total")]
+    for q, intent, key, value in cases:
+        p = parse(q, reg, context="RFF")
+        assert (p.intent, getattr(p, key)) == (intent, value), q
+    # an opening that asks for a summary is no definition
+    assert parse("In a nutshell, are we good value or not?", reg, context="RFF").intent == "value_position"
+
+
 def test_an_opening_is_not_the_question(reg):
     from analysis.ask.parse import strip_preamble
 
