@@ -233,3 +233,22 @@ def test_a_file_of_another_layout_under_the_cwt_name_is_refused(dirs, capsys):
     assert "2025-26-Apr-Sep-Cumulative-Monthly-Combined-CSV-Final.csv, line 1, column 'Basis'" in err
     assert "missing required column" in err and f"`svi data fetch {APR_SEP} --force`" in err
     assert not out.exists()
+
+
+def test_on_the_shared_data_the_official_fixture_changes_no_trust(real_data_dir, tmp_path):
+    """The shared data with the official fixture in the cache: the fixture's invented providers match no real
+    trust, so every trust keeps the compiled file's counts, the report lists them as not covered and the fixture's
+    providers as outside the panel (the overlap of the two sources is empty: only the structure is checked)."""
+    from analysis.real_panel import build_real_panel
+    from analysis.trend.years import cross_section_cancer
+
+    cache = fill_cache(tmp_path / "cache", make_mirror(tmp_path / "mirror"), [APR_SEP, OCT_MAR])
+    panel, report = build_real_panel(real_data_dir, cache_dir=cache)
+    compiled = cross_section_cancer(real_data_dir, panel["org_code"]).counts.set_index("org_code")
+    got = panel.set_index("org_code")[compiled.columns]
+    pd.testing.assert_frame_equal(got, compiled.loc[got.index])
+    row = next(s for s in report.sources if s["publication"] == APR_SEP)
+    assert row["status"] == "used"
+    assert row["detail"].startswith(f"0 of {len(panel)} panel trusts from the publication")
+    assert "3 organisations of the publication not in the panel: RZ1, RZ2, RZ3" in row["detail"]
+    assert report.column_sources["cancer_fds_total"]["fallback_codes"] == sorted(panel["org_code"])
