@@ -189,8 +189,8 @@ def _cancer_counts(panel: pd.DataFrame, data_dir: Path, report: QualityReport,
                     if rest else ""))
         if comp is not None:
             where += "; " + _cancer_agreement(off, comp, sorted(from_off), report)
-    report.notes.append(f"Cancer waits: financial year {label} counts {where} (codes mapped to today's trusts as in "
-                        f"the year panel; halves rounded to whole patients after summing the months): FDS for "
+    report.notes.append(f"Cancer waits: financial year {label} counts, codes mapped to today's trusts as in the year "
+                        f"panel and halves rounded to whole patients after summing the months, {where}. FDS for "
                         f"{have['cancer_fds']} and 62-day for {have['cancer_62d']} of {len(out)} trusts; the others "
                         "are listed in the findings.")
     return out, info

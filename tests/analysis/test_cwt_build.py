@@ -175,7 +175,7 @@ def test_without_the_official_files_the_compiled_file_supplies_the_counts(dirs, 
     md = (out / "quality_report.md").read_text()
     assert f"| {APR_SEP} | cancer_fds_within, cancer_fds_total, cancer_62d_within, cancer_62d_total | not used | " \
            f"geographr/lookup_trust_trust.csv, {COMPILED} | not in the download cache |" in md
-    assert f"counts from raw/{COMPILED} (the official Cancer Waiting Times files are not used" in md
+    assert f"months, from raw/{COMPILED} (the official Cancer Waiting Times files are not used" in md
     f = _findings(out)
     assert set(f.loc[f.column.str.startswith("cancer_") & (f.action == "set missing"), "org_code"]) == {
         "RAA", "RBB", "RCC", "RZ2", "RZ3"}  # RAA and RBB: no 62-day rows
@@ -235,6 +235,7 @@ def test_a_file_of_another_layout_under_the_cwt_name_is_refused(dirs, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow  # a build of the shared data's panel (about 20 s on a busy machine)
 def test_on_the_shared_data_the_official_fixture_changes_no_trust(real_data_dir, tmp_path):
     """The shared data with the official fixture in the cache: the fixture's invented providers match no real
     trust, so every trust keeps the compiled file's counts, the report lists them as not covered and the fixture's
@@ -252,3 +253,43 @@ def test_on_the_shared_data_the_official_fixture_changes_no_trust(real_data_dir,
     assert row["detail"].startswith(f"0 of {len(panel)} panel trusts from the publication")
     assert "3 organisations of the publication not in the panel: RZ1, RZ2, RZ3" in row["detail"]
     assert report.column_sources["cancer_fds_total"]["fallback_codes"] == sorted(panel["org_code"])
+
+
+def _as_official(rows: pd.DataFrame, path: Path) -> Path:
+    """Provider rows of the third-party monthly file written back in the official Combined CSV layout (the
+    all-types rows only): the inverse of the parser, for a round trip on the shared data."""
+    label = {"FDS28": "FDS", "CMB31": "31D", "CMB62": "62D"}
+    pd.DataFrame({"Period": "01/" + rows["month"].str[5:] + "/" + rows["month"].str[:4], "Basis": "Provider",
+                  "Org_Code": rows["org_code"], "Parent_Org": rows["region"], "Org_Name": rows["org_name"],
+                  "Standard_or_Item": rows["standard"].map(label), "Cancer_Type": "ALL CANCERS",
+                  "Referral_Route_or_Stage": "ALL ROUTES",
+                  "Treatment_Modality": rows["standard"].map(lambda s: "" if s == "FDS28" else "ALL MODALITIES"),
+                  "Total": rows["total"], "Within": rows["within_standard"]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow  # the shared data's panel and year panel (about 50 s on a busy machine)
+def test_on_the_shared_data_official_rows_equal_to_the_compiled_ones_give_the_same_panels(real_data_dir, tmp_path):
+    """The shared data's 2025/26 provider rows in the official layout, as the two cached files: the whole path
+    (parser, successor mapping of real predecessors, nine-month rule, rounding) gives every trust the compiled
+    file's counts, the report finds no disagreement, and the year panel says its 2025/26 counts are the compiled
+    file's."""
+    from analysis.panel import build_and_write
+    from analysis.trend.years import cross_section_cancer
+
+    raw = pd.read_csv(real_data_dir / "raw" / COMPILED, dtype=str, keep_default_na=False)
+    raw = raw[raw["level"] == "provider"]
+    files = {APR_SEP: _as_official(raw[raw["month"].between("2025-04", "2025-09")], tmp_path / "a.csv"),
+             OCT_MAR: _as_official(raw[raw["month"].between("2025-10", "2026-03")], tmp_path / "b.csv")}
+    cache = fill_cache(tmp_path / "cache", make_mirror(tmp_path / "mirror", files), [APR_SEP, OCT_MAR])
+    result = build_and_write(real_data_dir, tmp_path / "panel", cache_dir=cache)
+    panel = result.panel.set_index("org_code")
+    compiled = cross_section_cancer(real_data_dir, panel.index).counts.set_index("org_code")
+    pd.testing.assert_frame_equal(panel[compiled.columns], compiled.loc[panel.index])
+    src = result.report.column_sources["cancer_62d_total"]
+    assert src["official"] == f"{APR_SEP} + {OCT_MAR}" and 100 < src["covered"] < len(panel)
+    f = result.report.findings_frame()
+    assert not ((f.action == "flagged") & f.column.fillna("").str.startswith("cancer")).any()
+    note = next(n for n in result.report.notes if n.startswith("Cancer waits"))
+    assert f"for {src['covered']} trusts (official first" in note and "differs" not in note
+    assert any(n.startswith("Cancer counts: every year from raw/") for n in result.years.notes)
