@@ -123,6 +123,12 @@ def build(data_dir: str | Path | None = None, seed: int = DEFAULT_SEED,
                             "needs the monthly files listed in PROVENANCE.md (sections 1, 3 and 10).")
     else:
         result.years = build_from_data_dir(data_dir, panel)  # the year panel, written beside the cross-section
+        cancer = report.column_sources.get("cancer_fds_total", {})
+        if cancer.get("official") and cancer.get("covered"):  # the year panel reads the compiled file alone
+            result.years.notes.append(
+                f"Cancer counts: every year from raw/{cancer['compiled'][0]}; the cross-section's 2025/26 counts came "
+                f"from the official files ({cancer['file']}) for {cancer['covered']} trusts, so its 2025/26 cancer "
+                "counts can differ from this panel's (quality_report.md compares the two sources).")
     return result
 
 

@@ -21,7 +21,15 @@ publication        panel columns                                a trust (area) i
 ``ohid_catchments`` ``catchment_population``                    keeps the compiled value
 ``readmissions_30d`` ``readmissions_*`` (optional columns: only     readmissions missing
                    in a panel built with this publication)
+``cwt_combined_*`` ``cancer_fds_*``, ``cancer_62d_*`` counts       keeps the third-party monthly file's
+                   (both 2025/26 files, read together)              counts
 =================  ===========================================  =====================================
+
+The cancer files are monthly (``key`` = ``"monthly"``): the build maps their codes to today's trusts and sums the
+financial year exactly as it does the third-party monthly file they supersede (:func:`cancer_monthly`,
+:func:`analysis.real_panel._cancer_counts`); where both give a trust's counts the official ones are used, as for
+every publication, and the report says whether the two agree.  A publication whose ``together`` partner is not
+used is not used either (one half of a financial year cannot meet the nine-month rule).
 
 A publication missing from the cache, or present but not verified, leaves its columns to the compilation and
 says why.  Official values pass the same checks as compiled ones (plausible ranges, SHMI and numerator /
@@ -41,13 +49,16 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema
-from analysis.errors import SVIWarning
+from analysis.errors import DataError, SVIWarning
 from analysis.fetch import Manifest, cached_copy_verified
 from analysis.quality import QualityReport
 from analysis.registry import Entry, Registry, RegistryError, load_registry, resolve_cache_dir
 from analysis.sources import source_file
 from analysis.sources.base import LINE
 from analysis.sources.official import FEEDS, PanelFeed
+
+#: The cross-section's cancer counts (analysis.real_panel._cancer_counts): the monthly feeds' columns.
+CANCER_COUNTS = ("cancer_fds_within", "cancer_fds_total", "cancer_62d_within", "cancer_62d_total")
 
 #: Panel columns an area feed reaches through the catchment weighting (area feed -> panel columns).
 AREA_COLUMNS = {"imd2019_ltla": {"Score": "imd_score", "Income_Score": "imd_income_score",
@@ -113,8 +124,43 @@ def load_official(cache_dir: str | Path | None = None, registry: Registry | str 
             warnings.warn(reason, SVIWarning, stacklevel=2)
             out.skipped[name] = reason
             continue
-        out.used[name] = Used(feed, entry, path, digest, feed.to_panel(entry.parse(path)))
+        try:
+            parsed = entry.parse(path)
+        except DataError as exc:
+            raise DataError(exc.file, f"{exc.message}. This file is the official publication '{name}' in the "
+                            f"download cache {cache}: download it again with `svi data fetch {name} --force`, or "
+                            f"remove it from the cache to build from the compilation", row=exc.row,
+                            column=exc.column) from None
+        out.used[name] = Used(feed, entry, path, digest, feed.to_panel(parsed))
+    _all_or_none(out)
     return out
+
+
+def _all_or_none(official: Official) -> None:
+    """A feed read ``together`` with others is used only when every one of them is (the halves of one year)."""
+    for name, feed in FEEDS.items():
+        if name not in official.used or not feed.together:
+            continue
+        absent = [o for o in feed.together if o not in official.used]
+        if absent:
+            del official.used[name]
+            official.skipped[name] = (f"read only together with {', '.join(absent)} (the other part of the same "
+                                      f"financial year), which is not used ({official.skipped.get(absent[0], '')}): "
+                                      f"compiled values used; run `svi data fetch {' '.join(absent)}` to add it")
+
+
+def cancer_monthly(official: Official) -> tuple[pd.DataFrame, list[Used], int] | None:
+    """The official cancer rows (tidy monthly layout) of the used monthly feeds, or ``None`` when none is used.
+
+    Returns (rows, the publications read, in :data:`FEEDS` order, and how many provider x standard x month rows
+    were in more than one file: each is taken from the first file, the final one before the provisional one)."""
+    used = [u for u in official.used.values() if u.feed.key == "monthly" and u.feed.replaces == "cancer_monthly"]
+    if not used:
+        return None
+    rows = pd.concat([u.frame for u in used], ignore_index=True)
+    dup = rows.duplicated(["org_code", "measure", "month"], keep="first")
+    rows = rows[~dup].reset_index(drop=True)
+    return rows, used, int(dup.sum())
 
 
 # --------------------------------------------------------------------------------- values of one trust
@@ -212,6 +258,10 @@ def _compiled_files(column: str) -> list[str]:
         return [source_file("trust_types"), source_file("trust_profiles")]
     if column == "catchment_population":
         return [source_file("catchment_population"), source_file("successions")]
+    if column in CANCER_COUNTS:
+        from analysis.sources.monthly import MONTHLY_SOURCES
+
+        return [MONTHLY_SOURCES["cancer_monthly"].files[0], source_file("successions")]
     if group == "need":
         area = {"imd_score": "imd", "imd_income_score": "imd", "imd_health_score": "imd",
                 "share_aged_75_plus": "population", "health_index_score": "health_index"}.get(column)
@@ -219,12 +269,15 @@ def _compiled_files(column: str) -> list[str]:
     return [source_file("trust_profiles")]
 
 
-def record(official: Official, panel: pd.DataFrame, raw: dict, report: QualityReport) -> None:
+def record(official: Official, panel: pd.DataFrame, raw: dict, report: QualityReport,
+           cancer: dict | None = None) -> None:
     """Fill ``report.sources`` (one row per publication: used or not, trusts it covers, trusts that fell back),
     ``report.column_sources`` (every panel column) and ``report.dictionary`` (source and period of columns
-    that came from a publication), and list the official files read in ``report.inputs``."""
+    that came from a publication), and list the official files read in ``report.inputs``.  ``cancer`` says which
+    trusts' cancer counts came from the monthly feeds (:func:`analysis.real_panel._cancer_counts`)."""
     codes = list(panel["org_code"])
     from_official: dict[str, dict] = {}
+    monthly_seen: list[str] = []
     for name, feed in FEEDS.items():
         u = official.used.get(name)
         if u is None:
@@ -234,6 +287,36 @@ def record(official: Official, panel: pd.DataFrame, raw: dict, report: QualityRe
                                    "detail": official.skipped.get(name, "")})
             continue
         report.inputs[u.file] = {"sha256": u.sha256, "rows": int(len(u.frame))}
+        if feed.key == "monthly":
+            cov = cancer or {}
+            covered, fallback = list(cov.get("official", [])), [c for c in codes if c not in cov.get("official", [])]
+            if monthly_seen:
+                detail = f"read together with {monthly_seen[0]}: see its row"
+            else:
+                how = ("compiled values kept" if cov.get("compiled_file") else "missing: the compiled file "
+                       f"raw/{_compiled_files(feed.columns[0])[0]} is not there either")
+                outside = cov.get("outside", [])
+                detail = (f"{len(covered)} of {len(codes)} panel trusts from the publication (with its other part, "
+                          f"{', '.join(feed.together)}; codes mapped to today's trusts and summed over the financial "
+                          f"year as for the compiled file)"
+                          + (f"; not covered ({how}): {_codes(fallback)}" if fallback else "")
+                          + (f"; {len(outside)} organisations of the publication not in the panel: {_codes(outside)}"
+                             if outside else "")
+                          + (f"; {cov['overlap']} provider-months in both files, taken from the first (final)"
+                             if cov.get("overlap") else "") + f". {feed.note}")
+            monthly_seen.append(name)
+            report.sources.append({"publication": name, "columns": ", ".join(feed.columns), "status": "used",
+                                   "source": u.file, "detail": detail})
+            used = [official.used[n] for n in monthly_seen]
+            for c in feed.columns:
+                from_official[c] = {"official": " + ".join(monthly_seen), "file": " + ".join(x.file for x in used),
+                                    "sha256": " + ".join(x.sha256 for x in used), "covered": len(covered),
+                                    "fallback": feed.fallback, "fallback_codes": fallback}
+                report.dictionary[c] = {"source": "NHS England: Cancer Waiting Times, monthly Combined CSV (official "
+                                                  f"publications {' + '.join(monthly_seen)}; where they are silent: "
+                                                  "the compiled monthly file)",
+                                        "period": "2025/26"}
+            continue
         if feed.key == "area":
             weights = raw["catchment_weights"]
             areas = sorted(set(weights["ltla21_code"].dropna()))

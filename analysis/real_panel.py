@@ -96,7 +96,7 @@ def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
         if row is not None:
             rows.append(row)
     panel = pd.DataFrame(rows)
-    panel = _cancer_counts(panel, data_dir, report)
+    panel, cancer = _cancer_counts(panel, data_dir, report, official)
 
     need = catchment_need(panel["org_code"].tolist(), raw, report)
     panel = panel.merge(need, on="org_code", how="left")
@@ -108,37 +108,119 @@ def build_real_panel(data_dir: str | Path, cache_dir: str | Path | None = None,
     panel = schema.validate_panel(panel)
     for r in panel.itertuples():
         report.include(r.org_code, r.org_name, size_class=r.size_class)
-    precedence.record(official, panel, raw, report)
+    precedence.record(official, panel, raw, report, cancer)
     check_reference(set(panel["org_code"]), raw, report)
     return panel, report
 
 
-def _cancer_counts(panel: pd.DataFrame, data_dir: Path, report: QualityReport) -> pd.DataFrame:
-    """The panel with the 2025/26 cancer FDS and 62-day counts (analysis.trend.years.cross_section_cancer); every
-    trust without them is reported (the model marginalises a missing indicator); without the monthly file every
-    trust is missing and a note says why."""
+def _cancer_counts(panel: pd.DataFrame, data_dir: Path, report: QualityReport,
+                   official: Official) -> tuple[pd.DataFrame, dict]:
+    """The panel with the 2025/26 cancer FDS and 62-day counts (analysis.trend.years.cross_section_cancer), and
+    which trusts' counts came from the official Cancer Waiting Times files (for :func:`precedence.record`).
+
+    The official files (both 2025/26 files verified in the download cache, :func:`precedence.cancer_monthly`) come
+    first, as every official publication does: they are NHS England's own rows, and the third-party monthly file
+    is a copy of them.  A trust they do not list (no rows of its own or of a predecessor in the year) keeps the
+    third-party file's counts; the same successor mapping and month rule apply to either.  Every trust without
+    counts is reported (the model marginalises a missing indicator); where both sources give a trust's counts
+    and they differ, the trust is flagged; without any source every trust is missing and a note says why."""
     from analysis.sources.monthly import MONTHLY_SOURCES
     from analysis.trend import years
 
     cols = [f"{m}_{part}" for m in years.CROSS_SECTION_CANCER for part in ("within", "total")]
+    codes = panel["org_code"].tolist()
     src = MONTHLY_SOURCES["cancer_monthly"]
     path = src.paths(data_dir)[0]
-    if not path.exists():
-        report.notes.append(f"Cancer waits: raw/{src.files[0]} not found, so no trust has cancer FDS or 62-day counts "
-                            "and the model leaves the two standards out (PROVENANCE.md section 10).")
-        return panel.assign(**{c: np.nan for c in cols})
-    res = years.cross_section_cancer(data_dir, panel["org_code"])
-    report.inputs[res.source] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    out = panel.merge(res.counts[["org_code", *cols]], on="org_code", how="left")
-    for r in res.missing.itertuples():
-        report.add(r.org_code, f"{r.measure}_total", "set missing", f"{r.reason}; the indicator is marginalised for "
-                   "this trust", source=res.source)
+    comp = off = None
+    overlap = 0
+    if path.exists():
+        comp = years.cross_section_cancer(data_dir, codes)
+        report.inputs[comp.source] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    loaded = precedence.cancer_monthly(official)
+    if loaded is not None:
+        rows, used, overlap = loaded
+        off = years.cross_section_cancer(data_dir, codes, monthly=rows, source=" + ".join(u.file for u in used))
+    info = {"official": list(off.covered) if off else [], "outside": list(off.outside) if off else [],
+            "overlap": overlap, "compiled_file": comp is not None}
+    if comp is None and off is None:
+        report.notes.append(f"Cancer waits: raw/{src.files[0]} not found and the official Cancer Waiting Times files "
+                            "are not in the download cache, so no trust has cancer FDS or 62-day counts and the model "
+                            "leaves the two standards out (PROVENANCE.md section 10; `svi data fetch "
+                            "cwt_combined_2025_26_apr_sep cwt_combined_2025_26_oct_mar` downloads the official files).")
+        return panel.assign(**{c: np.nan for c in cols}), info
+
+    from_off = set(info["official"])
+    parts = []
+    if off is not None:
+        parts.append(off.counts[off.counts["org_code"].isin(from_off)])
+    if comp is not None:
+        parts.append(comp.counts[~comp.counts["org_code"].isin(from_off)])
+    counts = pd.concat(parts, ignore_index=True)
+    out = panel.merge(counts[["org_code", *cols]], on="org_code", how="left")
+    compiled_name = f"raw/{src.files[0]}"
+    for res in (off, comp):
+        if res is None:
+            continue
+        for r in res.missing.itertuples():
+            if (r.org_code in from_off) != (res is off):
+                continue  # this trust's counts come from the other source
+            prefix = "" if res is off or off is None else f"not in the official files ({off.source}); "
+            report.add(r.org_code, f"{r.measure}_total", "set missing", f"{prefix}{r.reason}; the indicator is "
+                       "marginalised for this trust", source=res.source)
+    if comp is None:  # official files used, no compiled file for the trusts they do not list
+        for code in codes:
+            if code not in from_off:
+                for m in years.CROSS_SECTION_CANCER:
+                    report.add(code, f"{m}_total", "set missing", f"no rows for this code or a predecessor in the "
+                               f"official files ({off.source}), and {compiled_name} is not there to fall back on; "
+                               "the indicator is marginalised for this trust", source=off.source)
     have = {m: int(out[f"{m}_total"].notna().sum()) for m in years.CROSS_SECTION_CANCER}
-    report.notes.append(f"Cancer waits: financial year {years.fy_label(years.CROSS_SECTION_YEAR)} counts from "
-                        f"raw/{res.source} (codes mapped to today's trusts as in the year panel; halves rounded to "
-                        f"whole patients after summing the months): FDS for {have['cancer_fds']} and 62-day for "
-                        f"{have['cancer_62d']} of {len(out)} trusts; the others are listed in the findings.")
-    return out
+    label = years.fy_label(years.CROSS_SECTION_YEAR)
+    if off is None:
+        why = (" (the official Cancer Waiting Times files are not used: see the sources table)"
+               if any(f.key == "monthly" for f in precedence.FEEDS.values()) else "")
+        where = f"from {compiled_name}{why}"
+    else:
+        rest = [c for c in codes if c not in from_off]
+        where = (f"from the official Cancer Waiting Times files {off.source} for {len(from_off)} trusts (official "
+                 "first, as for every publication: NHS England's own rows, of which the third-party file is a copy)"
+                 + ((f"; from {compiled_name} for the {len(rest)} they do not list: {precedence._codes(rest)}"
+                     if comp is not None else f"; {len(rest)} they do not list have none ({compiled_name} not found)")
+                    if rest else ""))
+        if comp is not None:
+            where += "; " + _cancer_agreement(off, comp, sorted(from_off), report)
+    report.notes.append(f"Cancer waits: financial year {label} counts, codes mapped to today's trusts as in the year "
+                        f"panel and halves rounded to whole patients after summing the months, {where}. FDS for "
+                        f"{have['cancer_fds']} and 62-day for {have['cancer_62d']} of {len(out)} trusts; the others "
+                        "are listed in the findings.")
+    return out, info
+
+
+def _cancer_agreement(off, comp, codes: list[str], report: QualityReport) -> str:
+    """Compare the official and the compiled counts of the trusts both give (official kept): each difference is a
+    finding, and the sentence for the note says how many agree."""
+    from analysis.trend import years
+
+    a = off.counts.set_index("org_code")
+    b = comp.counts.set_index("org_code")
+    both = same = 0
+    for code in codes:
+        for m in years.CROSS_SECTION_CANCER:
+            w, t = f"{m}_within", f"{m}_total"
+            if code not in b.index or pd.isna(a.at[code, t]) or pd.isna(b.at[code, t]):
+                continue
+            both += 1
+            if a.at[code, w] == b.at[code, w] and a.at[code, t] == b.at[code, t]:
+                same += 1
+                continue
+            report.add(code, t, "flagged", f"within the standard / total: {a.at[code, w]:.0f} / {a.at[code, t]:.0f} in "
+                       f"the official files, {b.at[code, w]:.0f} / {b.at[code, t]:.0f} in the compiled file "
+                       f"({comp.source}); the official counts are used", source=off.source,
+                       old=f"{b.at[code, w]:.0f}/{b.at[code, t]:.0f}", new=f"{a.at[code, w]:.0f}/{a.at[code, t]:.0f}")
+    if not both:
+        return "no trust has counts from both sources to compare"
+    return (f"the compiled file agrees with the official counts for {same} of the {both} trust-standards both give"
+            + (f" and differs for {both - same} (flagged in the findings)" if same < both else ""))
 
 
 def check_reference(panel_codes: set, raw: dict, report: QualityReport) -> None:

@@ -14,7 +14,9 @@ standard / all; counts can be halves: NHS England splits a shared patient 0.5/0.
 beds occupied / available: monthly averages of the daily sitrep).  Codes are as reported in each month (old codes
 before a merger): :mod:`analysis.trend.successors` maps them.
 
-These sources feed the year panel only (``analysis/trend``); the 2025/26 cross-section does not read them.
+These sources feed the year panel (``analysis/trend``); the 2025/26 cross-section reads the cancer file for its
+cancer counts (:func:`analysis.trend.years.cross_section_cancer`), unless the official Cancer Waiting Times files
+are in the download cache (:mod:`analysis.precedence`).
 """
 
 from __future__ import annotations

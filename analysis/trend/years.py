@@ -429,13 +429,19 @@ CROSS_SECTION_YEAR = 2025
 class CrossSectionCancer:
     counts: pd.DataFrame   # org_code, cancer_<m>_within, cancer_<m>_total (whole patients) for every code asked
     missing: pd.DataFrame  # org_code, measure, reason: every trust without a value
-    source: str            # the raw file, under raw/
+    source: str            # the file read (under raw/, or cache/<name> for the official publication)
+    #: the trusts asked for that have rows of the year (their own code or a predecessor's), whatever the months
+    covered: list[str] = field(default_factory=list)
+    #: codes with rows of the year that lead to no trust asked for (other providers; listed in the report)
+    outside: list[str] = field(default_factory=list)
 
 
-def cross_section_cancer(data_dir: str | Path, codes) -> CrossSectionCancer:
+def cross_section_cancer(data_dir: str | Path, codes, monthly: pd.DataFrame | None = None,
+                         source: str | None = None) -> CrossSectionCancer:
     """Cancer FDS and 62-day counts of the cross-section's trusts for :data:`CROSS_SECTION_YEAR`: the monthly file
-    mapped to today's trusts (:mod:`analysis.trend.successors`) and summed over the financial year by
-    :func:`to_years` (at least :data:`MIN_MONTHS` months, else missing), as in the year panel.
+    (or ``monthly``, rows of the same tidy layout read from ``source``: the official publication) mapped to today's
+    trusts (:mod:`analysis.trend.successors`) and summed over the financial year by :func:`to_years` (at least
+    :data:`MIN_MONTHS` months, else missing), as in the year panel.
 
     Counts are rounded to whole patients after summing the months: NHS England splits a patient shared between two
     providers 0.5/0.5, and the binomial likelihood needs whole counts.  Rounding moves a share by at most 0.5 / n
@@ -448,13 +454,19 @@ def cross_section_cancer(data_dir: str | Path, codes) -> CrossSectionCancer:
 
     codes = sorted(set(codes))
     src = MONTHLY_SOURCES["cancer_monthly"]
-    monthly = src.load(Path(data_dir))
+    compiled = monthly is None
+    if compiled:
+        monthly = src.load(Path(data_dir))
+        source = src.files[0]
     monthly = monthly[monthly["measure"].isin(CROSS_SECTION_CANCER)]
     edges = SOURCES["successions"].load(Path(data_dir))
     succ = succ_mod.successions(edges, (*POST_2022_MERGERS, *succ_mod.EXTRA_SUCCESSIONS))
+    in_year = monthly[fy_start(monthly["month"]) == CROSS_SECTION_YEAR] if len(monthly) else monthly
     mapping = succ_mod.successor_map(monthly["org_code"], succ, set(codes))
     mapped, _ = succ_mod.apply(monthly, mapping)
-    mapped = mapped[fy_start(mapped["month"]) == CROSS_SECTION_YEAR]
+    mapped = mapped[fy_start(mapped["month"]) == CROSS_SECTION_YEAR] if len(mapped) else mapped
+    fates = mapping.set_index("code")["kind"]
+    outside = sorted(c for c in set(in_year["org_code"]) if fates.get(c) == "not in panel")
     years, short = to_years(mapped) if len(mapped) else (mapped.iloc[:0].assign(months=0), mapped.iloc[:0])
     out = pd.DataFrame({"org_code": codes})
     missing = []
@@ -475,9 +487,16 @@ def cross_section_cancer(data_dir: str | Path, codes) -> CrossSectionCancer:
                        f"months held: {shorts.at[code, 'have']}")
             elif code in part.index:
                 why = f"no patients in {label} (denominator 0)"
-            else:
+            elif compiled:
                 why = (f"no rows for this code or a predecessor in {label} in the monthly file (it holds 124 of the 129 "
                        "acute trusts, PROVENANCE.md section 10): not reported there, which is not the same as no cancer "
                        "service")
+            else:
+                why = (f"no rows of this standard for this code or a predecessor in {label} in {source}: not reported "
+                       "there, which is not the same as no cancer service")
             missing.append({"org_code": code, "measure": m, "reason": why})
-    return CrossSectionCancer(out, pd.DataFrame(missing, columns=["org_code", "measure", "reason"]), src.files[0])
+    leads = mapping.set_index("code")
+    covered = sorted({t for c in set(in_year["org_code"]) if fates.get(c) in ("current", "merger")
+                      for t in str(leads.at[c, "successors"]).split(";")} & set(codes))
+    return CrossSectionCancer(out, pd.DataFrame(missing, columns=["org_code", "measure", "reason"]), source,
+                              covered, outside)

@@ -20,7 +20,7 @@ relies on.  Columns that a parser does not use are ignored, so added columns in 
 
 from __future__ import annotations
 
-from analysis.sources.official import ae, fft, imd, ncc, ohid, readmissions, rtt, shmi
+from analysis.sources.official import ae, cwt, fft, imd, ncc, ohid, readmissions, rtt, shmi
 from analysis.sources.official.ae import AE_COLUMNS, parse_ae_monthly
 from analysis.sources.official.cwt import CWT_COLUMNS, cwt_to_monthly, parse_cwt_combined
 from analysis.sources.official.feed import PanelFeed
@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 #: Registry entry name -> how that publication feeds the panel, in the order the panel build applies them.
-#: (``wlmds_imd_decile`` feeds no panel column: it gives the equity-of-access table of :mod:`analysis.equity_access`;
-#: the ``cwt_combined_*`` entries feed none yet: the cross-section's cancer counts still come from the third-party
-#: monthly file, see :mod:`analysis.sources.official.cwt`.)
-FEEDS: dict[str, PanelFeed] = {m.PANEL.entry: m.PANEL for m in (shmi, rtt, ae, fft, ncc, imd, ohid,
-                                                                   readmissions)}
+#: (``wlmds_imd_decile`` feeds no panel column: it gives the equity-of-access table of :mod:`analysis.equity_access`.
+#: The ``cwt_combined_*`` entries are monthly feeds: the cross-section's cancer counts, see
+#: :mod:`analysis.sources.official.cwt`.)
+FEEDS: dict[str, PanelFeed] = {**{m.PANEL.entry: m.PANEL for m in (shmi, rtt, ae, fft, ncc, imd, ohid,
+                                                                      readmissions)},
+                               **{f.entry: f for f in cwt.PANELS}}

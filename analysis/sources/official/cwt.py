@@ -34,12 +34,15 @@ Symptomatic referral``) are dropped.  Counts keep NHS England's halves (a patien
 0.5 at each).  A provider x month x standard whose total is blank, suppressed or zero is dropped, as the
 third-party file drops it (no patients: no month of data).
 
-Not wired into the panel build yet: the cross-section's cancer counts
-(:func:`analysis.trend.years.cross_section_cancer`, read by ``analysis.real_panel._cancer_counts``) and the year
-panel still read the third-party monthly file.  Replacing it needs every financial year's files (two for 2025/26:
-April-September final, October-March provisional; more for the year panel), a rule for months present in two
-files (final before provisional, as the third party does) and a change to the monthly source those functions share;
-:func:`cwt_to_monthly` already gives that file's layout, so the change is confined to where the rows come from.
+How the panel build uses it (:data:`PANELS`, :mod:`analysis.precedence`): when both files of financial year
+2025/26 (April-September final, October-March provisional) are verified in the download cache, their provider x
+month rows (:func:`cwt_to_tidy`) replace the third-party monthly file as the source of the cross-section's cancer
+counts, with the same successor mapping and month rule (:func:`analysis.trend.years.cross_section_cancer`); a
+trust the official files do not list keeps the third-party file's counts, and the quality report says which
+trusts came from which file.  A provider x standard x month in both files (re-issued months) is taken from the
+file listed first in :data:`PANELS` (the final one).  One file alone is not used: six months cannot meet the
+nine-month rule, so it would set every trust missing.  The year panel (every year since 2016/17) still reads the
+third-party file alone (the registry holds the 2025/26 files only).
 Checked on the third-party file itself (December 2026): none of its 27,455 rows has a fractional count, although
 PROVENANCE.md section 10 says counts can be fractional; whether the official all-types rows are whole or the third
 party rounds is not known until an official file is read.
@@ -55,6 +58,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
+from analysis.sources.base import LINE
+from analysis.sources.official.feed import PanelFeed
 from analysis.sources.reader import Table, csv_source, finish, norm, read_header, read_table
 
 CWT_COLUMNS = ("org_code", "org_name", "parent_org", "standard", "month", "within_standard", "total", "source")
@@ -154,6 +159,31 @@ def cwt_to_monthly(frame: pd.DataFrame) -> pd.DataFrame:
     ``provider``, ``region`` = ``Parent_Org``), which :func:`analysis.sources.monthly.load_cancer_monthly` reads."""
     out = frame.assign(level="provider", region=frame["parent_org"])
     return finish(out, MONTHLY_COLUMNS)
+
+
+#: The measure names of :mod:`analysis.sources.monthly` (``CANCER_STANDARDS``), by the standard codes above.
+MEASURES = {"FDS28": "cancer_fds", "CMB31": "cancer_31d", "CMB62": "cancer_62d"}
+
+
+def cwt_to_tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The parsed rows in the tidy layout of :mod:`analysis.sources.monthly` (``org_code``, ``month``,
+    ``measure``, ``numerator`` = within the standard, ``denominator`` = total, ``_line`` = 0: the parser sums rows,
+    so a count has no single line), the form :func:`analysis.trend.years.cross_section_cancer` aggregates."""
+    return pd.DataFrame({"org_code": frame["org_code"].str.strip().str.upper(), "month": frame["month"],
+                         "measure": frame["standard"].map(MEASURES), "numerator": frame["within_standard"].astype(float),
+                         "denominator": frame["total"].astype(float), LINE: 0}).reset_index(drop=True)
+
+
+_ENTRIES = ("cwt_combined_2025_26_apr_sep", "cwt_combined_2025_26_oct_mar")
+_COUNTS = ("cancer_fds_within", "cancer_fds_total", "cancer_62d_within", "cancer_62d_total")
+#: The two files of financial year 2025/26, final first (a month in both is taken from the first): read together
+#: or not at all.  They supersede the third-party monthly file (``analysis.sources.monthly``, ``cancer_monthly``).
+PANELS = tuple(PanelFeed(
+    entry=name, key="monthly", columns=_COUNTS, to_panel=cwt_to_tidy, replaces="cancer_monthly", fallback="compiled",
+    raw_columns={c: "Within" if c.endswith("_within") else "Total" for c in _COUNTS},
+    together=tuple(e for e in _ENTRIES if e != name),
+    note="NHS England's all-types rows (FDS, 62D), summed over the financial year after mapping codes to today's "
+         "trusts; the third-party file is a copy of the same rows, so the definitions agree") for name in _ENTRIES)
 
 
 def _standard(label: str) -> str | None:

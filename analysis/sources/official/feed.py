@@ -21,6 +21,12 @@ class PanelFeed:
     shared compilation's value (the definitions agree), ``"missing"`` sets the columns missing because the
     compilation measures something else (the model then leaves that indicator out for the trust).  Either way
     the trust stays in the panel and the quality report names it.
+
+    ``key`` = ``"monthly"``: ``to_panel`` gives provider x month rows in the tidy layout of
+    :mod:`analysis.sources.monthly` (codes as reported that month), which the build maps to today's trusts and
+    sums over the financial year as it does the compiled monthly file ``replaces`` names
+    (:func:`analysis.real_panel._cancer_counts`).  ``together`` names the other registry entries a feed is read
+    with (the two halves of one financial year): all of them are used, or none.
     """
 
     entry: str  # registry entry name (data/registry.toml)
@@ -31,7 +37,8 @@ class PanelFeed:
     fallback: str = "compiled"
     raw_columns: dict[str, str] = field(default_factory=dict)  # output column -> column as published
     note: str = ""  # how the official values differ from the compiled ones
+    together: tuple[str, ...] = ()  # other registry entries read with this one: all used, or none
 
     def __post_init__(self):
-        if self.key not in ("trust", "area") or self.fallback not in ("compiled", "missing"):
-            raise ValueError(f"feed {self.entry}: key must be trust/area, fallback compiled/missing")
+        if self.key not in ("trust", "area", "monthly") or self.fallback not in ("compiled", "missing"):
+            raise ValueError(f"feed {self.entry}: key must be trust/area/monthly, fallback compiled/missing")
