@@ -763,7 +763,7 @@ def _param_text_md(cmp: dict[str, pd.DataFrame]) -> str:
     else:
         peer_para = (f"The Bayesian model lets the scale differ by peer group (posterior means {spread_txt}); the "
                      f"single national τ lies inside {int(psd.glmm_in_credible.sum())} of {len(psd)} peer-group "
-                     "credible intervals.")
+                     "credible intervals.\n\n")
         why_scale = "uses one national τ per indicator"
     peer_txt = ("" if peer_out.empty else "The GLMM's τ lies outside for " + "; ".join(
         f"{r.indicator} {r.parameter} ({r.bayes_mean:.3f} [{r.bayes_lo95:.3f}, {r.bayes_hi95:.3f}] vs τ "
@@ -776,12 +776,12 @@ def _param_text_md(cmp: dict[str, pd.DataFrame]) -> str:
         + (f"Outside the credible interval:\n\n{lines}\n\n" if len(outside) else "")
         + "Between-trust SD (GLMM: national Paule-Mandel τ with its Q-profile 95% interval; Bayesian: root mean "
         "square of the peer-group scales over the trusts reporting the indicator, posterior mean and 95% "
-        f"interval):\n\n{sd}\n\n{peer_para}{peer_txt}\n\n"
+        f"interval):\n\n{sd}\n\n{peer_para}" + (f"{peer_txt}\n\n" if peer_txt else "") +
         "Why the answers differ at all: the GLMM treats τ² and the fixed effects as known once estimated (plug-in "
         f"standard errors and BLUPs, no uncertainty in τ), {why_scale} and fits each indicator separately on a "
-        "normal approximation; the Bayesian model averages over the scales, pools the peer groups' scales "
-        "partially toward each other, and shares strength across correlated indicators through the exact count "
-        "likelihood.\n")
+        "normal approximation with the peer means as fixed effects; the Bayesian model averages over the scales, "
+        "pools the peer groups' scales partially toward each other and their means toward the national centre, and "
+        "shares strength across correlated indicators through the exact count likelihood.\n")
 
 
 #: leading columns of the written tables: the report shows a manifest table's first 8 columns and 25 rows
