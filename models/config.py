@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -95,20 +96,36 @@ def for_panel(cfg: dict, panel) -> dict:
     """The config of a fit of ``panel``: ``cfg`` with every indicator whose record says ``when_present`` appended to
     ``quality.indicators`` where the panel has its counts (all its columns, and at least one trust with a positive
     denominator), with the record's prior scale and weight unless the config gives them.  ``quality.when_present =
-    false`` in a config keeps them out.  A panel without such data gives ``cfg`` itself, unchanged.
+    false`` in a config keeps them out.  A configured indicator that no trust in the panel reports (e.g. a panel
+    built without the cancer waiting-times file) is left out, with a warning: it could not be estimated.  A panel
+    with every configured indicator and nothing to add gives ``cfg`` itself, unchanged.
 
     The composite weights need no other change: the quality composite divides each trust's weighted sum by the
     weights of the indicators it reports (analysis.summaries.posterior.composites), so adding an indicator scales
     the others' shares by sum(old weights) / sum(new weights)."""
     q = cfg["quality"]
-    if not q.get("when_present", True):
-        return cfg
+    keep = [k for k in q["indicators"] if _has_counts(registry.INDICATORS[k], panel)]
+    drop = [k for k in q["indicators"] if k not in keep]
+    if drop:
+        if not keep:
+            raise ConfigError(f"the panel has counts for none of the configured quality indicators ({', '.join(drop)}): "
+                              "nothing to fit. Check that the panel was built from the data you meant "
+                              "(svi data build) or list the indicators it has in quality.indicators.")
+        if q.get("correlation") == "factor" and q.get("factor_anchor") in drop:
+            raise ConfigError(f"quality.factor_anchor {q['factor_anchor']!r} has no counts in this panel; choose "
+                              f"one of {keep}.")
+        # an indicator no trust reports cannot be estimated (its peer means would have no data): left out, loudly
+        logging.getLogger("svi").warning(
+            "no trust in the panel has counts for %s: left out of this fit (the panel's data quality report says "
+            "which source was missing); the other indicators' composite weights are rescaled as for a trust that "
+            "does not report an indicator.", ", ".join(registry.INDICATORS[k].label for k in drop))
     add = [r.name for r in registry.INDICATORS.values()
-           if r.when_present and r.name not in q["indicators"] and _has_counts(r, panel)]
-    if not add:
+           if q.get("when_present", True) and r.when_present and r.name not in q["indicators"]
+           and _has_counts(r, panel)]
+    if not add and not drop:
         return cfg
     out = copy.deepcopy(cfg)
-    out["quality"]["indicators"] = [*q["indicators"], *add]
+    out["quality"]["indicators"] = [*keep, *add]
     out = with_record_defaults(out)
     validate(out)
     return out

@@ -149,3 +149,35 @@ def test_a_toy_indicator_runs_panel_fit_and_summaries(toy):
     # the fitted toy effects follow the simulated ones (no need or peer effects were simulated)
     u = te[te.indicator == "toy"].set_index("org_code")["median"]
     assert np.corrcoef(u.dropna(), theta[panel.set_index("org_code").index.get_indexer(u.dropna().index)])[0, 1] > 0.5
+
+
+def test_an_indicator_no_trust_reports_is_left_out_with_a_warning(caplog):
+    """A panel built without the cancer file (all cancer counts missing) still fits: the two cancer standards are
+    left out, loudly; a panel with none of the configured indicators is an error that says what to do."""
+    import logging
+
+    import numpy as np
+    import pytest
+
+    from analysis.synthetic import generate
+    from models.config import ConfigError, for_panel, load_config
+    from models.value_model import prepare
+
+    panel = generate(20260401)[0]
+    cfg = load_config()
+    assert for_panel(cfg, panel) is cfg  # every configured indicator is there: unchanged
+    no_cancer = panel.copy()
+    for k in ("cancer_fds", "cancer_62d"):
+        for c in registry.INDICATORS[k].columns:
+            no_cancer[c] = np.nan
+    with caplog.at_level(logging.WARNING, logger="svi"):
+        out = for_panel(cfg, no_cancer)
+    assert out["quality"]["indicators"] == [k for k in cfg["quality"]["indicators"] if not k.startswith("cancer")]
+    assert "left out of this fit" in caplog.text and registry.INDICATORS["cancer_fds"].label in caplog.text
+    assert "cancer_fds" not in prepare(no_cancer, out).indicators
+    empty = panel.copy()
+    for k in cfg["quality"]["indicators"]:
+        for c in registry.INDICATORS[k].columns:
+            empty[c] = np.nan
+    with pytest.raises(ConfigError, match="none of the configured quality indicators"):
+        for_panel(cfg, empty)
