@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from analysis.errors import FitMismatchError
-from analysis.fitting import convergence_gate, load_fit, model_id, posterior_hash, sample, save_fit, stamp
+from analysis.fitting import (compile_model, convergence_gate, load_fit, model_id, posterior_hash, sample, save_fit,
+                              stamp)
 from analysis.synthetic import generate
-from models.value_model import parameterisation, prepare
-from models.config import load_config
+from models.config import load_config, merge
+from models.value_model import build_model, parameterisation, prepare
+from tests.small_model import SMALL
 
 
 def _idata(post, diverging=None):
@@ -71,9 +73,11 @@ def test_model_id_tracks_config_and_data():
 
 @pytest.fixture(scope="module")
 def small_fit(synthetic_compiled):
-    """One compiled model sampled briefly, twice with one seed and once with another."""
-    panel, compiled = synthetic_compiled["panel"], synthetic_compiled["compiled"]
-    cfg = load_config(overrides={"sampler": {"draws": 60, "tune": 60, "chains": 2}})
+    """One compiled model (the small one: tests/small_model.py) sampled briefly, twice with one seed and once with
+    another."""
+    panel = synthetic_compiled["panel"]
+    cfg = load_config(overrides={"sampler": {"draws": 60, "tune": 60, "chains": 2}, **SMALL})
+    compiled = compile_model(build_model(prepare(panel, cfg), cfg), cfg)
     a, b = sample(compiled, cfg, seed=11), sample(compiled, cfg, seed=11)
     c = sample(compiled, cfg, seed=12)
     stamp(a, panel, cfg)
@@ -156,7 +160,7 @@ def test_saved_fit_roundtrip_and_mismatch(small_fit, tmp_path):
     with pytest.raises(FitMismatchError, match="the panel differs"):
         load_fit(path, generate(4)[0], cfg)
     with pytest.raises(FitMismatchError, match="model config differs"):
-        load_fit(path, panel, load_config(overrides={"quality": {"lkj_eta": 4.0}}))
+        load_fit(path, panel, merge(cfg, {"quality": {"lkj_eta": 4.0}}))
     # a fit saved by an older version whose config lacks a section (here: no [priors]) is a mismatch, not a crash
     old = a.copy()
     saved = json.loads(old.attrs["svi_config"])

@@ -14,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.fitting import model_id
+from analysis.fitting import compile_model, model_id
 from analysis.results import ResultsDir
 from analysis.sweeps import Engine
 from analysis.validation import sbc
 from models.config import merge
-from models.value_model import build_model
+from models.value_model import build_model, prepare
+from tests.small_model import SMALL
 
 #: a tiny SBC: the machinery, not evidence
 TINY = {"chains": 2, "tune": 150, "draws": 150}
@@ -30,14 +31,16 @@ REPS = 3
 @pytest.fixture(scope="module")
 def tiny(synthetic_compiled):
     s = synthetic_compiled
-    cfg = merge(s["cfg"], {"sampler": TINY})
-    model = build_model(s["data"], cfg)
-    return {**s, "cfg": cfg, "model": model, "key": model_id(s["panel"], cfg)}
+    cfg = merge(s["cfg"], {"sampler": TINY, **SMALL})
+    data = prepare(s["panel"], cfg)
+    model = build_model(data, cfg)
+    return {**s, "cfg": cfg, "data": data, "model": model, "compiled": compile_model(model, cfg),
+            "key": model_id(s["panel"], cfg)}
 
 
 @pytest.fixture(scope="module")
 def serial_reference(tiny):
-    """REPS replications serially in this process, with the session's compiled model."""
+    """REPS replications serially in this process."""
     return sbc.run_sbc(tiny["data"], tiny["model"], tiny["compiled"], tiny["cfg"], reps=REPS, seed=SEED,
                        progress=False)
 
@@ -72,7 +75,7 @@ def test_a_variant_sweep_on_a_local_cluster_saves_each_fit_where_fit_cached_find
                                                                                      dask_engine, tmp_path):
     from analysis.variants import fit_variants, variant_config
 
-    over = {"sampler": {**TINY, "tune": 100, "draws": 100, "seed": 5, "retry_target_accept": 0.0}}
+    over = {"sampler": {**TINY, "tune": 100, "draws": 100, "seed": 5, "retry_target_accept": 0.0}, **SMALL}
     configs = {name: variant_config(name, over) for name in ("base", "national")}
     panel = synthetic_compiled["panel"]
     lines = []
