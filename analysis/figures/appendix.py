@@ -18,9 +18,12 @@ from analysis.figures.style import BOARD_SCALE, WIDTH, FigureData, rc_context, s
 
 #: the board figures' size in inches (width, height), drawn at the size the slide and the handout show them (their
 #: documents give the same width), so their text is :data:`BOARD_SCALE` times the appendix's: nothing below 10 pt
-#: handout 1.95 in high (was 2.25): with six quality indicators a specialist trust's handout (its caveat box lists
-#: every weight) ran to a second page by two lines; 2.1 was not enough.  A compromise: the plot is flatter.
-BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 1.95)}
+#: handout 2.4 in high with its legend in one row (analysis.figures.panels.ONE_ROW_LEGEND_WIDTH): a plot area of
+#: 6.15 x 1.52 in.  At 1.95 in with a two-row legend the plot was 0.65 in high, the quadrant labels covered half of
+#: it and the quality axis could not be read (and three specialist trusts' handouts still ran to two pages on the
+#: real data).  The handout gives the height back elsewhere (papers/handout.qmd): shorter caveat and mortality
+#: text with the reasons left to the appendix, a shorter headline table; all 129 trusts' handouts are one page.
+BOARD_SIZES = {"slide_position": (5.0, 4.1), "handout_position": (7.0, 2.4)}
 #: name -> (frame, overlay, frame arguments, text scale) of the layered appendix figures
 LAYERED = {
     "value_position": (_value_frame, _value_overlay, (3.0, WIDTH), 1.0),

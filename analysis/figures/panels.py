@@ -22,7 +22,8 @@ from analysis.figures.style import (BAD_BG, GOOD_BG, INK, MUTED, NEED, OTHER, PE
 def _value_frame(fd: FigureData, group: str | None, height: float, width: float):
     fig = _fig(height, width)
     board = fs(1.0) > 1.0  # the slide's and the handout's version: larger text, shorter labels
-    ax = fig.add_axes(_board_axes(fig) if board else [0.095, 0.125, 0.885, 0.75])
+    legend_rows = 1 if width >= ONE_ROW_LEGEND_WIDTH else 2
+    ax = fig.add_axes(_board_axes(fig, legend_rows) if board else [0.095, 0.125, 0.885, 0.75])
     style_axes(ax)
     v = fd.value
     x, y = v["cost_composite_median"], v["quality_composite_median"]
@@ -63,7 +64,8 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
         h, lab = ax.get_legend_handles_labels()
         ax.legend(h + [proxy], lab + ["this trust (80%, 95% intervals)" if board else
                                       "this trust (thick: 80%, thin: 95% interval)"], loc="lower left",
-                  bbox_to_anchor=(0.0, 1.01), ncol=2 if board else 3, borderaxespad=0, handletextpad=0.3,
+                  bbox_to_anchor=(0.0, 1.01), ncol=2 if board and legend_rows == 2 else 3,
+                  borderaxespad=0, handletextpad=0.5,
                   columnspacing=1.2)
     units = "peer SDs" if fd.value_units == "peer" else "SD units"  # the captions say which SDs
     if board:  # short: the slide's chart is narrow
@@ -79,11 +81,19 @@ def _value_frame(fd: FigureData, group: str | None, height: float, width: float)
     return fig, [ax]
 
 
-def _board_axes(fig) -> list[float]:
-    """The axes of a board figure: room in inches for its larger labels (left 0.75, bottom 0.6) and a two-row
-    legend above (0.7), whatever the figure's size."""
+#: a board figure at least this wide (inches) sets its three legend entries in one row above the plot (the handout's,
+#: 7 in: the row is about 5.6 in long at 10 pt), so the plot gets 0.3 in more height; a narrower one (the slide's,
+#: 5 in) in two rows
+ONE_ROW_LEGEND_WIDTH = 6.0
+
+
+def _board_axes(fig, legend_rows: int = 2) -> list[float]:
+    """The axes of a board figure: room in inches for its larger labels (left 0.75, bottom 0.6; 0.52 under a one-row
+    legend, the handout's, which has no room to spare) and a legend above (0.7 for two rows, 0.36 for one), whatever
+    the figure's size."""
     w, h = fig.get_size_inches()
-    return [0.75 / w, 0.6 / h, 1 - 0.85 / w, 1 - 1.3 / h]
+    bottom, top = (0.6, 0.7) if legend_rows == 2 else (0.52, 0.36)
+    return [0.75 / w, bottom / h, 1 - 0.85 / w, 1 - (bottom + top) / h]
 
 
 def _limits(v: pd.DataFrame, measure: str, group: str | None, fd: FigureData) -> tuple[float, float]:

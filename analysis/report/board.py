@@ -274,14 +274,18 @@ def questions(drv: list[dict], sett: list[dict], band: str | None, shmi: str, n:
 
 def mortality(funnel_row, alpha_row, deaths_row, period: str) -> dict:
     """The one mortality message: NHS Digital's published SHMI band leads (exact, as published); the model's
-    need-adjusted figure follows, with the reason the two can differ."""
+    need-adjusted figure follows, with the reason the two can differ.  The handout's page has no line to spare:
+    ``lead_short``, its lead, is one line where there is no published SHMI (the caveat box above it says so too),
+    and ``secondary_handout`` keeps every number of ``secondary`` but leaves the reasons to the appendix."""
     if funnel_row is None or not bool(funnel_row.in_fit):
         return {"lead": "no published SHMI (NHS Digital publishes SHMI for non-specialist acute trusts only), so "
                         "there is no mortality band or model estimate for this trust",
-                "band": "not published for this trust", "secondary": "", "secondary_short": "", "has": "no"}
+                "lead_short": "no published SHMI (NHS Digital publishes it for non-specialist acute trusts only)",
+                "band": "not published for this trust", "secondary": "", "secondary_short": "",
+                "secondary_handout": "", "has": "no"}
     lead = (f"published SHMI {num(funnel_row.ratio, 2)}, \u201c{md(str(funnel_row.band_label))}\u201d on NHS "
             f"Digital's funnel ({md(period)})")
-    sec = short = ""
+    sec = short = handout = ""
     if alpha_row is not None and known(alpha_row["median"]):
         ratio = f"{num(alpha_row['median'], 2)} (95% interval {interval(alpha_row.lo95, alpha_row.hi95)})"
         deaths = ""
@@ -295,20 +299,35 @@ def mortality(funnel_row, alpha_row, deaths_row, period: str) -> dict:
                "interval covers only this trust's own uncertainty, not the normal spread between trusts that NHS "
                "Digital's control limits allow for, so it marks more trusts as different. The published band is the "
                "mortality message to report; the model's figure is a prompt for mortality review.")
-    return {"lead": lead, "band": md(str(funnel_row.band_label)), "secondary": sec, "secondary_short": short,
+        handout = (f"The model's need-adjusted ratio against its peer group is {ratio}{deaths}; it can differ from "
+                   "the published band for reasons the appendix gives. The published band is the mortality message "
+                   "to report; the model's figure is a prompt for mortality review.")
+    return {"lead": lead, "lead_short": lead, "band": md(str(funnel_row.band_label)), "secondary": sec,
+            "secondary_short": short, "secondary_handout": handout,
             "has": "yes"}
 
 
 # ----------------------------------------------------------------------------- specialist trusts
 
 def specialist_caveat(name: str, group: str, n_group: int, weights: dict[str, float], age75: str,
-                      age75_england: str, shmi_weight: str, need_applies: bool = True) -> str:
+                      age75_england: str, shmi_weight: str, need_applies: bool = True, short: bool = False) -> str:
     """The caveat of a trust ranked only within its peer group: a mixed group, no SHMI so mortality's weight is
     re-spread, and the need adjustment: either catchment covariates made for general hospitals' populations
-    (``need_applies``) or none (config need.by_group), and hence no national rank."""
+    (``need_applies``) or none (config need.by_group), and hence no national rank.  ``short``: the handout's, the
+    same facts and numbers in fewer words (the trust is named in the heading above it): on a page that also
+    carries the position chart, the long caveat ran a specialist trust's handout to a second page."""
     # short labels (RTT, A&E, FFT, Cancer FDS): with six indicators the plain names ran the slide's first page over
     spread = "; ".join(f"{md(registry.get(k).short) if k in registry.INDICATORS else part_label(k)} {pct(w)}"
                        for k, w in weights.items())
+    if short:
+        need = (f"Need is adjusted with covariates made for general hospitals' catchments (residents aged 75 and "
+                f"over: {age75} here, England median {age75_england}), a poor fit for a specialist service."
+                if need_applies else
+                "Not adjusted for catchment need (referral catchments): compared with its group's mean alone.")
+        return (f"**Specialist trust: read with care.** Compared only within the {md(group)} peer group of "
+                f"{n_group} trusts, which mixes specialisms. No published SHMI: mortality's {shmi_weight} of the "
+                f"quality weight is spread over the other indicators ({spread}). {need} So no national or regional "
+                "rank: it is ranked within its peer group only.")
     need = (f"Need is adjusted with catchment covariates made for a general hospital's population, such as residents "
             f"aged 75 and over ({age75} here, England median {age75_england}), which fit a specialist service "
             f"poorly." if need_applies else

@@ -303,7 +303,7 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
     acc = trust_access(res.equity_access, code, md(name))
     v["equity"].update(access=acc["text"], access_has=acc["has"])
 
-    v["caveat"] = ""
+    v["caveat"] = v["caveat_short"] = ""
     if specialist:
         dt = ix.drivers.get(code) if ix.drivers is not None else None
         qw = {p: float(w) for p, w in (dt.weight.items() if dt is not None else []) if p != "cost" and known(w)}
@@ -312,9 +312,10 @@ def trust_values(res: Results, code: str, ix: TrustIndex | None = None) -> dict:
         mname = registry.mortality_name()
         shmi_w = (pct(float(cfg_w[mname]) / sum(map(float, cfg_w.values()))) if mname in cfg_w else
                   "the mortality share")
-        v["caveat"] = board.specialist_caveat(name, group, len(members), {p: w / tot for p, w in qw.items()},
-                                              need["age75"]["trust"], need["age75"]["england"], shmi_w,
-                                              need_applies=nt["applies"] == "yes")
+        args = (name, group, len(members), {p: w / tot for p, w in qw.items()}, need["age75"]["trust"],
+                need["age75"]["england"], shmi_w)
+        v["caveat"] = board.specialist_caveat(*args, need_applies=nt["applies"] == "yes")
+        v["caveat_short"] = board.specialist_caveat(*args, need_applies=nt["applies"] == "yes", short=True)
     # -- movements over the years (the multi-year fit, when it passed its gate)
     v["moves"] = trust_moves(res.trend, code)
     v.update(_common_values(res))

@@ -63,6 +63,36 @@ def test_slide_and_handout_text_is_at_least_10pt(results, rendered, chosen):
         assert body >= 9.95, (code, body)
 
 
+def test_handout_chart_is_not_flat(results, chosen):
+    """The handout's position chart (quality against cost) has a plot area that shows its quality axis: at least
+    1.35 in high and at least a fifth as high as it is wide.  Its four quadrant labels are 10-pt lines at the plot's
+    top and bottom (about 0.35 in together); at 1.35 in they cover a quarter of the height and the trusts within
+    one SD of 0 stay clear of them.  The chart 1.95 in high with a two-row legend had a plot 0.65 in high (0.11 as
+    high as wide), where the labels covered half of it.  The legend and every label stay inside the figure, and the
+    legend clear of the plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from analysis.figures.appendix import BOARD_SIZES
+    from analysis.figures.panels import value_position
+    from analysis.figures.style import BOARD_SCALE
+    from analysis.report.data import load_results
+
+    fd = load_results(results).figdata
+    w, h = BOARD_SIZES["handout_position"]
+    for code in chosen:
+        fig = value_position(fd, code, height=h, width=w, scale=BOARD_SCALE)
+        ax = fig.axes[0]
+        box = ax.get_position()
+        pw, ph = box.width * w, box.height * h
+        assert ph >= 1.35 and ph / pw >= 0.2, (code, round(pw, 2), round(ph, 2))
+        r = FigureCanvasAgg(fig).get_renderer()
+        dpi = fig.dpi
+        whole = fig.get_tightbbox(r)  # inches
+        assert whole.x0 >= -0.01 and whole.y0 >= -0.01 and whole.x1 <= w + 0.01 and whole.y1 <= h + 0.01, (code, whole)
+        legend = ax.get_legend().get_window_extent(r)
+        assert legend.y0 >= ax.get_window_extent(r).y1 - 0.5 and legend.y1 <= h * dpi + 0.5, code
+
+
 def test_board_footers_are_whole(results, rendered, chosen):
     """The footers' last words are on every page (text pushed past the page's edge is not extracted, so a footer too
     long for its margin loses its end)."""
@@ -273,5 +303,8 @@ def test_mortality_message_leads_with_the_band():
     m = board.mortality(fr, ar, dr, "Jan 2025 - Dec 2025")
     assert m["lead"].startswith("published SHMI 0.97") and "as expected" in m["lead"]
     assert "1.04 (95% interval 0.98 to 1.10)" in m["secondary_short"] and "106 (up to 241)" in m["secondary_short"]
+    # the handout's: every number of the full message, the reasons left to the appendix
+    assert "1.04 (95% interval 0.98 to 1.10)" in m["secondary_handout"] and "106 (up to 241)" in m["secondary_handout"]
+    assert "appendix" in m["secondary_handout"] and len(m["secondary_handout"]) < len(m["secondary"])
     none = board.mortality(None, None, None, "")
     assert none["has"] == "no" and "no published SHMI" in none["lead"]
