@@ -15,12 +15,14 @@ from analysis.interrupt import STATUS, hard_interrupt
 # A guarded call that Python cannot interrupt between bytecodes: the SIGINT handler installed by the guard does
 # nothing, so only the watcher can end the process.  An output directory is in progress when the signal comes.
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
     from analysis import io
     from analysis.interrupt import hard_interrupt
 
     out = Path(sys.argv[1])
+    # as in a command run from a terminal; a process started in the background inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with io.atomic_dir(out / "results") as tmp, io.atomic_path(out / "fit.nc") as part:
         (tmp / "half.csv").write_text("a,b\\n")
         part.write_text("half")
@@ -48,7 +50,26 @@ def test_ctrl_c_in_guarded_call_exits_130_and_leaves_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == []  # neither the directory nor the file in progress is left
 
 
-def test_guard_restores_the_handler_and_ignores_its_own_release():
+def test_an_ignored_sigint_is_left_ignored():
+    """A background process (SIGINT ignored) gets no guard: Ctrl-C is not meant for it."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with hard_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a command run from a terminal (a test run started in the background inherits it
+    ignored, and the guard then rightly does nothing)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_guard_restores_the_handler_and_ignores_its_own_release(terminal_sigint):
     before = signal.getsignal(signal.SIGINT)
     with hard_interrupt():
         assert signal.getsignal(signal.SIGINT) is not before
@@ -56,7 +77,7 @@ def test_guard_restores_the_handler_and_ignores_its_own_release():
     assert not [t for t in threading.enumerate() if t.name == "svi-interrupt"]
 
 
-def test_guard_is_a_no_op_off_the_main_thread():
+def test_guard_is_a_no_op_off_the_main_thread(terminal_sigint):
     seen = []
 
     def worker():
@@ -69,7 +90,7 @@ def test_guard_is_a_no_op_off_the_main_thread():
     assert seen == [signal.default_int_handler]
 
 
-def test_guard_leaves_a_foreign_handler_alone():
+def test_guard_leaves_a_foreign_handler_alone(terminal_sigint):
     def mine(signum, frame):
         pass
 
