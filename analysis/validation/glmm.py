@@ -216,6 +216,7 @@ class GroupTau2:
     tau2: np.ndarray           # (G,) the estimate (the national tau^2 where ``estimated`` is False)
     estimated: np.ndarray      # (G,) bool: the group's own estimate (False: too few trusts, national tau^2 used)
     national: float            # the one-tau^2 Paule-Mandel estimate
+    national_ci: tuple         # its Q-profile interval at ``level``
     ci: np.ndarray             # (G, 2) approximate Q-profile 95 % interval (the national one for a fallback group)
     n: np.ndarray              # (G,) trusts per group
     df: np.ndarray             # (G,) E[Q_g] at the estimate: the group's residual degrees of freedom
@@ -261,7 +262,7 @@ def paule_mandel_groups(eff: np.ndarray, var: np.ndarray, X: np.ndarray, grp: np
     for g in np.nonzero(est)[0]:
         ci[g] = [_group_root(eff, var, X, grp, tau2, g, stats.chi2.ppf(1 - a, df[g])),
                  _group_root(eff, var, X, grp, tau2, g, stats.chi2.ppf(a, df[g]))]
-    return GroupTau2(tau2, est, national, ci, n, df, sweeps)
+    return GroupTau2(tau2, est, national, tuple(nat_ci), ci, n, df, sweeps)
 
 
 def design(d: ModelData, rows: np.ndarray) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -320,7 +321,7 @@ def fit_indicator(d: ModelData, k: int, per_group: bool = False, min_trusts: int
     grp = np.searchsorted(present, d.g[rows])
     if per_group:
         gt = paule_mandel_groups(eff, var, X, grp, min_trusts)
-        tau2, tau2_ci = gt.national, tuple(q_profile(eff, var, X))
+        tau2, tau2_ci = gt.national, gt.national_ci
         tg, tg_ci, own, n_g = gt.tau2, gt.ci, gt.estimated, gt.n
     else:
         tau2 = paule_mandel_tau2(eff, var, X)
