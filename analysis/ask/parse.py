@@ -172,8 +172,9 @@ _FORM_P = {
         (r"\b(best|worst|top|bottom|highest|lowest) (quarter|half|third|tenth|decile|quartile|fifth|10|25)\b", 5),
         (r"\b(sure|certain|likely|confident|chance|probability|odds)\b.*\b(top|bottom|best|worst)\b", 4),
         # who leads or trails: a place in the order, not a comparison ("Which trust comes top nationally?")
-        (r"\b(come|comes|came|coming|finish|finishes|finished|ranks?|ranked|placed?)( out)? (at the )?(top|bottom|first|"
-         r"last)\b|\b(is|are|was|were|sits?) at the (top|bottom)\b|^(which|what|who)\b.*\b(the (best|worst)|top|bottom)\b.*"
+        (r"\b(come|comes|came|coming|finish|finishes|finished|ranks?|ranked|placed?)( out)? (at the )?"
+         r"(top|bottom|first|last)\b|\b(is|are|was|were|sits?) at the (top|bottom)\b|"
+         r"^(which|what|who)\b.*\b(the (best|worst)|top|bottom)\b.*"
          r"\b(nationally|in (england|the country|the region|the peer group|its peer group))\b", 6),
     ],
     "drivers": [
