@@ -3,6 +3,7 @@
     python benchmarks/bench_ask.py                   # intent and entity accuracy (dev and held-out), confusion table
     python benchmarks/bench_ask.py --out RESULTS     # also time answers on a results directory
     python benchmarks/bench_ask.py --errors          # list every miss (dev only unless --show-heldout)
+    python benchmarks/bench_ask.py --confusion heldout9   # also one split's confusion table
 
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
@@ -11,8 +12,9 @@ layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (
 written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
 (questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind; tuned on in the
 fourth 2026-12-03 session) and ``heldout8`` (questions_blind8.csv, written blind before that session's parser changes;
-``--skip heldout8`` leaves it out while the parser changes, so it is scored once).  The trust
-names are read from the shared data
+``--skip heldout8`` left it out while the parser changed; tuned on in the fifth session) and ``heldout9``
+(questions_blind9.csv, written and committed in the fifth session before it read the parser, left out until its
+parser changes were done and scored once).  The trust names are read from the shared data
 (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
 looking at their misses while changing the parser would make them development questions.  Figures go to
 benchmarks/RESULTS.md.
@@ -34,7 +36,8 @@ from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate,
 
 QDIR = REPO / "tests" / "analysis" / "ask"
 #: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
-QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv")
+QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
+                  "questions_blind9.csv")
 
 
 def data_dir(given: Path | None) -> Path:
@@ -57,6 +60,8 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     ap.add_argument("--skip", action="append", default=[], metavar="SPLIT",
                     help="leave a split out (repeatable): a blind set not yet to be scored, while the parser changes")
+    ap.add_argument("--confusion", action="append", default=[], metavar="SPLIT",
+                    help="also print this split's confusion table (repeatable)")
     a = ap.parse_args()
     rows = [r for f in QUESTION_FILES for r in read_questions(QDIR / f) if r["split"] not in a.skip]
     reg = register_of(acute_trust_pairs(data_dir(a.data_dir)))
@@ -69,7 +74,7 @@ def main() -> int:
         print(f"{split or 'all':8s} n={s.n:4d}  intent {s.intent_accuracy:6.1%}  entities {s.entity_accuracy:6.1%}"
               f"  asked back {s.asked_back:3d} ({s.asked_back_ok} offering the right intent)"
               f"  ({1000 * dt:.2f} ms a question)")
-        if split is None:
+        if split is None or split in a.confusion:
             print(confusion_table(s))
         if a.errors and split and (split.startswith("dev") or a.show_heldout):
             for e in s.errors:

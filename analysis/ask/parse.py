@@ -25,6 +25,15 @@ MORTALITY_TOPICS = ("shmi", "avoidable_deaths")
 INTENTS = ("not_measured", "method", "trend", "peer_group", "rank", "trapped_value", "drivers", "mortality",
            "cost", "indicator", "compare", "value_position", "out_of_scope")
 
+#: what the index leaves out: its limitations, in words a board uses
+_LEAVES_OUT = (r"\b(leave|leaves|left|leaving|miss|misses|missed|missing) out\b|\bwhat'?s missing\b|\bshortcomings?\b|"
+               r"\bdrawbacks?\b|\bdownsides?\b|\bweak(nesses| points?)\b|\bpitfalls?\b|\bexclud(e|es|ed)\b|"
+               r"\bdoes(n't| not) (capture|cover|include|account for|consider|look at)\b")
+#: the index's own terms: "what is <term>?" asks for its definition
+_GLOSSARY = (r"health alpha|alpha|trapped value|the value index|value index|credible intervals?|intervals?|"
+             r"the convergence gate|convergence gate|convergence|r-?hat|need[- ]adjustment|the shmi funnel|funnel plot|"
+             r"the shmi|shmi|sucra|a peer group|peer groups?|the cost composite|the quality composite")
+
 _P = {
     # a unit below the trust (specialty, ward, consultant, procedure): the tables cannot answer whatever else is asked,
     # so these outweigh any other rule with its words (8 + 4)
@@ -48,7 +57,7 @@ _P = {
         (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
          r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
          r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
-         r"\b(not|n't) (cover|include|measure)\b", 7),
+         r"\b(not|n't) (cover|include|measure)\b|" + _LEAVES_OUT, 7),
     ],
     "trend": [
         (r"\bsince (last|the last|\d{4})\b|\bover time\b|\btrend\b|\blast (year|\w+ years)\b|\byear on year\b|"
@@ -109,6 +118,9 @@ _COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _P.items()}
 #: has the classes and the figures.  A negative weight takes evidence away.
 _FORM_P = {
     "method": [
+        # a term of the index's own vocabulary asked about, after any opening ("In plain terms, what's ...?")
+        (r"\bwhat(?:'s| is| are)( exactly| precisely| actually)? (a |an |the )?(" + _GLOSSARY + r")"
+         r"( exactly| actually| then| again)?\??$", 7),
         (r"^(how|in what way)\b (is|are|was|were|do you|does (the|it|svi|your|this)|do they|did you)\b(?!.*\bper\b).*"
          r"(?<!-)\b(decided|decide|adjusted|adjust|calculated|computed|derived|estimated|defined|chosen|choose|picked|"
          r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted|done|produced|"
@@ -129,7 +141,8 @@ _FORM_P = {
         (r"\b(come|comes|came) from\b|\bsourced?\b", 4),
         (r"\b(explain|describe|walk me through|tell me about)\b.*\b(checks?|method\w*|model|approach|gate|"
          r"intervals?|adjust\w*|calculat\w*|sucra|rank\w*)\b", 7),
-        (r"\bhow (do|does|did) (you|the index|svi|the model) (decide|know|handle|treat|account|deal)\b", 4),
+        (r"\bhow (do|does|did|can) (you|the index|svi|the model|we) (decide|know|handle|treat|account|deal|check|test|"
+         r"validate|verify|ensure|make sure|combine|weight)\b", 4),
         (r"\bsucra\b|\br-?hat\b", 5),
         (r"\b(confidence|faith) (in|should|can|could|do|would)\b|\bhow much (confidence|faith)\b", 6),
     ],
@@ -141,6 +154,10 @@ _FORM_P = {
         (r"\b(peers|peer group|comparators?|comparison group) of\b|\blist (the|our|its|their) peers\b|"
          r"\bmakes? .*\b(a |our |their |its )?(peer|comparator)s?\b", 5),
         (r"\b(fair|right|reasonable|appropriate|sensible|valid)\b.*\b(compar|benchmark)\w*", 4),
+        # membership asked about: is a trust in a group (not where it stands in it: no rank words)
+        (r"^(is|are|was|were|isn't|aren't)\b(?!.*\b(top|bottom|best|worst|highest|lowest|quart\w*|quarter|rank\w*|"
+         r"first|last)\b).*\b(in|part of|one of|a member of|among|within|inside) (our|their|its|his|her|the|that|"
+         r"this) (peer group|peers|comparators|comparator group|comparison group|benchmark group|group)\b", 8),
         (r"\bon what (basis|grounds)\b|\bwhy (are|were|is|was) (we|it|they|\w+) (grouped|compared|benchmarked|put|"
          r"placed|lumped|bracketed|paired|clustered)\b", 6),
         # our own peers (not peer groups in general) chosen: why these comparators
@@ -154,6 +171,11 @@ _FORM_P = {
          r"sit|stand|fall|place)\b.*\b(nationally|in england|in the country|among|out of|of all)\b", 5),
         (r"\b(best|worst|top|bottom|highest|lowest) (quarter|half|third|tenth|decile|quartile|fifth|10|25)\b", 5),
         (r"\b(sure|certain|likely|confident|chance|probability|odds)\b.*\b(top|bottom|best|worst)\b", 4),
+        # who leads or trails: a place in the order, not a comparison ("Which trust comes top nationally?")
+        (r"\b(come|comes|came|coming|finish|finishes|finished|ranks?|ranked|placed?)( out)? (at the )?"
+         r"(top|bottom|first|last)\b|\b(is|are|was|were|sits?) at the (top|bottom)\b|"
+         r"^(which|what|who)\b.*\b(the (best|worst)|top|bottom)\b.*"
+         r"\b(nationally|in (england|the country|the region|the peer group|its peer group))\b", 6),
     ],
     "drivers": [
         (r"^why (is|are|does|do|has|have)\b", 4),
@@ -182,12 +204,22 @@ _FORM_P = {
         # ... nor is one with the trust's own past (a trend question)
         (r"\bthan (we were|it was|they were|last year|a year ago|before|previously)\b", -8),
     ],
+    "cost": [
+        # a unit cost ("per weighted outpatient attendance") is a cost figure, whatever "weighted" suggests
+        (r"\bper (weighted |adjusted |case-?mix[- ]adjusted |unit of )?(\w+ )?(admission|attendance|appointment|"
+         r"episode|spell|patient|case|visit|bed day|activity)s?\b", 5),
+    ],
     "not_measured": [
+        # a unit below the trust named by its kind ("surgical teams", "which of our units")
+        (r"\b(surgical|medical|nursing|specialist|individual) (teams?|services?|units?|divisions?|departments?)\b|"
+         r"\bwhich (of (our|the|its|their) )?(\w+ )?(teams|units|departments|divisions|sites|services)\b", 12),
         (r"\b(clinical|hospital) (teams?|services?|areas?|sites?|units?|divisions?)\b|\bby (department|specialty|"
          r"service|site|ward|team|division)\b|\b(hip|knee|cataract|heart|cardiac|spinal|eye) (operations?|surgery|"
          r"ops)\b", 12),
     ],
     "out_of_scope": [
+        # what a population or the model "would predict" is an expectation, not a forecast
+        (r"\b(would|should|might|could|you'?d|we'?d) (predict|expect)\b|\b(than|as) (predicted|expected)\b", -3),
         (r"\bcqc\b|\bofsted\b|\binspections?\b", 7),
         # advice on an action: the index describes, it does not decide
         (r"^(should|shall|must|do|can) (we|i|the board|the trust)\b.*\b(close|recruit|hire|open|merge|invest|cut|"
@@ -196,12 +228,18 @@ _FORM_P = {
     ],
     "value_position": [
         (r"\bvalue for\b", 4),
+        # set against what its population or need would predict: the need-adjusted position
+        (r"\b(population|patients|catchment|need|needs|deprivation|case-?mix)\b.*\b(would|should|might|could) "
+         r"(predict|expect|suggest)\b|\b(given|for) (our|its|their) (population|catchment)\b", 3),
         (r"\b(lowdown|low-down|rundown|run-down|overview|big picture)\b", 4),
         (r"\bhow (does|do) (the index|svi|the svi|you) (rate|score|judge|see|view|assess)\b", 5),
     ],
     "trend": [
         # "fall on the funnel", "fall within the range": where a trust is, not a decline
         (r"\b(fall|falls|fell) (on|in|within|into|under|inside|outside|above|below)\b", -3),
+        # "how many deaths ... last year": a count in one period, not a movement, unless the words say it moved
+        (r"^how (many|much)\b(?!.*\b(chang\w*|compar\w*|improv\w*|since|than|differ\w*|more|fewer|less|up|down|"
+         r"ris\w*|rose|fall\w*|fell|mov\w*|trend\w*|each year|per year|a year|over)\b)", -10),
         (r"\b(than|as) (we were|it was|they were|last year|a year ago|before|previously)\b|\ba year ago\b|"
          r"\b(which|what) (way|direction)\b", 5),
     ],
@@ -233,11 +271,12 @@ _TOPIC = [
     ("need_adjustment", r"\bneed\b|\bneed-adjust\w*\b|\badjust\w* for\b|\bdeprivation\b|\bcase[- ]mix\b"),
     ("peer_groups", r"\bpeer groups?\b|\bpeers\b"),
     ("intervals", r"\bcredible\b|\bintervals?\b|\buncertain\w*\b|\bconfident\b|\bconfidence\b|\bhow sure\b"),
-    ("convergence", r"\bconvergence\b|\bgate\b|\br-?hat\b"),
+    ("convergence", r"\bconverg\w*|\bgate\b|\br-?hat\b|\bdiagnostics?\b|\bmcmc\b|\bsampler\b|\bchains?\b|"
+                    r"\bdivergen\w*|\beffective sample\b"),
     ("ranks", r"\brank\w*\b|\bleague\b|\bsucra\b"),
     ("cost", r"\bcost composite\b|\bcosts?\b"),
     ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\breliab\w*\b|\brobust\w*\b|"
-                    r"\b(not|n't) (cover|include|measure)\b"),
+                    r"\b(not|n't) (cover|include|measure)\b|" + _LEAVES_OUT),
     ("data", r"\bdata\b|\bsources?\b"),
     ("shmi", r"\bshmi\b|\bfunnel\b|\bmortality\b"),
     ("value_index", r"\bvalue index\b|\bindex\b|\bvalue\b|\bscore\b|\bquality composite\b"),

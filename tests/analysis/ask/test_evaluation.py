@@ -12,9 +12,15 @@ confusion table; benchmarks/RESULTS.md records the figures and how each split wa
   on them: a development split now (100% / 100% after).
 - ``heldout8`` (``questions_blind8.csv``): written and committed (cfd9bd7) in that fourth session before it read the
   parser's rules or any miss, and before its parser changes; left out of every run while the parser changed
-  (``bench_ask.py --skip heldout8``) and scored once, at the end: 89.6% intent, 93.5% entities, the honest held-out
-  figure.  Its author then tuned the parser on heldout7, knowing heldout8's wording, so it is somewhat easier than a
-  truly unseen set (RESULTS.md, 2026-12-03 fourth session).
+  (``bench_ask.py --skip heldout8``) and scored once, at the end: 89.6% intent, 93.5% entities.  The fifth
+  2026-12-03 session read its misses and wrote general rules for their classes: a development split now (100% /
+  100% after).
+- ``heldout9`` (``questions_blind9.csv``): written and committed (8a718e0) in the fifth session before it read the
+  parser's code or any miss; absent from every run while the parser changed and scored once, at the end: 83.2%
+  intent (79 of 95), 90.5% entities (86 of 95), the honest held-out figure, below the target.  Its author wrote the
+  rules for heldout8's classes knowing heldout9's wording (the one extension that only heldout9 suggested, "the same
+  peer group", was left out), so it is somewhat easier than a truly unseen set (RESULTS.md, 2026-12-03 fifth
+  session).
   The blind splits are held to what was measured on them (a regression bound: one more miss fails), not to the
   target; the target test on the honest split is a strict expected failure, so that reaching it is noticed too (the
   tuned blind splits are all at or above 95% now, so they no longer say anything about the target).  Their misses are
@@ -39,18 +45,20 @@ HERE = Path(__file__).parent
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
 BLIND = {"heldout3": (38, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (74, 73),
-         "heldout7": (67, 67), "heldout8": (69, 72)}
+         "heldout7": (67, 67), "heldout8": (77, 77), "heldout9": (79, 86)}
 #: the honest held-out split: written blind and never tuned on (the target is measured on it)
-HONEST = "heldout8"
+HONEST = "heldout9"
 #: question files (same columns); each blind set after heldout5 is a file of its own
-FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv")
+FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
+         "questions_blind9.csv")
 #: the blind splits are frozen: these are sha256 digests of their rows as committed
 FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9cc4fcbb6",
           "heldout4": "7688ff12d8b2ebc942f0fbe06075078d8f4a1a62d5372fe48eb7cc92d9faae38",
           "heldout5": "6c23f3cf723ef92e0d3393e5ebdae56b01d45c455ccd05790b240f5991794257",
           "heldout6": "fb85251ff99a6a43dc9bfe2095e91defbb2dfcfe194d2d78130074d51af13e2f",
           "heldout7": "8adc74f02e289d912c14d61f027ef0452f84180d9e9c7768b77417b5991ef5ad",
-          "heldout8": "704a691cfa08c06d36380d0e29d36d725dca978d653e2d8c2ab8b66f96544be0"}
+          "heldout8": "704a691cfa08c06d36380d0e29d36d725dca978d653e2d8c2ab8b66f96544be0",
+          "heldout9": "0d396fb968ad055ac0418952b177d7fedd375b8ba83968f9ebe7c3f5a05f6a42"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +69,8 @@ def rows():
 def test_the_set_covers_every_question_type(rows):
     assert len(rows) >= 150
     assert len({r["id"] for r in rows}) == len(rows)
-    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8"):
+    for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8",
+                  "heldout9"):
         n = Counter(r["intent"] for r in rows if r["split"] == split)
         assert set(n) == set(INTENTS), (split, set(INTENTS) - set(n))
     for r in rows:
@@ -97,8 +106,8 @@ def test_blind_accuracy_does_not_fall(rows, real_reg, split):
     assert s.entity_ok >= entity, f"{split}: entities right on {s.entity_ok} of {s.n}, {entity} when measured"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: the honest held-out split (heldout8) is below the 95% target "
-                                       "(89.6% intent, 93.5% entities when scored); see benchmarks/RESULTS.md")
+@pytest.mark.xfail(strict=True, reason="issue 17: the honest held-out split (heldout9) is below the 95% target "
+                                       "(83.2% intent, 90.5% entities when scored); see benchmarks/RESULTS.md")
 def test_blind_accuracy_meets_the_target(rows, real_reg):
     s = evaluate([r for r in rows if r["split"] == HONEST], real_reg)
     assert s.n >= 60
