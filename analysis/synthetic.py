@@ -27,10 +27,14 @@ Generative model (k = quality indicator, j = cost outcome, g = peer group):
 ``truth.json`` beside the panel holds every parameter; ``truth_trusts.parquet``
 holds each trust's true effects.
 
-With ``period_sd`` (indicator -> SD on the logit scale) the binomial indicators' counts are one month's: each
-trust's observed logit is its long-run ``theta`` plus a period shock ``eps ~ Normal(0, period_sd^2)`` drawn from its
-own random stream (so the rest of the panel is the same as without it); ``theta_<k>`` in the trust table stays the
-long-run logit and ``eps_<k>`` is the shock (the calibration check of ``benchmarks/bench_period_calibration.py``).
+Period shocks (``period_sd``): the binomial indicators' counts are those of the panel's period (one month for RTT,
+A&E and FFT; a year for the cancer standards), so each trust's observed logit is its long-run ``theta`` plus a
+period shock ``eps ~ Normal(0, period_sd^2)`` drawn from its own random stream (so the rest of the panel is the same
+as without it); ``theta_<k>`` in the trust table stays the long-run logit and ``eps_<k>`` is the shock.  By default
+(``period_sd="model"``) the SDs are those the default model assumes, tau / sqrt(M) from ``quality.period_noise_sd``
+and ``quality.period_months`` (none when the default config turns the option off), so the embedded truth is drawn
+from the model that is fitted to it; a dict gives the SDs (the calibration check of
+``benchmarks/bench_period_calibration.py``); ``None`` or ``{}`` draws no shock.
 """
 
 from __future__ import annotations
@@ -101,9 +105,23 @@ def true_parameters(rng: np.random.Generator, cal: dict, crng: np.random.Generat
             "nu_c": 5.0}
 
 
-def generate(seed: int = 20260401, period_sd: dict | None = None
+def model_period_sd(cfg: dict | None = None) -> dict:
+    """The period-shock SD of each synthetic binomial indicator that the config's model assumes: tau / sqrt(M) with
+    the option on, none with it off."""
+    q = (cfg or load_config())["quality"]
+    if q.get("period_noise", "off") == "off":
+        return {}
+    sd, months = q.get("period_noise_sd", {}), q.get("period_months", {})
+    return {k: float(sd[k]) / float(months.get(k, 1)) ** 0.5 for k in INDICATORS if k in sd}
+
+
+def generate(seed: int = 20260401, period_sd: dict | str | None = "model"
              ) -> tuple[pd.DataFrame, dict, pd.DataFrame, QualityReport]:
     """Return (panel, truth, per-trust truth table, quality report); ``period_sd``: see the module's docstring."""
+    if isinstance(period_sd, str):
+        if period_sd != "model":
+            raise ValueError(f"period_sd must be a dict of SDs, None or 'model' (got {period_sd!r})")
+        period_sd = model_period_sd()
     cal = load_calibration()
     rng = np.random.default_rng(seed)
     sizes = np.repeat(list(cal["size_class_counts"]), list(cal["size_class_counts"].values()))

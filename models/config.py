@@ -55,7 +55,8 @@ def with_period_noise(cfg: dict) -> dict:
     """The config with ``quality.period_noise_sd`` and ``quality.period_months`` filled in for the chosen binomial
     indicators when ``quality.period_noise`` is "estimated": the SDs from ``models/period_noise.toml`` and the
     record's months (one; the cancer standards' year twelve), where the config gives none (what it gives wins).
-    With the option off (or absent: the default) the config is returned unchanged, so the default model and its id are those of a model without the option."""
+    With the option "off" (or absent) the config is returned unchanged, so that model and its id are those of a model
+    without the option."""
     q = cfg.get("quality", {})
     if q.get("period_noise", "off") != "estimated":
         return cfg

@@ -149,6 +149,35 @@ class PoissonOE(Family):
         return rng.poisson(lam)
 
 
+#: the beta-binomial's log-gamma terms use Stirling's series when every argument is at least 1 / tau^2 + 1/2, i.e.
+#: at least 10.5 here, where the series through x^-5 is exact to about 1e-10 (tests/models/test_period_noise.py);
+#: a larger period variance falls back to PyMC's BetaBinomial.  Why: jax's log-gamma and its gradient made the
+#: period-noise option double the cost of a gradient (benchmarks/RESULTS.md, "Period noise on by default").
+STIRLING_MAX_TAU2 = 0.1
+
+
+def _lgamma_stirling(x):
+    """log Gamma(x) by Stirling's series through x^-5 (for x >= 10)."""
+    import pytensor.tensor as pt
+
+    r = 1.0 / x
+    r2 = r * r
+    return (x - 0.5) * pt.log(x) - x + 0.5 * np.log(2 * np.pi) + r * (1 / 12 - r2 * (1 / 360 - r2 / 1260))
+
+
+def _betabinom_logp(value, n, a, b):
+    """BetaBinomial(n, a, b) log pmf (log C(n, value) depends on the data alone: the jax backend folds it)."""
+    import pytensor.tensor as pt
+
+    g = _lgamma_stirling
+    const = pt.gammaln(n + 1.0) - pt.gammaln(value + 1.0) - pt.gammaln(n - value + 1.0)
+    return const + g(value + a) + g(n - value + b) - g(n + a + b) - g(a) - g(b) + g(a + b)
+
+
+def _betabinom_random(n, a, b, rng=None, size=None):
+    return rng.binomial(n, rng.beta(a, b, size=size), size=size)
+
+
 class Binomial(Family):
     """Successes out of trials: y ~ Binomial(n, logistic(theta)); theta is the logit share.
 
@@ -217,7 +246,11 @@ class Binomial(Family):
             import pytensor.tensor as pt
 
             a, b = self.beta_shapes(theta, tau2, pt)
-            pm.BetaBinomial(f"obs_{ind.name}", n=n.astype("int64"), alpha=a, beta=b, observed=y_obs)
+            if tau2 > STIRLING_MAX_TAU2:
+                pm.BetaBinomial(f"obs_{ind.name}", n=n.astype("int64"), alpha=a, beta=b, observed=y_obs)
+            else:
+                pm.CustomDist(f"obs_{ind.name}", n.astype("int64"), a, b, logp=_betabinom_logp,
+                              random=_betabinom_random, dtype="int64", observed=y_obs)
         else:
             pm.Binomial(f"obs_{ind.name}", n=n.astype("int64"), logit_p=theta, observed=y_obs)
 

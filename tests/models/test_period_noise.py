@@ -132,11 +132,36 @@ def test_simulate_without_period_draws_as_before():
 # ------------------------------------------------------------------------------------------------- the config
 
 
-def test_default_has_no_period_noise():
+def test_default_has_period_noise_and_off_has_none():
     cfg = load_config()
-    assert "period_noise" not in cfg["quality"] and "period_noise_sd" not in cfg["quality"]
+    assert cfg["quality"]["period_noise"] == "estimated"
     rec = registry.get("rtt")
-    assert rec.fam.period_variance(rec, cfg) == 0.0 and rec.fam.loglik_kind(rec, cfg) == "binomial"
+    assert rec.fam.period_variance(rec, cfg) > 0.0 and rec.fam.loglik_kind(rec, cfg) == "betabinomial"
+    off = load_config(overrides={"quality": {"period_noise": "off"}})
+    assert "period_noise_sd" not in off["quality"] and "period_months" not in off["quality"]
+    assert rec.fam.period_variance(rec, off) == 0.0 and rec.fam.loglik_kind(rec, off) == "binomial"
+
+
+def test_synthetic_default_draws_the_models_period_shocks():
+    """The embedded default is drawn from the model fitted to it: each binomial indicator's observed logit is its
+    long-run theta plus a shock of the model's SD, tau / sqrt(M); the other draws are those of a panel without it."""
+    from analysis.synthetic import generate, model_period_sd
+
+    sd = model_period_sd()
+    q = load_config()["quality"]
+    assert sd["rtt"] == pytest.approx(q["period_noise_sd"]["rtt"])
+    assert sd["cancer_62d"] == pytest.approx(q["period_noise_sd"]["cancer_62d"] / 12 ** 0.5)
+    assert "shmi" not in sd and model_period_sd(load_config(overrides={"quality": {"period_noise": "off"}})) == {}
+    panel, truth, trusts, _ = generate(5)
+    plain, _, plain_trusts, _ = generate(5, period_sd=None)
+    assert truth["period_sd"] == pytest.approx(sd) and "eps_rtt" not in plain_trusts
+    assert np.allclose(trusts["theta_rtt"], plain_trusts["theta_rtt"])
+    for k, v in sd.items():  # a shock of the stated SD (129 draws: within sampling error)
+        assert np.std(trusts[f"eps_{k}"]) == pytest.approx(v, rel=0.3)
+    assert panel["shmi_observed_deaths"].equals(plain["shmi_observed_deaths"])
+    assert not panel["rtt_waiting_under_18w"].equals(plain["rtt_waiting_under_18w"])
+    with pytest.raises(ValueError, match="period_sd must be"):
+        generate(5, period_sd="estimated")
 
 
 def test_estimated_fills_sds_and_months():
@@ -177,15 +202,32 @@ def _small_panel():
     return panel.sort_values("org_code").iloc[:30].reset_index(drop=True)
 
 
-def test_model_uses_betabinomial_only_when_on():
+@pytest.mark.parametrize("tau2", [registry.STIRLING_MAX_TAU2, 0.0286, 0.005, 0.0001])
+def test_stirling_betabinomial_is_exact(tau2):
+    """The model's beta-binomial log pmf (Stirling's series for the log-gamma terms of the shapes) equals scipy's to
+    1e-8 over the whole support's edges and middle, down to the smallest shapes it is used for."""
+    n = np.array([1, 40, 40, 40, 5000, 5000, 120000, 120000, 120000])
+    y = np.array([0, 0, 17, 40, 3100, 5000, 0, 61000, 120000])
+    theta = np.array([-3.0, 0.0, 0.5, 3.0, -0.2, 1.0, -4.0, 0.1, 4.0])
+    a, b = registry.Binomial.beta_shapes(theta, tau2)
+    got = registry._betabinom_logp(y.astype(float), n.astype(float), a, b).eval()
+    assert got == pytest.approx(stats.betabinom.logpmf(y, n, a, b), abs=1e-8)
+
+
+def test_model_uses_betabinomial_only_when_on(monkeypatch):
     from models.value_model import build_model, prepare
 
     panel = _small_panel()
-    off = load_config()
-    on = load_config(overrides={"quality": {"period_noise": "estimated"}})
+    off = load_config(overrides={"quality": {"period_noise": "off"}})
+    on = load_config()
     m_off, m_on = (build_model(prepare(panel, c), c) for c in (off, on))
     assert type(m_off["obs_rtt"].owner.op).__name__ == "BinomialRV"
-    assert type(m_on["obs_rtt"].owner.op).__name__ == "BetaBinomialRV"
+    assert "obs_rtt" in type(m_on["obs_rtt"].owner.op).__name__  # the beta-binomial, Stirling's log-gamma
+    monkeypatch.setattr(registry, "STIRLING_MAX_TAU2", -1.0)  # PyMC's own BetaBinomial: the same density
+    m_pymc = build_model(prepare(panel, on), on)
+    assert type(m_pymc["obs_rtt"].owner.op).__name__ == "BetaBinomialRV"
+    ip = m_on.initial_point()
+    assert m_on.compile_logp()(ip) == pytest.approx(m_pymc.compile_logp()(ip), abs=1e-6)
     assert type(m_on["obs_shmi"].owner.op).__name__ == "PoissonRV"
     assert np.isfinite(m_on.compile_logp()(m_on.initial_point()))
     # tau -> 0 recovers the binomial: the same log density at the same point, up to the beta-binomial's variance
