@@ -142,36 +142,44 @@ class PoissonOE(Family):
             pm.Poisson(f"obs_{ind.name}", mu=rate, observed=y_obs)
 
     def simulate(self, rng, n, theta, dispersion=None, period_var=0.0):
-        lam = n * np.exp(theta)
+        # an extreme prior draw (prior predictive checks) can ask for more deaths than numpy's Poisson can draw; the
+        # cap is beyond any count a ratio statistic could distinguish
+        lam = n * np.exp(np.minimum(theta, 700.0))
         if dispersion is not None:  # NB2 with alpha = 1 / phi^2: gamma-Poisson mixture
             a = 1 / dispersion**2
             lam = rng.gamma(a, lam / a)
-        return rng.poisson(lam)
+        return rng.poisson(np.minimum(lam, 1e15))
 
 
-#: the beta-binomial's log-gamma terms use Stirling's series when every argument is at least 1 / tau^2 + 1/2, i.e.
-#: at least 10.5 here, where the series through x^-5 is exact to about 1e-10 (tests/models/test_period_noise.py);
-#: a larger period variance falls back to PyMC's BetaBinomial.  Why: jax's log-gamma and its gradient made the
-#: period-noise option double the cost of a gradient (benchmarks/RESULTS.md, "Period noise on by default").
+#: the beta-binomial's log-gamma terms are taken in pairs, log Gamma(x + k) - log Gamma(x), by Stirling's series
+#: through x^-5 written without the difference of two large numbers, valid when every x is at least 1 / tau^2 + 1/2,
+#: i.e. at least 10.5 here (exact to about 1e-8 against scipy up to |theta| = 40: tests/models/test_period_noise.py);
+#: a larger period variance falls back to PyMC's BetaBinomial.  Why: jax's log-gamma and digamma doubled the cost of
+#: a gradient, and the plain sum of log-gamma terms loses all precision once the shapes pass about 1e13 (|theta| near
+#: 30), where its error is large and positive and a chain can stick (benchmarks/RESULTS.md, "Period noise on by
+#: default").
 STIRLING_MAX_TAU2 = 0.1
 
 
-def _lgamma_stirling(x):
-    """log Gamma(x) by Stirling's series through x^-5 (for x >= 10)."""
+def _lgamma_rise(x, k):
+    """log Gamma(x + k) - log Gamma(x) for x >= 10, k >= 0, by Stirling's series without cancellation:
+    (x - 1/2) log1p(k / x) + k log(x + k) - k + c(x + k) - c(x), c(x) = 1/(12x) - 1/(360x^3) + 1/(1260x^5)."""
     import pytensor.tensor as pt
 
-    r = 1.0 / x
-    r2 = r * r
-    return (x - 0.5) * pt.log(x) - x + 0.5 * np.log(2 * np.pi) + r * (1 / 12 - r2 * (1 / 360 - r2 / 1260))
+    def c(z):
+        r = 1.0 / z
+        r2 = r * r
+        return r * (1 / 12 - r2 * (1 / 360 - r2 / 1260))
+
+    return (x - 0.5) * pt.log1p(k / x) + k * pt.log(x + k) - k + c(x + k) - c(x)
 
 
 def _betabinom_logp(value, n, a, b):
     """BetaBinomial(n, a, b) log pmf (log C(n, value) depends on the data alone: the jax backend folds it)."""
     import pytensor.tensor as pt
 
-    g = _lgamma_stirling
     const = pt.gammaln(n + 1.0) - pt.gammaln(value + 1.0) - pt.gammaln(n - value + 1.0)
-    return const + g(value + a) + g(n - value + b) - g(n + a + b) - g(a) - g(b) + g(a + b)
+    return const + _lgamma_rise(a, value) + _lgamma_rise(b, n - value) - _lgamma_rise(a + b, n)
 
 
 def _betabinom_random(n, a, b, rng=None, size=None):

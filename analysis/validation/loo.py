@@ -247,7 +247,10 @@ def loo_pit(pw: dict, d: ModelData, cfg: dict, idata, seed: int = 0) -> np.ndarr
         th = rng.normal(m[:, i, k], np.sqrt(v[:, i, k]))
         kind = _kind(d, k, cfg)
         n = d.n[i, k]
-        if kind == "binomial":
+        if kind in ("binomial", "betabinomial"):
+            if kind == "betabinomial":  # the period's own logit: the long-run one plus its shock, as the model says
+                rec = registry.get(d.indicators[k])
+                th = th + rng.normal(0.0, np.sqrt(rec.fam.period_variance(rec, cfg)), len(th))
             yrep = rng.binomial(int(n), special.expit(th))
         else:
             lam = n * np.exp(th)

@@ -74,6 +74,10 @@ def test_direction_and_display_come_from_the_record():
     assert lower.alpha_measure == "readm_pp_vs_expected"
 
 
+#: a new binomial indicator needs its period-noise SD (none is estimated for it in models/period_noise.toml)
+TOY_PERIOD = {"period_noise_sd": {"toy": 0.1}}
+
+
 def _toy(**kw) -> registry.Indicator:
     args = dict(higher_is_better=False, prior_scale=0.5, weight=0.1, label="Toy outcome", short="Toy",
                 unit="% of toy events")
@@ -98,9 +102,10 @@ def test_register_refuses_duplicates_and_unknown_families(toy):
 def test_config_checks_names_against_the_registry_and_takes_record_defaults(toy):
     with pytest.raises(ConfigError, match="unknown \\['nope'\\]"):
         load_config(overrides={"quality": {"indicators": ["shmi", "nope"]}})
-    cfg = load_config(overrides={"quality": {"indicators": ["shmi", "rtt", "ae", "fft", "toy"]}})
+    cfg = load_config(overrides={"quality": {"indicators": ["shmi", "rtt", "ae", "fft", "toy"], **TOY_PERIOD}})
     assert cfg["priors"]["quality_scale"]["toy"] == 0.5 and cfg["value"]["quality_weights"]["toy"] == 0.1
-    cfg = load_config(overrides={"quality": {"indicators": ["rtt", "toy"]}, "priors": {"quality_scale": {"toy": 0.9}}})
+    cfg = load_config(overrides={"quality": {"indicators": ["rtt", "toy"], **TOY_PERIOD},
+                                 "priors": {"quality_scale": {"toy": 0.9}}})
     assert cfg["priors"]["quality_scale"]["toy"] == 0.9  # the config overrides the record
 
 
@@ -114,7 +119,7 @@ def test_prepare_names_missing_columns(toy):
     from models.value_model import prepare
 
     panel = generate(20260401)[0]
-    cfg = load_config(overrides={"quality": {"indicators": ["rtt", "toy"]}})
+    cfg = load_config(overrides={"quality": {"indicators": ["rtt", "toy"], **TOY_PERIOD}})
     with pytest.raises(ValueError, match="toy_events"):
         prepare(panel, cfg)
 
@@ -131,7 +136,7 @@ def test_a_toy_indicator_runs_panel_fit_and_summaries(toy):
     panel, theta = add_indicator(panel, "toy", seed=1, centre=-1.0, spread=0.4, den_per_gbp_m=20.0,
                                  share_missing=0.1)
     inds = ["shmi", "rtt", "ae", "fft", "toy"]
-    cfg = load_config(overrides={"quality": {"indicators": inds},
+    cfg = load_config(overrides={"quality": {"indicators": inds, **TOY_PERIOD},
                                  "sampler": {"chains": 2, "tune": 50, "draws": 50, "retry_target_accept": 0.0}})
     idata, data, _gate = fit(panel, cfg, echo=lambda *a: None)  # the gate need not pass on 50 draws
     assert data.indicators == inds
