@@ -291,7 +291,12 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
             M_flat = pm.Flat("M", shape=len(nat))
             M = pt.zeros((K, T))
             M = pt.set_subtensor(M[nat[:, 0], nat[:, 1]], M_flat)
-            pm.Potential("M_prior", pm.logp(pm.Normal.dist(0.0, pt.sqrt(c_var)), M_flat - M[nat[:, 0], prev_t]).sum())
+            # Normal steps by default; priors.national_step_df > 0 makes them Student-t (a COVID-size year is then a
+            # tail event, not a reason for a wide s_c in every year: benchmarks/RESULTS.md, 2026-12-03)
+            df = float(pr.get("national_step_df", 0) or 0)
+            step = pm.StudentT.dist(nu=df, mu=0.0, sigma=pt.sqrt(c_var)) if df > 0 else \
+                pm.Normal.dist(0.0, pt.sqrt(c_var))
+            pm.Potential("M_prior", pm.logp(step, M_flat - M[nat[:, 0], prev_t]).sum())
             # years without data keep the level of the last year with data (nothing observes them)
             for k in range(K):
                 for t in range(d.first[k] + 1, T):

@@ -176,6 +176,15 @@ def decomposed_scores(draws: np.ndarray, y: np.ndarray, groups: np.ndarray | Non
 
 # ------------------------------------------------------------------------------------------------- forecasts
 
+def national_step_draws(rng, wide: list[bool], s_c: np.ndarray, scale: float, df: float) -> np.ndarray:
+    """(D,) national change over the years ``wide`` (one flag per year: True where the series-break prior
+    Normal(0, scale) applies) with Student-t(df) steps of scale ``s_c`` (D,) in the other years."""
+    out = np.zeros(len(s_c))
+    for w in wide:
+        out = out + (scale * rng.standard_normal(len(s_c)) if w else s_c * rng.standard_t(df, len(s_c)))
+    return out
+
+
 def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -> np.ndarray:
     """Predictive draws (D, N, K) of the linear-predictor observation z in target year ``d_target.years[T]``
     (``d_train`` is the training data; the trusts are the same)."""
@@ -195,7 +204,13 @@ def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -
             c_sd = h["scale"][k] if wide else h["s_c"][:, k]
             var_step = var_step + c_sd**2 + h["s_e"][:, k] ** 2
         # national + peer steps: peer means move together by the national steps and apart by the peer steps
-        nat = rng.standard_normal(D) * np.sqrt(np.maximum(var_step - hzn * h["s_e"][:, k] ** 2, 0))
+        df = float(cfg["priors"].get("national_step_df", 0) or 0)
+        if df > 0:  # Student-t steps (models/trend_model.py): summed year by year, a sum of t's is not a t
+            wide_years = [bool(d_target.wide_step[k, d_target.years.index(yr)]) if yr in d_target.years else False
+                          for yr in range(d_train.years[last] + 1, target_year + 1)]
+            nat = national_step_draws(rng, wide_years, h["s_c"][:, k], float(h["scale"][k]), df)
+        else:
+            nat = rng.standard_normal(D) * np.sqrt(np.maximum(var_step - hzn * h["s_e"][:, k] ** 2, 0))
         peer = rng.standard_normal((D, len(d_train.peer_groups))) * np.sqrt(hzn) * h["s_e"][:, k, None]
         mu_T = mu_last + nat[:, None] + peer
         need = expect_last[:, :, k, last] - mu_last[:, d_train.g]

@@ -106,3 +106,29 @@ def test_prepare_masks_need_covariates_by_peer_group():
     assert np.all(d.x[spec] == 0)
     # standardised over the six general trusts alone: mean 0 and SD 1 there
     assert np.allclose(d.x[~spec].mean(0), 0) and np.allclose(d.x[~spec].std(0, ddof=1), 1)
+
+
+def test_student_t_national_steps_are_behind_config():
+    """priors.national_step_df > 0 makes the national steps Student-t in the model and in the backtest's forecast;
+    0 (the default) keeps them Normal."""
+    from analysis.trend.backtest import national_step_draws
+    from models.trend_model import build_model, load_trend_config, prepare
+    from tests.analysis.trend.test_backtest_sweep import year_panel
+
+    panel = year_panel(n=8)
+    base = {"need": {"covariates": []}, "indicators": {"use": ["rtt"], "breaks": {}}}
+    assert load_trend_config()["priors"]["national_step_df"] == 0
+    lp = {}
+    for df in (0, 4):
+        cfg = load_trend_config(overrides={**base, "priors": {"national_step_df": df}})
+        m = build_model(prepare(panel, cfg), cfg)
+        point = m.initial_point()
+        point["M"] = np.array([0.0, 0.0, 0.0, 1.5])  # one large national step (3.75 step SDs at the initial s_c)
+        lp[df] = float(m.compile_logp(vars=[m["M_prior"]], jacobian=False)(point))
+    assert lp[4] > lp[0]  # the large step is less surprising under heavy tails
+    rng = np.random.default_rng(0)
+    s_c = np.full(200_000, 0.1)
+    t = national_step_draws(rng, [False], s_c, 0.6, 4.0)
+    assert stats.kurtosis(t) > 2  # Student-t(4): infinite in theory, large in a sample; a Normal gives 0
+    both = national_step_draws(rng, [True, False], s_c, 0.6, 4.0)  # a break year adds the wide Normal
+    assert np.std(both) == pytest.approx(np.sqrt(0.6**2 + 0.1**2 * 2), rel=0.05)
