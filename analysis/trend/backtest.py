@@ -214,10 +214,22 @@ def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -
         peer = rng.standard_normal((D, len(d_train.peer_groups))) * np.sqrt(hzn) * h["s_e"][:, k, None]
         mu_T = mu_last + nat[:, None] + peer
         need = expect_last[:, :, k, last] - mu_last[:, d_train.g]
-        r = h["rho"][:, k, None] ** hzn
+        # the trust's state moves on from the filtered state of the last training year (the filter has already
+        # carried it over any years after the indicator's last data), so its horizon counts from that year
+        hu = target_year - d_train.years[-1]
+        r = h["rho"][:, k, None] ** hu
         s2 = h["sigma"][:, k, None] ** 2
         mean_u = r * st["a_last"][:, :, k]
-        var_u = r**2 * st["P_last"][:, :, k] + s2 * (1 - r**2)
+        if float(cfg["priors"].get("volatility_step", 0) or 0) > 0:
+            # innovation variance drifting by year (models/trend_model.py): its log walks on from the last year
+            rho_k = h["rho"][:, k, None]
+            log_vol = np.log(h["vol"][:, k, -1])
+            var_u = st["P_last"][:, :, k]
+            for _ in range(hu):
+                log_vol = log_vol + h["s_h"] * rng.standard_normal(D)
+                var_u = rho_k**2 * var_u + s2 * (1 - rho_k**2) * np.exp(log_vol)[:, None]
+        else:
+            var_u = r**2 * st["P_last"][:, :, k] + s2 * (1 - r**2)
         u_T = mean_u + np.sqrt(var_u) * rng.standard_normal((D, N))
         v = d_target.v[:, k, T_index]
         noise_sd = np.sqrt(np.where(np.isnan(v), 0.0, v)[None] + h["tau"][:, k, None] ** 2)

@@ -139,3 +139,25 @@ def test_statistics_match_scipy():
     p = np.random.default_rng(0).random((3, 50))
     assert np.allclose(ks_statistic(p), [stats.kstest(x, "uniform").statistic for x in p])
     assert np.allclose(chi2_statistic(p), [stats.chisquare(np.histogram(x, 10, (0, 1))[0]).statistic for x in p])
+
+
+@pytest.mark.parametrize("volatility_step", [0.0, 0.3])
+def test_the_state_moves_on_from_the_last_training_year(volatility_step):
+    """The filtered state of the last training year already carries the years after an indicator's last data (A&E
+    has none in 2019/20-2020/21), so the forecast of 2021/22 moves it on by one year, not three."""
+    from analysis.trend.backtest import forecast
+
+    D, Nt, years = 4000, 3, [2016, 2017, 2018, 2019, 2020]
+    rho, sigma = 0.8, 0.5
+    h = {"sigma": np.full((D, 1), sigma), "rho": np.full((D, 1), rho), "tau": np.zeros((D, 1)),
+         "s_c": np.zeros((D, 1)), "s_e": np.zeros((D, 1)), "scale": np.array([0.6]),
+         "mu": np.zeros((D, 1, 1, 5)), "beta": np.zeros((D, 1, 0)),
+         "vol": np.ones((D, 1, 5)), "s_h": np.zeros(D)}
+    st = {"hyper": h, "a_last": np.ones((D, Nt, 1)), "P_last": np.zeros((D, Nt, 1))}
+    d_train = SimpleNamespace(shape=(Nt, 1, 5), years=years, last=np.array([2]), peer_groups=["all"],
+                              g=np.zeros(Nt, int), x=np.zeros((Nt, 0)))
+    d_target = SimpleNamespace(years=[*years, 2021], wide_step=np.zeros((1, 6), bool), v=np.zeros((Nt, 1, 6)))
+    cfg = {"priors": {"volatility_step": volatility_step}}
+    out = forecast(None, d_train, st, d_target, 5, cfg, np.random.default_rng(0))
+    assert np.allclose(out.mean(axis=0), rho, atol=0.03)  # rho^1 of the state 1; rho^3 would be 0.51
+    assert np.allclose(out.std(axis=0), sigma * np.sqrt(1 - rho**2), rtol=0.05)
