@@ -60,7 +60,7 @@ def sign(indicator: str) -> float:
     registered after import counts too)."""
     return registry.get(indicator).sign
 #: parameters the convergence gate checks (the states u are exact draws given these)
-GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu", "s_h", "h_step")
+GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu", "s_h", "h_z")
 
 
 def load_trend_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
@@ -331,11 +331,9 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
             for k in kd:
                 steps_h[k, d.first[k] + 2:] = True  # the step into first+1 is the reference (log 0)
             idx = np.argwhere(steps_h)
-            # centred: 129 trusts a year inform each step well (non-centred, the backtest had divergences;
-            # benchmarks/RESULTS.md)
-            step_h = pm.Normal("h_step", 0.0, s_h, shape=len(idx))
+            eta = pm.Normal("h_z", 0.0, 1.0, shape=len(idx))
             inc = pt.zeros((K, T))
-            inc = pt.set_subtensor(inc[idx[:, 0], idx[:, 1]], step_h)
+            inc = pt.set_subtensor(inc[idx[:, 0], idx[:, 1]], s_h * eta)
             h = pm.Deterministic("h", pt.cumsum(inc, axis=1), dims=("indicator", "year"))
             vol = pt.exp(h)
         pm.Potential("loglik", kalman_loglik(resid, R, obs, sigma[None, :], rho[None, :], vol=vol))

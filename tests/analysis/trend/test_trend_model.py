@@ -194,6 +194,6 @@ def test_the_drifting_innovation_variance_is_behind_config():
     cfg = load_trend_config(overrides={**base, "priors": {"volatility_step": 0.3}})
     on = build_model(prepare(panel, cfg), cfg)
     # five years: steps into years 2..4 of each indicator are free (the step into year 1 is the reference)
-    assert on["h_step"].eval().shape == (6,) and on["s_h"] in on.free_RVs
+    assert on["h_z"].eval().shape == (6,) and on["s_h"] in on.free_RVs
     h = on["h"].eval()  # a prior draw: the first year and the reference step are 0, the later steps walk
     assert h.shape == (2, 5) and np.all(h[:, :2] == 0) and np.all(h[:, 2:] != 0)
