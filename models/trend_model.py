@@ -331,6 +331,7 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
             for k in kd:
                 steps_h[k, d.first[k] + 2:] = True  # the step into first+1 is the reference (log 0)
             idx = np.argwhere(steps_h)
+            # non-centred: centred, the backtest's fits diverged more (years without data leave steps uninformed)
             eta = pm.Normal("h_z", 0.0, 1.0, shape=len(idx))
             inc = pt.zeros((K, T))
             inc = pt.set_subtensor(inc[idx[:, 0], idx[:, 1]], s_h * eta)
