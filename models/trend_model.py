@@ -60,7 +60,7 @@ def sign(indicator: str) -> float:
     registered after import counts too)."""
     return registry.get(indicator).sign
 #: parameters the convergence gate checks (the states u are exact draws given these)
-GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu")
+GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z", "mu", "s_h", "h_z")
 
 
 def load_trend_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
@@ -211,10 +211,12 @@ def step_layout(d: TrendData) -> dict:
             "present": present}
 
 
-def kalman_loglik(resid, R, obs, sigma, rho, lib=pt):
+def kalman_loglik(resid, R, obs, sigma, rho, lib=pt, vol=None):
     """Log-likelihood of a stationary AR(1) state observed with noise, summed over series, and the filtered means
     and variances.  ``resid`` (N, K, T): observation minus the peer/need expectation; ``R`` (N, K, T) observation
-    variance; ``obs`` (N, K, T) bool; ``sigma``, ``rho`` (K,).  Works with pytensor (model) and numpy (checks)."""
+    variance; ``obs`` (N, K, T) bool; ``sigma``, ``rho`` (K,).  ``vol`` (K, T), optional: multiplier of the
+    innovation variance of the step into year t (priors.volatility_step).  Works with pytensor (model) and numpy
+    (checks)."""
     obs = np.asarray(obs, bool)
     T = obs.shape[-1]
     q = sigma**2 * (1 - rho**2)
@@ -237,7 +239,7 @@ def kalman_loglik(resid, R, obs, sigma, rho, lib=pt):
             ll = ll + np.sum(np.where(o, -0.5 * (np.log(2 * np.pi) + np.log(S_safe) + e_safe**2 / S_safe), 0.0))
             Kg = np.where(o, P / S_safe, 0.0)
             a_f, P_f = a + Kg * e_safe, P * (1 - Kg)
-        a, P = rho * a_f, rho**2 * P_f + q
+        a, P = rho * a_f, rho**2 * P_f + (q if vol is None or t + 1 == T else q * vol[..., t + 1])
     return ll
 
 
@@ -291,7 +293,12 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
             M_flat = pm.Flat("M", shape=len(nat))
             M = pt.zeros((K, T))
             M = pt.set_subtensor(M[nat[:, 0], nat[:, 1]], M_flat)
-            pm.Potential("M_prior", pm.logp(pm.Normal.dist(0.0, pt.sqrt(c_var)), M_flat - M[nat[:, 0], prev_t]).sum())
+            # Normal steps by default; priors.national_step_df > 0 makes them Student-t (a COVID-size year is then a
+            # tail event, not a reason for a wide s_c in every year: benchmarks/RESULTS.md, 2026-12-03)
+            df = float(pr.get("national_step_df", 0) or 0)
+            step = pm.StudentT.dist(nu=df, mu=0.0, sigma=pt.sqrt(c_var)) if df > 0 else \
+                pm.Normal.dist(0.0, pt.sqrt(c_var))
+            pm.Potential("M_prior", pm.logp(step, M_flat - M[nat[:, 0], prev_t]).sum())
             # years without data keep the level of the last year with data (nothing observes them)
             for k in range(K):
                 for t in range(d.first[k] + 1, T):
@@ -313,5 +320,22 @@ def build_model(d: TrendData, cfg: dict) -> pm.Model:
         z = np.where(obs, d.z, 0.0)
         R = np.where(obs, d.v, 1.0) + tau[None, :, None] ** 2
         resid = z - expect
-        pm.Potential("loglik", kalman_loglik(resid, R, obs, sigma[None, :], rho[None, :]))
+        vol = None
+        s_h_prior = float(pr.get("volatility_step", 0) or 0)
+        if s_h_prior > 0 and len(kd):
+            # the trust effects' innovation variance may drift from year to year (a random walk of its log, shared
+            # by the trusts of an indicator, 0 at the first step): the backtest found the relative forecasts too
+            # wide where trusts moved less in recent years than in the COVID years (benchmarks/RESULTS.md)
+            s_h = pm.HalfNormal("s_h", s_h_prior)
+            steps_h = np.zeros((K, T), bool)
+            for k in kd:
+                steps_h[k, d.first[k] + 2:] = True  # the step into first+1 is the reference (log 0)
+            idx = np.argwhere(steps_h)
+            # non-centred: centred, the backtest's fits diverged more (years without data leave steps uninformed)
+            eta = pm.Normal("h_z", 0.0, 1.0, shape=len(idx))
+            inc = pt.zeros((K, T))
+            inc = pt.set_subtensor(inc[idx[:, 0], idx[:, 1]], s_h * eta)
+            h = pm.Deterministic("h", pt.cumsum(inc, axis=1), dims=("indicator", "year"))
+            vol = pt.exp(h)
+        pm.Potential("loglik", kalman_loglik(resid, R, obs, sigma[None, :], rho[None, :], vol=vol))
     return model

@@ -347,6 +347,17 @@ def backtest_text(bt: dict | None) -> str:
                  f"continuous ranked probability score (CRPS) was {num(o.get('crps_ratio'), 2)} times that of the "
                  f"naive \u201csame as last year\u201d forecast (target at most {num(o.get('target_crps_ratio'), 2)}); "
                  f"the uniformity of the predictive p-values has Kolmogorov-Smirnov p = {num(o.get('pit_ks_p'), 3)}.")
+        if known(o.get("rel_coverage90")) and known(o.get("rel_pit_ks_p")):
+            # the forecasts of one year share its national change, so their p-values are not independent
+            # (analysis/trend/backtest.py relative_split)
+            text += (" Every trust's forecast for a year carries the same national change, so that p-value is not a "
+                     "valid test; judged on each trust's position relative to the year's cross-trust centre, the 90% "
+                     f"intervals held {pct(o['rel_coverage90'])} and the uniformity tests of the target years, "
+                     f"combined, have p = {num(o['rel_pit_ks_p'], 3)}")
+            if known(o.get("national_pit_ks_p")):
+                text += (f"; the {count(o.get('n_national'))} forecasts of the national centre, one per target year "
+                         f"and indicator, have p = {num(o['national_pit_ks_p'], 3)}")
+            text += "."
     else:
         text += "The backtest scored no trust-year (no target year had enough earlier years)."
     if gates is not None and len(gates):
@@ -357,9 +368,16 @@ def backtest_text(bt: dict | None) -> str:
         rows = []
         for r in s.itertuples():
             name = registry.get(r.indicator).label if r.indicator in registry.INDICATORS else r.indicator
-            rows.append([md(name), md(r.target), count(r.n_trusts), pct(r.coverage90), num(r.crps_ratio, 2),
-                         num(getattr(r, "crps_ratio_spread", float("nan")), 2), num(r.pit_ks_p, 3)])
-        text += "\n" + md_table(["Indicator", "Target year", "Trusts", "90% coverage", "CRPS / naive",
-                                 "CRPS / naive with spread", "PIT KS p"], rows, [24, 12, 9, 12, 12, 17, 14],
-                                "llrrrrr")
+            row = [md(name), md(r.target), count(r.n_trusts), pct(r.coverage90), num(r.crps_ratio, 2),
+                   num(getattr(r, "crps_ratio_spread", float("nan")), 2), num(r.pit_ks_p, 3)]
+            if "rel_pit_ks_p" in s:
+                row += [pct(r.rel_coverage90), num(r.rel_pit_ks_p, 3), num(r.national_pit, 2)]
+            rows.append(row)
+        head = ["Indicator", "Target year", "Trusts", "90% coverage", "CRPS / naive", "CRPS / naive with spread",
+                "PIT KS p"]
+        widths, align = [24, 12, 9, 12, 12, 17, 14], "llrrrrr"
+        if "rel_pit_ks_p" in s:
+            head += ["Relative 90% coverage", "Relative PIT KS p", "National PIT"]
+            widths, align = widths + [12, 12, 10], align + "rrr"
+        text += "\n" + md_table(head, rows, widths, align)
     return text

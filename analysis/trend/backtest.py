@@ -15,6 +15,17 @@ forecasts are calibrated (Kolmogorov-Smirnov and a 10-bin chi-square test); and 
 "same as last year" forecast (the trust's last observed value as a point forecast, whose CRPS is its absolute
 error; target ratio at most 0.8).  A naive forecast with spread (Normal around last year with the SD of the last
 observed year-on-year changes across trusts) is reported beside it, as a harder comparator.
+
+The PITs of one target year are not independent: every trust's forecast carries the same national step, so one
+national surprise moves all of them together, and a uniformity test over the trusts of a year rejects even a
+calibrated model.  Each forecast is therefore also split (:func:`relative_split`, on the linear predictor) into
+the year's cross-trust centre, shared by all trusts, and the trust's position relative to it: the relative
+forecasts' PITs are close to independent across trusts and are the ones tested for uniformity per year
+(``rel_pit_ks_p``, with their coverage ``rel_coverage90``); the centre gives one PIT per target year x indicator
+(``national_pit``), checked pooled over the rows.  The plain columns are kept.  Centred values sum to zero, which
+makes the nominal KS p-value conservative, so the tests' null distributions are taken from the forecast itself
+(:func:`reference_uniformity`); the same reference applied to the plain PITs (``pit_ks_p_joint``) is a valid test
+of them too, one that knows they share the national step.
 """
 
 from __future__ import annotations
@@ -80,7 +91,99 @@ def uniformity(p: np.ndarray, bins: int = 10) -> dict:
             "chi2_p": float(chi.pvalue), "bins": counts.tolist()}
 
 
+# ------------------------------------------------------------------------------- shared and relative components
+
+def relative_split(draws: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> dict:
+    """Split a joint forecast of one year (draws (S, N) of N trusts, observations y (N,)) into the part every trust
+    shares and each trust's position relative to it.
+
+    The centre is the cross-trust mean (within each of ``groups`` when given), taken in every draw and in the
+    observations alike; the relative forecast is draw minus that draw's centre, the relative observation is
+    observation minus the observed centre.  The shared shock (the national step every trust takes) cancels from
+    the relative values, so their PITs are close to independent across trusts and a uniformity test over the
+    trusts of one year is valid; the plain PITs all carry the same national forecast error and are not.  Work on
+    the scale on which the shock is additive (the linear predictor).  Returns ``rel_draws`` (S, N), ``rel_y`` (N,),
+    ``centre_draws`` (S, G), ``centre_y`` (G,) and ``group`` (N,) indexing the centres."""
+    draws, y = np.asarray(draws, float), np.asarray(y, float)
+    if draws.ndim != 2 or y.shape != draws.shape[1:]:
+        raise ValueError(f"relative_split: draws {draws.shape} and observations {y.shape} do not match (S, N), (N,)")
+    gi = np.zeros(len(y), int) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    G = int(gi.max()) + 1 if len(gi) else 0
+    centre_draws = np.stack([draws[:, gi == j].mean(axis=1) for j in range(G)], axis=1)
+    centre_y = np.array([y[gi == j].mean() for j in range(G)])
+    return {"rel_draws": draws - centre_draws[:, gi], "rel_y": y - centre_y[gi], "centre_draws": centre_draws,
+            "centre_y": centre_y, "group": gi}
+
+
+def ks_statistic(p: np.ndarray) -> np.ndarray:
+    """Kolmogorov-Smirnov distance of PIT values (last axis) from the uniform; leading axes are batches."""
+    x = np.sort(np.asarray(p, float), axis=-1)
+    n = x.shape[-1]
+    i = np.arange(1, n + 1)
+    return np.maximum((i / n - x).max(axis=-1), (x - (i - 1) / n).max(axis=-1))
+
+
+def chi2_statistic(p: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Pearson's statistic of PIT values (last axis) in ``bins`` equal bins against equal counts."""
+    p = np.asarray(p, float)
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    counts = (idx[..., None] == np.arange(bins)).sum(axis=-2)
+    e = p.shape[-1] / bins
+    return ((counts - e) ** 2 / e).sum(axis=-1)
+
+
+def reference_uniformity(draws: np.ndarray, p_obs: np.ndarray, bins: int = 10) -> dict:
+    """Uniformity tests of the PITs ``p_obs`` (N,) of one joint forecast ``draws`` (S, N), with each test's null
+    distribution taken from the forecast itself: every draw in turn plays the observation, its PITs against the
+    other draws give one value of the statistic.  If the observations are a draw from the joint forecast they are
+    exchangeable with the draws, so the p-value (the share of draws whose statistic is at least the observed one)
+    is valid whatever the dependence between the trusts' PITs; the nominal KS p-value is not when the values are
+    centred on their own mean, which makes it conservative (as Lilliefors' test is with an estimated mean)."""
+    draws = np.asarray(draws, float)
+    S = draws.shape[0]
+    rank = np.argsort(np.argsort(draws, axis=0, kind="stable"), axis=0)  # draws below each draw, in its column
+    p_ref = rank / (S - 1)
+    ks_ref, chi_ref = ks_statistic(p_ref), chi2_statistic(p_ref, bins)
+    ks_obs, chi_obs = float(ks_statistic(p_obs)), float(chi2_statistic(p_obs, bins))
+    return {"ks_stat": ks_obs, "ks_p": float((1 + np.sum(ks_ref >= ks_obs)) / (S + 1)),
+            "chi2": chi_obs, "chi2_p": float((1 + np.sum(chi_ref >= chi_obs)) / (S + 1))}
+
+
+def decomposed_scores(draws: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+                      level: float = 0.9) -> dict:
+    """Calibration of the relative and the shared parts of one year's forecast (:func:`relative_split`).
+
+    Returns per trust ``rel_pit`` and ``rel_covered`` (the relative observation inside the central ``level``
+    interval of the relative forecast); over trusts ``rel_coverage`` and the uniformity tests of the relative PITs
+    (``rel_ks_p``, ``rel_chi2_p``: null distributions from the forecast, :func:`reference_uniformity`;
+    ``rel_ks_p_nominal``: scipy's, conservative here; ``rel_bins``); and for the shared part, one value per group,
+    ``centre_pit``
+    (the PIT of the observed centre in the forecast centres), ``centre_error`` (observed minus forecast mean) and
+    ``centre_sd`` (forecast SD), all on the scale of ``draws``."""
+    sp = relative_split(draws, y, groups)
+    rd, ry = sp["rel_draws"], sp["rel_y"]
+    p = pit(rd, ry)
+    lo, hi = np.quantile(rd, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    covered = (ry >= lo) & (ry <= hi)
+    u = uniformity(p)
+    ref = reference_uniformity(rd, p)
+    cd, cy = sp["centre_draws"], sp["centre_y"]
+    return {"rel_pit": p, "rel_covered": covered, "rel_coverage": float(covered.mean()), "rel_ks_p": ref["ks_p"],
+            "rel_chi2_p": ref["chi2_p"], "rel_ks_p_nominal": u["ks_p"], "rel_bins": u["bins"],
+            "centre_pit": pit(cd, cy),
+            "centre_error": cy - cd.mean(axis=0), "centre_sd": cd.std(axis=0, ddof=1)}
+
+
 # ------------------------------------------------------------------------------------------------- forecasts
+
+def national_step_draws(rng, wide: list[bool], s_c: np.ndarray, scale: float, df: float) -> np.ndarray:
+    """(D,) national change over the years ``wide`` (one flag per year: True where the series-break prior
+    Normal(0, scale) applies) with Student-t(df) steps of scale ``s_c`` (D,) in the other years."""
+    out = np.zeros(len(s_c))
+    for w in wide:
+        out = out + (scale * rng.standard_normal(len(s_c)) if w else s_c * rng.standard_t(df, len(s_c)))
+    return out
+
 
 def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -> np.ndarray:
     """Predictive draws (D, N, K) of the linear-predictor observation z in target year ``d_target.years[T]``
@@ -101,14 +204,32 @@ def forecast(idata, d_train, st: dict, d_target, T_index: int, cfg: dict, rng) -
             c_sd = h["scale"][k] if wide else h["s_c"][:, k]
             var_step = var_step + c_sd**2 + h["s_e"][:, k] ** 2
         # national + peer steps: peer means move together by the national steps and apart by the peer steps
-        nat = rng.standard_normal(D) * np.sqrt(np.maximum(var_step - hzn * h["s_e"][:, k] ** 2, 0))
+        df = float(cfg["priors"].get("national_step_df", 0) or 0)
+        if df > 0:  # Student-t steps (models/trend_model.py): summed year by year, a sum of t's is not a t
+            wide_years = [bool(d_target.wide_step[k, d_target.years.index(yr)]) if yr in d_target.years else False
+                          for yr in range(d_train.years[last] + 1, target_year + 1)]
+            nat = national_step_draws(rng, wide_years, h["s_c"][:, k], float(h["scale"][k]), df)
+        else:
+            nat = rng.standard_normal(D) * np.sqrt(np.maximum(var_step - hzn * h["s_e"][:, k] ** 2, 0))
         peer = rng.standard_normal((D, len(d_train.peer_groups))) * np.sqrt(hzn) * h["s_e"][:, k, None]
         mu_T = mu_last + nat[:, None] + peer
         need = expect_last[:, :, k, last] - mu_last[:, d_train.g]
-        r = h["rho"][:, k, None] ** hzn
+        # the trust's state moves on from the filtered state of the last training year (the filter has already
+        # carried it over any years after the indicator's last data), so its horizon counts from that year
+        hu = target_year - d_train.years[-1]
+        r = h["rho"][:, k, None] ** hu
         s2 = h["sigma"][:, k, None] ** 2
         mean_u = r * st["a_last"][:, :, k]
-        var_u = r**2 * st["P_last"][:, :, k] + s2 * (1 - r**2)
+        if float(cfg["priors"].get("volatility_step", 0) or 0) > 0:
+            # innovation variance drifting by year (models/trend_model.py): its log walks on from the last year
+            rho_k = h["rho"][:, k, None]
+            log_vol = np.log(h["vol"][:, k, -1])
+            var_u = st["P_last"][:, :, k]
+            for _ in range(hu):
+                log_vol = log_vol + h["s_h"] * rng.standard_normal(D)
+                var_u = rho_k**2 * var_u + s2 * (1 - rho_k**2) * np.exp(log_vol)[:, None]
+        else:
+            var_u = r**2 * st["P_last"][:, :, k] + s2 * (1 - r**2)
         u_T = mean_u + np.sqrt(var_u) * rng.standard_normal((D, N))
         v = d_target.v[:, k, T_index]
         noise_sd = np.sqrt(np.where(np.isnan(v), 0.0, v)[None] + h["tau"][:, k, None] ** 2)
@@ -139,11 +260,16 @@ def score_year(pred_z: np.ndarray, d_train, d_target, T_index: int) -> tuple[pd.
         c_naive_sd = crps_normal(naive, sd_change, y) if np.isfinite(sd_change) else np.full(len(y), np.nan)
         p = pit(draws, y)
         lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
+        # the shared (national) and relative parts, on the linear predictor where the national step is additive:
+        # the plain PITs of one year share its national forecast error, so only the relative ones are tested
+        # for uniformity across trusts (relative_split)
+        dec = decomposed_scores(pred_z[:, ok, k], y_z[ok])
         codes = d_train.trusts.org_code.to_numpy()[ok]
         for j, code in enumerate(codes):
             per.append({"org_code": code, "indicator": ind, "target": fy_label(d_target.years[T_index]),
                         "observed": y[j], "naive": naive[j], "median": float(np.median(draws[:, j])),
-                        "lo90": lo[j], "hi90": hi[j], "pit": p[j], "crps": c_model[j], "crps_naive": c_naive[j]})
+                        "lo90": lo[j], "hi90": hi[j], "pit": p[j], "crps": c_model[j], "crps_naive": c_naive[j],
+                        "rel_pit": dec["rel_pit"][j], "rel_in90": bool(dec["rel_covered"][j])})
         u = uniformity(p)
         rows.append({"indicator": ind, "target": fy_label(d_target.years[T_index]),
                      "train_years": f"{fy_label(d_train.years[0])}-{fy_label(d_train.years[-1])}",
@@ -153,7 +279,12 @@ def score_year(pred_z: np.ndarray, d_train, d_target, T_index: int) -> tuple[pd.
                      "crps": float(c_model.mean()), "crps_naive": float(c_naive.mean()),
                      "crps_ratio": float(c_model.mean() / c_naive.mean()),
                      "crps_naive_spread": float(np.nanmean(c_naive_sd)),
-                     "crps_ratio_spread": float(c_model.mean() / np.nanmean(c_naive_sd))})
+                     "crps_ratio_spread": float(c_model.mean() / np.nanmean(c_naive_sd)),
+                     "pit_ks_p_joint": reference_uniformity(draws, p)["ks_p"],
+                     "rel_coverage90": dec["rel_coverage"], "rel_pit_ks_p": dec["rel_ks_p"],
+                     "rel_pit_ks_p_nominal": dec["rel_ks_p_nominal"], "rel_pit_chi2_p": dec["rel_chi2_p"], "rel_pit_bins": " ".join(map(str, dec["rel_bins"])),
+                     "national_pit": float(dec["centre_pit"][0]), "national_error": float(dec["centre_error"][0]),
+                     "national_sd": float(dec["centre_sd"][0])})
     return pd.DataFrame(rows), pd.DataFrame(per)
 
 
@@ -200,7 +331,8 @@ def backtest_year(context: dict, T: int, seed: int, min_train: int = MIN_TRAIN_Y
     for r in s.itertuples():
         log.append(f"  {r.indicator:<11} {r.target}: 90% coverage {r.coverage90:.0%} (n={r.n_trusts}), PIT KS p "
                    f"{r.pit_ks_p:.2f}, CRPS {r.crps:.2f} vs naive {r.crps_naive:.2f} (ratio {r.crps_ratio:.2f}; "
-                   f"naive with spread {r.crps_ratio_spread:.2f})")
+                   f"naive with spread {r.crps_ratio_spread:.2f}); relative to the year's centre: 90% coverage "
+                   f"{r.rel_coverage90:.0%}, PIT KS p {r.rel_pit_ks_p:.2f}; national PIT {r.national_pit:.2f}")
     wall = idata.attrs.get("svi_wall_seconds")
     gate_row = {"target": fy_label(T), "passed": bool(gate.passed), "divergences": int(gate.divergences),
                 "max_rhat": float(gate.max_rhat), "min_ess_bulk": float(gate.min_ess_bulk),
@@ -263,6 +395,18 @@ def run_backtest(panel: pd.DataFrame, cfg: dict, years: list[int] | None = None,
         overall = {"n": int(len(per)), "coverage90": float(((per.observed >= per.lo90) & (per.observed <= per.hi90)).mean()),
                    "pit_ks_p": u["ks_p"], "pit_chi2_p": u["chi2_p"], "pit_bins": u["bins"],
                    "crps_ratio": float(per.crps.mean() / per.crps_naive.mean())}
+        if "rel_pit" in per and len(summary) and "rel_pit_ks_p" in summary:
+            # the rows' relative tests combined (Fisher; rows are different years or indicators); the pooled
+            # relative PITs' nominal KS is conservative, each row's values being centred (reference_uniformity)
+            ur = uniformity(per["rel_pit"].to_numpy())
+            overall.update({"rel_coverage90": float(per["rel_in90"].astype(bool).mean()),
+                            "rel_pit_ks_p": float(stats.combine_pvalues(summary["rel_pit_ks_p"].to_numpy(),
+                                                                        method="fisher").pvalue),
+                            "rel_pit_ks_p_pooled_nominal": ur["ks_p"], "rel_pit_bins": ur["bins"]})
+        if len(summary) and "national_pit" in summary:
+            # one value per target year x indicator: few, so a check of gross miscalibration only
+            un = uniformity(summary["national_pit"].to_numpy(), bins=5)
+            overall.update({"n_national": un["n"], "national_pit_ks_p": un["ks_p"]})
     return {"summary": summary, "per_trust": per, "gates": pd.DataFrame(gates, columns=GATE_COLUMNS),
             "overall": overall}
 

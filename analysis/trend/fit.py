@@ -78,6 +78,10 @@ def hyper_draws(idata: az.InferenceData, d: TrendData, cfg: dict, rng: np.random
                 else _full(post, "s_c", ks, K, prior_sc)),
         "s_e": _full(post, "s_e", kp, K, prior_se) if pr.get("peer_steps", False) else np.zeros((D, K)),
         "scale": scale,
+        # innovation-variance multipliers of the trust effects by year (priors.volatility_step; 1 when off)
+        "vol": (np.exp(post["h"].values.reshape(D, K, -1)) if "h" in post
+                else np.ones((D, K, len(d.years)))),
+        "s_h": post["s_h"].values.reshape(D) if "s_h" in post else np.zeros(D),
     }
     return out
 
@@ -90,15 +94,18 @@ def expectation(h: dict, d: TrendData, sl=slice(None)) -> np.ndarray:
     return mu
 
 
-def ffbs(resid, R, obs, sigma, rho, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ffbs(resid, R, obs, sigma, rho, rng, vol=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward filtering, backward sampling of the AR(1) states, vectorised over draws (leading axis).
 
-    ``resid``, ``R`` (D, N, K, T); ``obs`` (N, K, T); ``sigma``, ``rho`` (D, K).  Returns the sampled states
-    (D, N, K, T) and the filtered mean and variance of the last year (D, N, K), from which forecasts start."""
+    ``resid``, ``R`` (D, N, K, T); ``obs`` (N, K, T); ``sigma``, ``rho`` (D, K); ``vol`` (D, K, T), optional:
+    multiplier of the innovation variance of the step into year t.  Returns the sampled states (D, N, K, T) and
+    the filtered mean and variance of the last year (D, N, K), from which forecasts start."""
     D, N, K, T = resid.shape
     s2 = (sigma**2)[:, None, :]
     r = rho[:, None, :]
-    q = s2 * (1 - r**2)
+    q0 = s2 * (1 - r**2)
+    vol = np.ones((D, K, T)) if vol is None else vol
+    q = q0
     a = np.zeros((D, N, K))
     P = np.broadcast_to(s2, (D, N, K)).copy()
     af = np.empty((D, N, K, T))
@@ -110,10 +117,13 @@ def ffbs(resid, R, obs, sigma, rho, rng) -> tuple[np.ndarray, np.ndarray, np.nda
         a = a + Kg * np.where(o, resid[..., t] - a, 0.0)
         P = P * (1 - Kg)
         af[..., t], Pf[..., t] = a, P
+        if t + 1 < T:
+            q = q0 * vol[:, None, :, t + 1]
         a, P = r * a, r**2 * P + q
     u = np.empty((D, N, K, T))
     u[..., T - 1] = af[..., T - 1] + np.sqrt(Pf[..., T - 1]) * rng.standard_normal((D, N, K))
     for t in range(T - 2, -1, -1):
+        q = q0 * vol[:, None, :, t + 1]
         Pp = r**2 * Pf[..., t] + q
         J = r * Pf[..., t] / Pp
         m = af[..., t] + J * (u[..., t + 1] - r * af[..., t])
@@ -136,7 +146,7 @@ def draw_states(idata: az.InferenceData, d: TrendData, cfg: dict, seed: int, chu
         sl = slice(s, min(D, s + chunk))
         resid = z[None] - expectation(h, d, sl)
         R = np.where(obs, d.v, 1.0)[None] + (h["tau"][sl] ** 2)[:, None, :, None]
-        uu, a, P = ffbs(resid, R, obs, h["sigma"][sl], h["rho"][sl], rng)
+        uu, a, P = ffbs(resid, R, obs, h["sigma"][sl], h["rho"][sl], rng, vol=h["vol"][sl])
         u[sl], a_last[sl], P_last[sl] = uu, a, P
     return {"u": u, "a_last": a_last, "P_last": P_last, "hyper": h}
 

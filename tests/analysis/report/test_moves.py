@@ -142,6 +142,12 @@ def test_paper_trend_section(tmp_path):
     text = moves.paper_trend(load_trend(ResultsDir(tmp_path)))
     assert "90% predictive intervals held the observed value 90% of the time (target 85% to 95%)" in text
     assert "0.74 times" in text and "2 of 2 backtest fits passed" in text and "2024/25" in text
+    assert "not a valid test" not in text  # a backtest written before the split says nothing of it
+    write_backtest(tmp_path, relative=True)
+    text = moves.paper_trend(load_trend(ResultsDir(tmp_path)))
+    assert "relative to the year's cross-trust centre, the 90% intervals held 90% and" in text
+    assert "combined, have p = 0.620; the 4 forecasts of the national centre" in text
+    assert "Relative PIT KS p" in text and "0.97" in text
     absent = moves.paper_trend(Trend(None, {}, "its convergence gate failed"))
     assert "No trend results are shown: its convergence gate failed" in absent and "n/a" not in absent
 

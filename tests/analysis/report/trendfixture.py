@@ -64,18 +64,24 @@ def trusts_of(results: Path) -> pd.DataFrame:
     return vi[vi.measure == "value_index"][["org_code", "org_name", "peer_group"]].reset_index(drop=True)
 
 
-def write_backtest(out: Path) -> Path:
-    """A backtest's tables as ``svi validate --backtest`` writes them (two target years, two indicators)."""
+def write_backtest(out: Path, relative: bool = False) -> Path:
+    """A backtest's tables as ``svi validate --backtest`` writes them (two target years, two indicators); with
+    ``relative`` the columns of the split into national and relative parts too."""
     rd = ResultsDir(out)
     summary = pd.DataFrame({"indicator": ["rtt", "ae", "rtt", "ae"], "target": ["2023/24", "2023/24", "2024/25",
                                                                                "2024/25"],
                             "n_trusts": [120, 118, 121, 119], "coverage90": [0.91, 0.87, 0.93, 0.89],
                             "pit_ks_p": [0.31, 0.12, 0.44, 0.08], "crps_ratio": [0.71, 0.78, 0.69, 0.83],
                             "crps_ratio_spread": [0.92, 0.95, 0.9, 0.99]})
+    extra = {}
+    if relative:
+        summary = summary.assign(rel_coverage90=[0.9, 0.88, 0.92, 0.91], rel_pit_ks_p=[0.5, 0.2, 0.7, 0.4],
+                                 national_pit=[0.31, 0.97, 0.5, 0.12])
+        extra = {"rel_coverage90": 0.9017, "rel_pit_ks_p": 0.62, "national_pit_ks_p": 0.45, "n_national": 4}
     gates = pd.DataFrame({"target": ["2023/24", "2024/25"], "passed": [True, True], "divergences": [0, 0],
                           "max_rhat": [1.003, 1.004], "min_ess_bulk": [900.0, 850.0], "wall_seconds": [60.0, 70.0]})
     for name, t in (("summary", summary), ("gates", gates), ("per_trust", pd.DataFrame({"x": [1]}))):
         io.write_table(t, rd.backtest_table(name).with_suffix(""))
     io.write_json(rd.backtest_overall, {"n": 478, "coverage90": 0.8996, "pit_ks_p": 0.213, "crps_ratio": 0.7412,
-                                        "target_coverage90": [0.85, 0.95], "target_crps_ratio": 0.8})
+                                        "target_coverage90": [0.85, 0.95], "target_crps_ratio": 0.8, **extra})
     return rd.backtest_dir
