@@ -97,10 +97,11 @@ def records(commit: str | None, data_dir: str, cache: Path) -> list[dict]:
 
 
 def score(recs: list[dict], probas: list[dict] | None, policy: str, tau: float, tau_override: float) -> tuple:
-    """(n, intent right, entities right) of ``recs`` under the combination."""
+    """(n, intent right, entities right, out of scope refused, out of scope, answerable refused, answerable) of
+    ``recs`` under the combination."""
     from analysis.ask.learned import combine
 
-    n = ok_i = ok_e = 0
+    n = ok_i = ok_e = oos_ok = oos = bad_refusal = answerable = 0
     for k, r in enumerate(recs):
         if probas is None or policy == "rules":
             intent, unsure, ent = r["rule"], r["unsure"], r["rule_entities"]
@@ -113,7 +114,12 @@ def score(recs: list[dict], probas: list[dict] | None, policy: str, tau: float, 
         n += 1
         ok_i += intent == r["label"] and not unsure
         ok_e += ent
-    return n, ok_i, ok_e
+        refused = intent == "out_of_scope" and not unsure
+        if r["label"] == "out_of_scope":
+            oos, oos_ok = oos + 1, oos_ok + refused
+        else:
+            answerable, bad_refusal = answerable + 1, bad_refusal + refused
+    return n, ok_i, ok_e, oos_ok, oos, bad_refusal, answerable
 
 
 def fold_probas(model_kw: dict, recs: list[dict], split: str, exclude: set) -> list[dict]:
@@ -165,7 +171,7 @@ def main() -> int:
                                      for v, (recs, s) in views.items()}
 
     def pooled(res, view_of):
-        tot = [0, 0, 0]
+        tot = [0] * 7
         for s in scored:
             v = (view_of(s), s)
             for i, x in enumerate(res[v]):
@@ -178,7 +184,7 @@ def main() -> int:
     print("settings ranked by pooled intent accuracy (heldout6-8 as first written)" +
           ("" if a.final else ", heldout9 left out of every fit and score") + ":")
     for k in ranked[:15] + [k for k in ranked if k[1][0] == "rules"][:1]:
-        n, i, e = pooled(results[k], sel)
+        n, i, e, *_ = pooled(results[k], sel)
         print(f"  {k[0]:20s} {k[1][0]:8s} tau={k[1][1]:.2f} override={k[1][2]:.2f}  intent {i / n:6.1%}  "
               f"entities {e / n:6.1%}  (n={n})")
     best = ranked[0] if not a.final else next(iter(results))
@@ -189,15 +195,24 @@ def main() -> int:
     print("| split | view | n | rules intent | hybrid intent | rules entities | hybrid entities |")
     print("|---|---|---|---|---|---|---|")
     for v in sorted(views, key=lambda v: (splits.index(v[1]), v[0] != "now")):
-        n, i0, e0 = results[rules][v]
-        _, i1, e1 = results[best][v]
+        n, i0, e0, *_ = results[rules][v]
+        _, i1, e1, *_ = results[best][v]
         print(f"| {v[1]} | {'as first written' if v[0] == 'first' else 'current rules'} | {n} | {i0 / n:.1%} "
               f"({i0}) | {i1 / n:.1%} ({i1}) | {e0 / n:.1%} ({e0}) | {e1 / n:.1%} ({e1}) |")
     for label, view_of in (("pooled, current rules", lambda s: "now"), ("pooled, heldout6-8 as first written", sel)):
-        n, i0, e0 = pooled(results[rules], view_of)
-        _, i1, e1 = pooled(results[best], view_of)
+        n, i0, e0, *_ = pooled(results[rules], view_of)
+        _, i1, e1, *_ = pooled(results[best], view_of)
         print(f"| {label} | | {n} | {i0 / n:.1%} | {i1 / n:.1%} | {e0 / n:.1%} | {e1 / n:.1%} |")
-    n, i, e = pooled(results[(best[0], ("model", 0.0, 1.1))], sel)
+    blind = [s for s in scored if s in FIRST_WRITTEN or s == HONEST]
+    for label, key in (("rules alone", rules), ("hybrid", best)):
+        tot = [sum(results[key][(sel(s), s)][i] for s in blind) for i in range(7)]
+        print(f"blind splits as first written ({', '.join(blind)}), {label}: intent {tot[1] / tot[0]:.1%} "
+              f"({tot[1]} of {tot[0]}), entities {tot[2] / tot[0]:.1%} ({tot[2]})")
+    for label, key in (("rules alone", rules), ("hybrid", best)):
+        tot = pooled(results[key], sel)
+        print(f"'I can't answer that', pooled as first written, {label}: {tot[3]} of {tot[4]} out-of-scope questions "
+              f"refused, {tot[5]} of {tot[6]} answerable questions refused")
+    n, i, e, *_ = pooled(results[(best[0], ("model", 0.0, 1.1))], sel)
     print(f"\nthe classifier alone (no threshold), pooled as first written: intent {i / n:.1%}")
     return 0
 

@@ -123,9 +123,21 @@ def test_blind_accuracy_meets_the_target(rows, real_reg):
     assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
 
 
+def test_what_cannot_be_answered_is_still_refused(rows, real_reg):
+    """"I can't answer that" with the learned model (each split scored by the model fitted without it): 42 of the 48
+    out-of-scope questions refused and 1 answerable question refused when measured, against 45 and 16 by the rules
+    alone (RESULTS.md, 2026-12-03 fifth session, learned model).  A bound, so that a looser threshold is noticed."""
+    s = evaluate(rows, real_reg)
+    oos = sum(v for (want, got), v in s.confusion.items() if want == "out_of_scope")
+    refused = s.confusion[("out_of_scope", "out_of_scope")]
+    wrongly = sum(v for (want, got), v in s.confusion.items() if got == "out_of_scope" and want != "out_of_scope")
+    assert oos >= 40 and refused >= 42 and wrongly <= 1, (refused, oos, wrongly)
+
+
 def test_typo_robustness(rows, real_reg):
-    """The development questions with one random typo each (evaluate.with_typos): 97.4% intent, 99.6% entities when
-    measured (RESULTS.md, 2026-12-03; 93.1% and 97.1% before the corrector learnt the rules' words)."""
+    """The development questions with one random typo each (evaluate.with_typos): 97.1% intent, 99.6% entities with
+    the learned model fitted without each split (98.2% and 99.6% by the rules alone, which were tuned on these
+    questions; RESULTS.md, 2026-12-03 fifth session)."""
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
     s = evaluate(with_typos(base), real_reg)
     assert s.n > 250
@@ -133,8 +145,9 @@ def test_typo_robustness(rows, real_reg):
 
 
 def test_preamble_robustness(rows, real_reg):
-    """The development questions behind an opening ("Quick question: "): 99.3% intent, 100% entities when measured
-    (RESULTS.md, 2026-12-03; 97.6% and 99.0% before openings were stripped)."""
+    """The development questions behind an opening ("Quick question: "): 97.6% intent, 99.7% entities with the
+    learned model fitted without each split (99.7% and 100% by the rules alone, tuned on these questions; RESULTS.md,
+    2026-12-03 fifth session)."""
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
     s = evaluate(with_preamble(base), real_reg)
     assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
