@@ -4,6 +4,7 @@
     python benchmarks/bench_ask.py --out RESULTS     # also time answers on a results directory
     python benchmarks/bench_ask.py --errors          # list every miss (dev only unless --show-heldout)
     python benchmarks/bench_ask.py --confusion heldout9   # also one split's confusion table
+    python benchmarks/bench_ask.py --rules           # the rules alone (no learned model)
 
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
@@ -14,10 +15,13 @@ written for the 2026-12-03 scored intent classifier before any parser change, bl
 fourth 2026-12-03 session) and ``heldout8`` (questions_blind8.csv, written blind before that session's parser changes;
 ``--skip heldout8`` left it out while the parser changed; tuned on in the fifth session) and ``heldout9``
 (questions_blind9.csv, written and committed in the fifth session before it read the parser, left out until its
-parser changes were done and scored once).  The trust names are read from the shared data
-(--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never listed by default:
-looking at their misses while changing the parser would make them development questions.  Figures go to
-benchmarks/RESULTS.md.
+parser changes were done and scored once).  Each split is scored as `svi ask` parses (the rules with the learned
+intent model of analysis/ask/learned.py) with the model fitted on every *other* split (leave one split out), beside
+the rules alone; ``--rules`` scores the rules alone throughout.  benchmarks/bench_ask_cv.py has the full
+cross-validation (the blind splits as first written, the choice of the model's settings).  The trust names are read
+from the shared data (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never
+listed by default: looking at their misses while changing the parser would make them development questions.
+Figures go to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, help="data directory holding raw/ (default: ../shared/data)")
     ap.add_argument("--skip", action="append", default=[], metavar="SPLIT",
                     help="leave a split out (repeatable): a blind set not yet to be scored, while the parser changes")
+    ap.add_argument("--rules", action="store_true", help="the rules alone (default: as svi ask parses, the rules "
+                    "with the learned model, fitted without the split scored)")
     ap.add_argument("--confusion", action="append", default=[], metavar="SPLIT",
                     help="also print this split's confusion table (repeatable)")
     a = ap.parse_args()
@@ -68,10 +74,12 @@ def main() -> int:
     splits = list(dict.fromkeys(r["split"] for r in rows))
     for split in splits + [None]:
         sub = [r for r in rows if split is None or r["split"] == split]
+        r0 = evaluate(sub, reg, hybrid=False)
         t0 = time.perf_counter()
-        s = evaluate(sub, reg)
+        s = evaluate(sub, reg, hybrid=not a.rules)
         dt = (time.perf_counter() - t0) / len(sub)
         print(f"{split or 'all':8s} n={s.n:4d}  intent {s.intent_accuracy:6.1%}  entities {s.entity_accuracy:6.1%}"
+              f"  (rules alone {r0.intent_accuracy:6.1%} {r0.entity_accuracy:6.1%})"
               f"  asked back {s.asked_back:3d} ({s.asked_back_ok} offering the right intent)"
               f"  ({1000 * dt:.2f} ms a question)")
         if split is None or split in a.confusion:
@@ -81,10 +89,10 @@ def main() -> int:
                 print("   ", e)
     # typo robustness: the development questions (dev*, heldout) with one random typo each
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
-    t, c = evaluate(with_typos(base), reg), evaluate(base, reg)
+    t, c = evaluate(with_typos(base), reg, hybrid=not a.rules), evaluate(base, reg, hybrid=not a.rules)
     print(f"typos    n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
           f"  (the same questions without the typo: {c.intent_accuracy:.1%}, {c.entity_accuracy:.1%})")
-    t = evaluate(with_preamble(base), reg)
+    t = evaluate(with_preamble(base), reg, hybrid=not a.rules)
     print(f"preamble n={t.n:4d}  intent {t.intent_accuracy:6.1%}  entities {t.entity_accuracy:6.1%}"
           f"  (the same questions with an opening such as 'Quick question: ')")
     if a.out:

@@ -23,7 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-SOURCE = ["analysis", "models", "papers", "data/registry.toml", "data/README.md", "pyproject.toml", "README.md"]
+SOURCE = ["analysis", "models", "papers", "data/registry.toml", "data/README.md", "pyproject.toml", "README.md",
+          "tests/analysis/ask"]  # the labelled questions svi ask learns from (package data of analysis.ask._questions)
 
 
 def _run(cmd: list, cwd: Path, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -7,8 +7,9 @@
 
 Modules: :mod:`.source` (the one reader of a results directory), :mod:`.facts` (tables -> numbers with provenance,
 one formatting function, the grounding check), :mod:`.names` (trust names in any spelling), :mod:`.parse` (intent and
-entities), :mod:`.answer` (templates), :mod:`.method` (the paper's own text), :mod:`.llm` (optional phrasing by an
-OpenAI-compatible endpoint), :mod:`.session` (the interactive prompt).
+entities), :mod:`.learned` (the learned intent model beside the rules), :mod:`.answer` (templates), :mod:`.method`
+(the paper's own text), :mod:`.llm` (optional phrasing by an OpenAI-compatible endpoint), :mod:`.session` (the
+interactive prompt).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Asker:
         from analysis.ask.lexicon import _english
 
         _english()  # the spelling dictionary loads with the tables (about 0.5 s), not inside the first answer
+        from analysis.ask.learned import Hybrid
+
+        # the learned intent model beside the rules, fitted on the labelled questions when the tables are read (no
+        # pickle: reproducible from the question files); parse() uses it (benchmarks/RESULTS.md, issue 17)
+        self.hybrid = Hybrid(self.register)
 
     @classmethod
     def open(cls, out: str | Path) -> "Asker":
@@ -65,7 +71,7 @@ class Asker:
         from analysis.ask.parse import parse
 
         context = self.resolve(trust)
-        p = parse(question, self.register, context=context)
+        p = parse(question, self.register, context=context, hybrid=self.hybrid)
         for k, v in (overrides or {}).items():
             if getattr(p, k) == "?":
                 setattr(p, k, v)

@@ -72,6 +72,7 @@ class Score:
     asked_back_ok: int = 0  # ... of which the expected intent was one of the two offered
     confusion: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
+    trained: dict = field(default_factory=dict)  # split scored -> the splits the learned model was fitted on
 
     @property
     def intent_accuracy(self) -> float:
@@ -82,10 +83,20 @@ class Score:
         return self.entity_ok / self.n if self.n else float("nan")
 
 
-def evaluate(rows: list[dict], register: Register) -> Score:
+def evaluate(rows: list[dict], register: Register, hybrid: bool = True) -> Score:
+    """Intent and entity accuracy of ``rows``.  ``hybrid``: as ``svi ask`` parses (the rules with the learned model,
+    :mod:`analysis.ask.learned`), the model fitted without the split of the question being scored (leave one split
+    out: a split is never scored by a model that learnt from it); False: the rules alone."""
     s = Score()
     for r in rows:
-        p = parse(r["question"], register, context=r["context"])
+        h = None
+        if hybrid:
+            from analysis.ask.learned import fitted
+
+            h = fitted(register, exclude={r["split"]})
+            assert r["split"] not in h.trained_splits and r["id"] not in h.trained_ids
+            s.trained[r["split"]] = h.trained_splits
+        p = parse(r["question"], register, context=r["context"], hybrid=h)
         got = p.entities()
         want = {k: r[k] for k in ENTITIES}
         s.n += 1

@@ -1,13 +1,15 @@
 """A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
 
-Two layers, no learned model.  The rules: each intent has weighted patterns, developed on the ``dev`` questions of
-``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent listed first in
-:data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every word is stemmed,
-and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or override a rule that
-found only a measure word when the question's words say what kind of question it is (see :func:`classify`); two
-intents scoring too close are asked back rather than guessed.  A question neither layer places is
-``out_of_scope``.  Entities are read independently of the intent and then kept where the intent uses them.  The
-held-out splits measure all this; benchmarks/RESULTS.md (issue 17) has the figures.
+Two layers of rules, and a learned model beside them.  The rules: each intent has weighted patterns, developed on
+the ``dev`` questions of ``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent
+listed first in :data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every
+word is stemmed, and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or
+override a rule that found only a measure word when the question's words say what kind of question it is (see
+:func:`classify`); two intents scoring too close are asked back rather than guessed.  A question neither layer
+places is ``out_of_scope``.  The learned model (:mod:`analysis.ask.learned`, fitted on the labelled questions)
+places what the rules leave open and overrules them when it is sure (:func:`parse`, ``hybrid``).  Entities are
+read independently of the intent and then kept where the intent uses them.  The held-out splits measure all this;
+benchmarks/RESULTS.md (issue 17) has the figures.
 """
 
 from __future__ import annotations
@@ -309,6 +311,7 @@ class Parsed:
     candidates: dict = field(default_factory=dict)  # "trust"/"other" -> codes, when ambiguous
     scores: dict = field(default_factory=dict)
     unsure: str | None = None  # a second intent scoring within MARGIN: the asker is asked which was meant
+    text: str = ""  # the question as the intent classifiers read it (normalised, spelt, opening stripped)
 
     def entities(self) -> dict:
         return {"trust": self.trust, "other": self.other, "indicator": self.indicator, "setting": self.setting,
@@ -426,10 +429,30 @@ def spell(text: str, register: Register) -> str:
     return re.sub(r"[a-z]+", lambda m: correct(m.group(0), register._vocab_word, RULE_WORDS), text)
 
 
-def parse(question: str, register: Register, context: str | None = None) -> Parsed:
-    """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any."""
+def parse(question: str, register: Register, context: str | None = None, hybrid=None) -> Parsed:
+    """Intent and entities of ``question``; ``context`` is the asker's own trust (``--trust``), if any.
+
+    ``hybrid`` (an :class:`analysis.ask.learned.Hybrid`): the rules' intent is put to the learned model, which places
+    what the rules leave open and overrules them when it is sure (:func:`analysis.ask.learned.combine`); the
+    entities are then read for the intent it chose, by the same rules.  ``None``: the rules alone."""
+    rules = p = _parse(question, register, context)
+    if hybrid is None:
+        return p
+    intent, unsure, proba = hybrid.decide(p.text, p.intent, p.unsure)
+    if (intent, unsure) != (p.intent, p.unsure):
+        p = _parse(question, register, context, force=intent)
+    best = max(proba, key=lambda k: (proba[k], k))
+    p.scores["model"] = {"intent": best, "p": round(proba[best], 3), "rules": rules.intent,
+                         "rules_unsure": rules.unsure}
+    return p
+
+
+def _parse(question: str, register: Register, context: str | None = None, force: str | None = None) -> Parsed:
+    """:func:`parse` by the rules; ``force``: this intent in place of the rules' (entities read for it)."""
     text = spell(normalise(question), register)
     intent, scores, unsure = classify(strip_preamble(text))
+    if force is not None:
+        intent, unsure = force, None
     # no question words placed it, but it names a measure: answer about the measure
     if not scores["rules"] and not unsure and intent == "out_of_scope":
         ind, st = indicator_of(text), _first(_SETTING[:3], text)
@@ -453,7 +476,7 @@ def parse(question: str, register: Register, context: str | None = None) -> Pars
             other = m
         else:
             subject = m
-    p = Parsed(question, intent, scores=scores, unsure=unsure)
+    p = Parsed(question, intent, scores=scores, unsure=unsure, text=strip_preamble(text))
     if subject is not None:
         p.trust = subject.codes[0] if not subject.ambiguous else "?"
         if subject.ambiguous:

@@ -21,6 +21,13 @@ confusion table; benchmarks/RESULTS.md records the figures and how each split wa
   rules for heldout8's classes knowing heldout9's wording (the one extension that only heldout9 suggested, "the same
   peer group", was left out), so it is somewhat easier than a truly unseen set (RESULTS.md, 2026-12-03 fifth
   session).
+- Since the fifth session's second change, every split is scored as ``svi ask`` parses: the rules with the learned
+  intent model (analysis/ask/learned.py), the model fitted on every other split only (leave one split out;
+  ``evaluate`` checks it).  Its settings were chosen by that cross-validation without heldout9, then heldout9 was
+  scored: 89.5% intent (85 of 95), 93.7% entities (89 of 95), the honest figure now, still below the target
+  (benchmarks/bench_ask_cv.py; RESULTS.md, 2026-12-03 fifth session, learned model).  The model costs the tuned
+  splits a few questions the rules had learnt (heldout5's bound is lower), and wins back most of what the rules
+  missed on each blind split as first written.
   The blind splits are held to what was measured on them (a regression bound: one more miss fails), not to the
   target; the target test on the honest split is a strict expected failure, so that reaching it is noticed too (the
   tuned blind splits are all at or above 95% now, so they no longer say anything about the target).  Their misses are
@@ -44,8 +51,9 @@ from analysis.ask.parse import INTENTS
 HERE = Path(__file__).parent
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
-BLIND = {"heldout3": (38, 39), "heldout4": (117, 118), "heldout5": (55, 55), "heldout6": (74, 73),
-         "heldout7": (67, 67), "heldout8": (77, 77), "heldout9": (79, 86)}
+#: (as svi ask parses since the fifth 2026-12-03 session: the rules with the learned model, fitted without the split)
+BLIND = {"heldout3": (39, 39), "heldout4": (118, 119), "heldout5": (53, 54), "heldout6": (74, 73),
+         "heldout7": (67, 67), "heldout8": (77, 77), "heldout9": (85, 89)}
 #: the honest held-out split: written blind and never tuned on (the target is measured on it)
 HONEST = "heldout9"
 #: question files (same columns); each blind set after heldout5 is a file of its own
@@ -107,16 +115,29 @@ def test_blind_accuracy_does_not_fall(rows, real_reg, split):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17: the honest held-out split (heldout9) is below the 95% target "
-                                       "(83.2% intent, 90.5% entities when scored); see benchmarks/RESULTS.md")
+                                       "(89.5% intent, 93.7% entities with the learned model, fitted without it; "
+                                       "83.2% and 90.5% by the rules alone); see benchmarks/RESULTS.md")
 def test_blind_accuracy_meets_the_target(rows, real_reg):
     s = evaluate([r for r in rows if r["split"] == HONEST], real_reg)
     assert s.n >= 60
     assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
 
 
+def test_what_cannot_be_answered_is_still_refused(rows, real_reg):
+    """"I can't answer that" with the learned model (each split scored by the model fitted without it): 42 of the 48
+    out-of-scope questions refused and 1 answerable question refused when measured, against 45 and 16 by the rules
+    alone (RESULTS.md, 2026-12-03 fifth session, learned model).  A bound, so that a looser threshold is noticed."""
+    s = evaluate(rows, real_reg)
+    oos = sum(v for (want, got), v in s.confusion.items() if want == "out_of_scope")
+    refused = s.confusion[("out_of_scope", "out_of_scope")]
+    wrongly = sum(v for (want, got), v in s.confusion.items() if got == "out_of_scope" and want != "out_of_scope")
+    assert oos >= 40 and refused >= 42 and wrongly <= 1, (refused, oos, wrongly)
+
+
 def test_typo_robustness(rows, real_reg):
-    """The development questions with one random typo each (evaluate.with_typos): 97.4% intent, 99.6% entities when
-    measured (RESULTS.md, 2026-12-03; 93.1% and 97.1% before the corrector learnt the rules' words)."""
+    """The development questions with one random typo each (evaluate.with_typos): 97.1% intent, 99.6% entities with
+    the learned model fitted without each split (98.2% and 99.6% by the rules alone, which were tuned on these
+    questions; RESULTS.md, 2026-12-03 fifth session)."""
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
     s = evaluate(with_typos(base), real_reg)
     assert s.n > 250
@@ -124,8 +145,9 @@ def test_typo_robustness(rows, real_reg):
 
 
 def test_preamble_robustness(rows, real_reg):
-    """The development questions behind an opening ("Quick question: "): 99.3% intent, 100% entities when measured
-    (RESULTS.md, 2026-12-03; 97.6% and 99.0% before openings were stripped)."""
+    """The development questions behind an opening ("Quick question: "): 97.6% intent, 99.7% entities with the
+    learned model fitted without each split (99.7% and 100% by the rules alone, tuned on these questions; RESULTS.md,
+    2026-12-03 fifth session)."""
     base = [r for r in rows if r["split"].startswith("dev") or r["split"] == "heldout"]
     s = evaluate(with_preamble(base), real_reg)
     assert s.intent_accuracy >= TARGET and s.entity_accuracy >= TARGET, f"{len(s.errors)} misses"
@@ -142,5 +164,5 @@ def test_an_ask_back_is_not_counted_as_right(reg):
     """A question asked back ("did you mean X or Y?") is an intent miss, reported apart."""
     q = {"id": "x", "question": "What caused the drop?", "context": "RFF", "intent": "trend", "trust": "RFF",
          "other": None, "indicator": None, "setting": None, "topic": None}
-    s = evaluate([q], reg)
+    s = evaluate([q], reg, hybrid=False)
     assert (s.intent_ok, s.asked_back, s.asked_back_ok) == (0, 1, 1)
