@@ -152,12 +152,11 @@ class PoissonOE(Family):
 
 
 #: the beta-binomial's log-gamma terms are taken in pairs, log Gamma(x + k) - log Gamma(x), by Stirling's series
-#: through x^-5 written without the difference of two large numbers, valid when every x is at least 1 / tau^2 + 1/2,
-#: i.e. at least 10.5 here (exact to about 1e-8 against scipy up to |theta| = 40: tests/models/test_period_noise.py);
-#: a larger period variance falls back to PyMC's BetaBinomial.  Why: jax's log-gamma and digamma doubled the cost of
-#: a gradient, and the plain sum of log-gamma terms loses all precision once the shapes pass about 1e13 (|theta| near
-#: 30), where its error is large and positive and a chain can stick (benchmarks/RESULTS.md, "Period noise on by
-#: default").
+#: through x^-5 written without the difference of two large numbers; valid when every x is at least 1 / tau^2 + 1/2,
+#: so above this tau^2 the model falls back to PyMC's BetaBinomial.  Why: jax's log-gamma and digamma made the
+#: period-noise option double the cost of a gradient, and a plain sum of log-gamma terms (PyMC's betaln too) loses
+#: its precision at the extreme shapes warm-up can visit, with a large positive error that made a chain stick
+#: (benchmarks/RESULTS.md, fifth session, "period noise on by default"; accuracy: tests/models/test_period_noise.py).
 STIRLING_MAX_TAU2 = 0.1
 
 
