@@ -38,10 +38,9 @@ sys.path.insert(0, str(REPO))
 from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate, read_questions,  # noqa: E402
                                    register_of, with_preamble, with_typos)
 
+from analysis.ask.learned import QUESTION_FILES  # noqa: E402  (a new blind set goes in a file of its own)
+
 QDIR = REPO / "tests" / "analysis" / "ask"
-#: question files, same columns; a new blind set goes in a file of its own so the older ones stay as committed
-QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
-                  "questions_blind9.csv")
 
 
 def data_dir(given: Path | None) -> Path:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 QDIR = REPO / "tests" / "analysis" / "ask"
+#: analysis.ask.learned.QUESTION_FILES, written out: the worker imports the parser of an older commit, which a
+#: prior import of this checkout's analysis package would shadow
 QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
                   "questions_blind9.csv")
 #: the commit whose parser scored each blind split when it was first scored (RESULTS.md: 89.2%, 88.1%, 89.6%)

@@ -87,12 +87,12 @@ def evaluate(rows: list[dict], register: Register, hybrid: bool = True) -> Score
     """Intent and entity accuracy of ``rows``.  ``hybrid``: as ``svi ask`` parses (the rules with the learned model,
     :mod:`analysis.ask.learned`), the model fitted without the split of the question being scored (leave one split
     out: a split is never scored by a model that learnt from it); False: the rules alone."""
+    from analysis.ask.learned import fitted
+
     s = Score()
     for r in rows:
         h = None
         if hybrid:
-            from analysis.ask.learned import fitted
-
             h = fitted(register, exclude={r["split"]})
             assert r["split"] not in h.trained_splits and r["id"] not in h.trained_ids
             s.trained[r["split"]] = h.trained_splits

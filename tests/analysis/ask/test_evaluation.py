@@ -46,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from analysis.ask.evaluate import ENTITIES, evaluate, read_questions, with_preamble, with_typos
+from analysis.ask.learned import QUESTION_FILES
 from analysis.ask.parse import INTENTS
 
 HERE = Path(__file__).parent
@@ -56,9 +57,9 @@ BLIND = {"heldout3": (39, 39), "heldout4": (118, 119), "heldout5": (53, 54), "he
          "heldout7": (67, 67), "heldout8": (77, 77), "heldout9": (85, 89)}
 #: the honest held-out split: written blind and never tuned on (the target is measured on it)
 HONEST = "heldout9"
-#: question files (same columns); each blind set after heldout5 is a file of its own
-FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
-         "questions_blind9.csv")
+#: question files (same columns); each blind set after heldout5 is a file of its own; the learned model is fitted on
+#: the same files
+FILES = QUESTION_FILES
 #: the blind splits are frozen: these are sha256 digests of their rows as committed
 FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9cc4fcbb6",
           "heldout4": "7688ff12d8b2ebc942f0fbe06075078d8f4a1a62d5372fe48eb7cc92d9faae38",
