@@ -84,7 +84,7 @@ def combine(rule_intent: str, unsure: str | None, proba: dict[str, float], polic
 #: the labelled question files the model is fitted on (tests/analysis/ask/ in a checkout; package data of
 #: analysis.ask._questions in the wheel, see pyproject.toml)
 QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
-                  "questions_blind9.csv")
+                  "questions_blind9.csv", "questions_blind10.csv")
 
 
 def question_dir() -> Path:
