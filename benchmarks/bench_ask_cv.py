@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-QDIR = REPO / "tests" / "analysis" / "ask"
+QDIR = REPO / "analysis" / "ask" / "questions"
 #: analysis.ask.learned.QUESTION_FILES, written out: the worker imports the parser of an older commit, which a
 #: prior import of this checkout's analysis package would shadow
 QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",

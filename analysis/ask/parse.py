@@ -1,7 +1,7 @@
 """A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
 
 Two layers of rules, and a learned model beside them.  The rules: each intent has weighted patterns, developed on
-the ``dev`` questions of ``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent
+the ``dev`` questions of ``analysis/ask/questions/questions.csv``; the highest weight wins, ties going to the intent
 listed first in :data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every
 word is stemmed, and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or
 override a rule that found only a measure word when the question's words say what kind of question it is (see

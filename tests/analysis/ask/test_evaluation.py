@@ -50,15 +50,13 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from analysis.ask.evaluate import ENTITIES, evaluate, read_questions, with_preamble, with_typos
-from analysis.ask.learned import QUESTION_FILES
+from analysis.ask.learned import QUESTION_DIR, QUESTION_FILES
 from analysis.ask.parse import INTENTS
 
-HERE = Path(__file__).parent
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
 #: (as svi ask parses since the fifth 2026-12-03 session: the rules with the learned model, fitted without the split)
@@ -83,7 +81,7 @@ FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9c
 
 @pytest.fixture(scope="module")
 def rows():
-    return [r for f in FILES for r in read_questions(HERE / f)]
+    return [r for f in FILES for r in read_questions(QUESTION_DIR / f)]
 
 
 def test_the_set_covers_every_question_type(rows):
@@ -102,7 +100,7 @@ def test_the_set_covers_every_question_type(rows):
 def test_the_blind_sets_are_frozen(split):
     lines = []
     for f in FILES:
-        with open(HERE / f, newline="", encoding="utf-8") as fh:
+        with open(QUESTION_DIR / f, newline="", encoding="utf-8") as fh:
             lines += [",".join(r) for r in list(csv.reader(fh))[1:] if r[1] == split]
     assert lines, f"split {split} is missing"
     assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == FROZEN[split], \
