@@ -34,6 +34,8 @@ ALIASES = {
 }
 #: words left out of a name's initials (``RNOH``: Royal National Orthopaedic Hospital NHS Trust)
 _NOT_INITIALLED = frozenset("nhs foundation trust the and of".split())
+#: initials that NHS boards use for something else first ("CHS": community health services)
+_NOT_A_TRUST = frozenset("chs ics icb cqc rtt fft nhs ceo cfo coo ned hrg apc cip mdt kpi pfi erf uec cdc".split())
 
 
 def words(text: str) -> list[str]:
@@ -124,7 +126,7 @@ class Register:
         # an initialism names a trust only if it fits one (several trusts share "BHT") and is no code or word of
         # the parser's own
         self._initials = {a: next(iter(c)) for a, c in seen.items() if len(a) >= 3 and len(c) == 1 and
-                          a.upper() not in self.trusts and a not in self.stop}
+                          a.upper() not in self.trusts and a not in self.stop and a not in _NOT_A_TRUST}
 
     @classmethod
     def from_pairs(cls, pairs, stop=frozenset()) -> "Register":

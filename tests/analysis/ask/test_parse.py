@@ -255,3 +255,4 @@ def test_classes_of_heldout9_and_heldout10_misses_placed(reg):
     assert parse("What does our A&E performance say about us?", reg, context="RFF").intent == "indicator"
     # initials shared by several trusts name none of them, and the parser's own words are never initials
     assert reg.find("How is BHT doing on the SHMI?") == []
+    assert reg.find("What do we spend on CHS?") == []  # community health services before Croydon's initials
