@@ -9,14 +9,17 @@
 Splits: ``dev`` (rules developed on it), ``heldout`` (written with dev, before the parser), ``dev2`` (a second set
 written after the parser: scored blind once, then used for development), ``heldout3`` (written after that, scored
 blind), ``heldout4`` (written before the issue-17 word layer, blind), ``dev3`` (written with heldout4 to tune the word
-layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (tests/analysis/ask/questions_blind6.csv,
-written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned on) and ``heldout7``
+layer on) and ``heldout5`` (written after the word layer, blind); ``heldout6`` (analysis/ask/questions/
+questions_blind6.csv, written for the 2026-12-03 scored intent classifier before any parser change, blind; then tuned
+on) and ``heldout7``
 (questions_blind7.csv, written after the first stage and before reading heldout6's misses, blind; tuned on in the
 fourth 2026-12-03 session) and ``heldout8`` (questions_blind8.csv, written blind before that session's parser changes;
 ``--skip heldout8`` left it out while the parser changed; tuned on in the fifth session) and ``heldout9``
 (questions_blind9.csv, written and committed in the fifth session before it read the parser, left out until its
-parser changes were done and scored once).  Each split is scored as `svi ask` parses (the rules with the learned
-intent model of analysis/ask/learned.py) with the model fitted on every *other* split (leave one split out), beside
+parser changes were done and scored once; tuned on in the sixth session) and ``heldout10`` (questions_blind10.csv,
+written and committed in the sixth session before it read the parser, scored once, then tuned on).  Each split is
+scored as `svi ask` parses (the rules with the learned intent model of analysis/ask/learned.py) with the model fitted
+on every *other* split (leave one split out), beside
 the rules alone; ``--rules`` scores the rules alone throughout.  benchmarks/bench_ask_cv.py has the full
 cross-validation (the blind splits as first written, the choice of the model's settings).  The trust names are read
 from the shared data (--data-dir, $SVI_SHARED_DATA or ../shared/data).  The held-out questions are scored, never
@@ -40,7 +43,7 @@ from analysis.ask.evaluate import (acute_trust_pairs, confusion_table, evaluate,
 
 from analysis.ask.learned import QUESTION_FILES  # noqa: E402  (a new blind set goes in a file of its own)
 
-QDIR = REPO / "tests" / "analysis" / "ask"
+QDIR = REPO / "analysis" / "ask" / "questions"
 
 
 def data_dir(given: Path | None) -> Path:

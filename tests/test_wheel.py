@@ -23,8 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-SOURCE = ["analysis", "models", "papers", "data/registry.toml", "data/README.md", "pyproject.toml", "README.md",
-          "tests/analysis/ask"]  # the labelled questions svi ask learns from (package data of analysis.ask._questions)
+# (the labelled questions svi ask learns from are package data of analysis.ask, in analysis/ask/questions/)
+SOURCE = ["analysis", "models", "papers", "data/registry.toml", "data/README.md", "pyproject.toml", "README.md"]
 
 
 def _run(cmd: list, cwd: Path, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -90,12 +90,25 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     env.update(SVI_REPORT_ENGINE="inprocess", XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONNOUSERSITE="1")
     _run([py, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", src], tmp_path, env)
     wheel = next((tmp_path / "dist").glob("svi-*.whl"))
+    # the labelled questions ship as package data of analysis.ask; no test file ships with them
+    import zipfile
+
+    from analysis.ask.learned import QUESTION_FILES
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"analysis/ask/questions/{f}" for f in QUESTION_FILES} <= set(names)
+    assert not [n for n in names if n.startswith("tests/") or n.rsplit("/", 1)[-1].startswith(("test_", "conftest"))]
     _run([py, "-m", "pip", "install", "--no-deps", "--ignore-installed", "-q", wheel], tmp_path, env)
 
     run = tmp_path / "run"  # outside the checkout and the source copy
     run.mkdir()
     where = _run([py, "-c", "import analysis, models; print(analysis.__file__); print(models.__file__)"], run, env)
     assert all(line.startswith(str(venv)) for line in where.stdout.split()), where.stdout
+    # svi ask's learned model reads the packaged questions
+    fitted = _run([py, "-c", "from analysis.ask.learned import question_dir, training_rows; "
+                   "print(question_dir()); print(len(training_rows()))"], run, env)
+    qdir, n = fitted.stdout.split()
+    assert qdir.startswith(str(venv)) and int(n) >= 936, fitted.stdout
 
     # the registry ships with the package: fetch an official file from a local mirror into the default cache
     mirror = tmp_path / "mirror"

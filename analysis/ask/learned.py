@@ -81,18 +81,19 @@ def combine(rule_intent: str, unsure: str | None, proba: dict[str, float], polic
     raise ValueError(f"unknown policy {policy!r}: rules, fallback, fallback-ask or model")
 
 
-#: the labelled question files the model is fitted on (tests/analysis/ask/ in a checkout; package data of
-#: analysis.ask._questions in the wheel, see pyproject.toml)
+#: the labelled question files the model is fitted on, in analysis/ask/questions/ (package data of analysis.ask,
+#: the same place in a checkout and in the wheel; see pyproject.toml)
 QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
-                  "questions_blind9.csv")
+                  "questions_blind9.csv", "questions_blind10.csv")
+
+
+#: where they are: package data beside this module
+QUESTION_DIR = Path(__file__).resolve().parent / "questions"
 
 
 def question_dir() -> Path:
-    """Where the labelled questions are: the checkout's tests/analysis/ask, else the wheel's package data."""
-    from analysis.resources import checkout_root
-
-    root = checkout_root()
-    d = root / "tests" / "analysis" / "ask" if root is not None else Path(__file__).resolve().parent / "_questions"
+    """Where the labelled questions are (:data:`QUESTION_DIR`, in a checkout and in the installed wheel alike)."""
+    d = QUESTION_DIR
     if not all((d / f).is_file() for f in QUESTION_FILES):
         raise SVIError(f"the labelled questions svi ask learns from are missing from {d} ({', '.join(QUESTION_FILES)}"
                        f"): reinstall svi, or run it from a complete source checkout")

@@ -62,6 +62,8 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("headline", 2), ("overall", 1), ("summary", 2), ("verdict", 2), ("svi", 2), ("index", 1), ("score", 1),
         ("performance", 1), ("perform", 1), ("doing", 1), ("deliver", 1), ("worth", 2), ("position", 1),
         ("standing", 1), ("where do we sit", 2), ("how are we doing", 3), ("report card", 2),
+        ("nutshell", 2), ("short version", 2), ("bottom line", 2), ("in the round", 2), ("big picture", 2),
+        ("one line", 2),
     ],
     "drivers": [
         ("driver", 3), ("drive", 3), ("driving", 3), ("drag", 3), ("pull down", 3), ("hold back", 3),
@@ -69,13 +71,14 @@ _CUES: dict[str, list[tuple[str, float]]] = {
         ("decompose", 3), ("component", 3), ("factor", 2), ("lever", 3), ("biggest difference", 3),
         ("most impact", 3), ("matter", 2), ("account for", 2), ("weigh", 2), ("hurt", 2), ("help", 1),
         ("quality or cost", 3), ("cost or quality", 3), ("influence", 3), ("affect", 2), ("impact", 2),
-        ("damage", 3), ("harm", 2), ("weigh on", 3), ("penalise", 2),
+        ("damage", 3), ("harm", 2), ("weigh on", 3), ("penalise", 2), ("come down to", 3),
     ],
     "trapped_value": [
         ("trapped", 3), ("trap", 3), ("saving", 3), ("save", 3), ("release", 3), ("waste", 3), ("wasted", 3),
         ("opportunity", 3), ("efficiencies", 3), ("efficiency", 2), ("recover", 2), ("unlock", 3), ("locked", 3),
         ("excess", 2), ("potential", 2), ("prize", 2), ("how much money", 2), ("million", 2), ("cash", 1),
-        ("reduce cost", 2), ("cut", 2), ("peer median", 2),
+        ("reduce cost", 2), ("cut", 2), ("peer median", 2), ("inefficiency", 3),
+        ("quantify", 1),
     ],
     "compare": [
         ("compare", 3), ("comparison", 2), ("vs", 3), ("versus", 3), ("against", 2), ("better than", 3),

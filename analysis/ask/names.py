@@ -30,8 +30,12 @@ ALIASES = {
                                                                               "addenbrooke's"],
     "RX1": ["nuh"], "RJZ": ["kch", "kings college", "king's college"], "RR8": ["ltht"], "RHQ": ["sth"],
     "RWE": ["uhl"], "RHM": ["uhs"], "RTD": ["nuth"], "RYJ": ["imperial"], "R1H": ["barts", "bart's"],
-    "RBV": ["christie"], "RBS": ["alder hey"], "RP6": ["moorfields"],
+    "RBV": ["christie"], "RBS": ["alder hey"], "RP6": ["moorfields"], "RL1": ["rjah"],
 }
+#: words left out of a name's initials (``RNOH``: Royal National Orthopaedic Hospital NHS Trust)
+_NOT_INITIALLED = frozenset("nhs foundation trust the and of".split())
+#: initials that NHS boards use for something else first ("CHS": community health services)
+_NOT_A_TRUST = frozenset("chs ics icb cqc rtt fft nhs ceo cfo coo ned hrg apc cip mdt kpi pfi erf uec cdc".split())
 
 
 def words(text: str) -> list[str]:
@@ -107,13 +111,22 @@ class Register:
     _distinct: dict[str, set[str]] = field(default_factory=dict)
     _generic: dict[str, set[str]] = field(default_factory=dict)
     _vocab: set[str] = field(default_factory=set)
+    _initials: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        seen: dict[str, set[str]] = {}
         for code, t in self.trusts.items():
             ws = [_base(w) for w in words(t.name)]
             self._distinct[code] = {w for w in ws if w not in GENERIC}
             self._generic[code] = {w for w in ws if w in GENERIC}
             self._vocab |= self._distinct[code]
+            ini = "".join(w[0] for w in ws if w not in _NOT_INITIALLED)
+            for a in (ini, ini + "t"):  # "RNOH", and with the Trust: "RWT", "RCHT"
+                seen.setdefault(a, set()).add(code)
+        # an initialism names a trust only if it fits one (several trusts share "BHT") and is no code or word of
+        # the parser's own
+        self._initials = {a: next(iter(c)) for a, c in seen.items() if len(a) >= 3 and len(c) == 1 and
+                          a.upper() not in self.trusts and a not in self.stop and a not in _NOT_A_TRUST}
 
     @classmethod
     def from_pairs(cls, pairs, stop=frozenset()) -> "Register":
@@ -145,6 +158,13 @@ class Register:
             up = tok.upper().rstrip("'S") if tok.upper().endswith("'S") else tok.upper()
             if up in self.trusts and (tok.isupper() or any(ch.isdigit() for ch in up)) and up.lower() not in self.stop:
                 found.append(Mention(i, i + 1, [up], tok))
+                taken.add(i)
+        # initials of a trust's name, written in capitals ("RNOH", "RWT"); the well-known short forms below first
+        alias_words = {w for names in ALIASES.values() for a in names for w in words(a)}
+        for i, tok in enumerate(raw[: len(ws)]):
+            low = tok.lower()
+            if i not in taken and tok.isupper() and low in self._initials and low not in alias_words:
+                found.append(Mention(i, i + 1, [self._initials[low]], tok))
                 taken.add(i)
         # aliases (longest first)
         for code, names in ALIASES.items():

@@ -1,7 +1,7 @@
 """A board's question -> intent and entities (trust, comparator, indicator, care setting, method topic).
 
 Two layers of rules, and a learned model beside them.  The rules: each intent has weighted patterns, developed on
-the ``dev`` questions of ``tests/analysis/ask/questions.csv``; the highest weight wins, ties going to the intent
+the ``dev`` questions of ``analysis/ask/questions/questions.csv``; the highest weight wins, ties going to the intent
 listed first in :data:`INTENTS` (the more specific).  The words: misspelt question words are corrected and every
 word is stemmed, and per-intent synonym sets (:mod:`analysis.ask.lexicon`) place a question no rule placed, or
 override a rule that found only a measure word when the question's words say what kind of question it is (see
@@ -30,6 +30,7 @@ INTENTS = ("not_measured", "method", "trend", "peer_group", "rank", "trapped_val
 #: what the index leaves out: its limitations, in words a board uses
 _LEAVES_OUT = (r"\b(leave|leaves|left|leaving|miss|misses|missed|missing) out\b|\bwhat'?s missing\b|\bshortcomings?\b|"
                r"\bdrawbacks?\b|\bdownsides?\b|\bweak(nesses| points?)\b|\bpitfalls?\b|\bexclud(e|es|ed)\b|"
+               r"\bblind ?spots?\b|\bflaws?\b|\bgaps in (it|the index|the data|the model)\b|"
                r"\bdoes(n't| not) (capture|cover|include|account for|consider|look at)\b")
 #: the index's own terms: "what is <term>?" asks for its definition
 _GLOSSARY = (r"health alpha|alpha|trapped value|the value index|value index|credible intervals?|intervals?|"
@@ -57,6 +58,7 @@ _P = {
          r"the shmi funnel|the shmi|shmi|sucra|a peer group|peer groups?|the cost composite|"
          r"the quality composite)\??$", 7),
         (r"\bwhere does the data come from\b|\bdata sources?\b|\bwhat data\b|\blimitations?\b|\bcaveats\b"
+         r"|\bdata ?sets?\b|\b(feed|feeds|go|goes|went) into (the|this|your) (index|model|score)\b"
          r"|\bhow reliable\b|\bhow accurate\b|\bcan (i|we) trust (the|these)\b|\bhow (confident|sure|certain)\b"
          r"|\bwhy does (the|svi|the index) use\b|\bwhat do(es)? (the )?\w+ (actually )?(tell|show) (us|me)\b|"
          r"\b(not|n't) (cover|include|measure)\b|" + _LEAVES_OUT, 7),
@@ -76,10 +78,13 @@ _P = {
     "rank": [
         (r"\brank(ed|ing|ings|s)?\b|\bleague table\b|\btop (quarter|quartile|25)\b|\bbottom (quarter|quartile|25)\b"
          r"|\bnumber one\b|\bpercentile\b|\bbest in (the )?(country|england|region)\b|\bwhere do we come\b|"
-         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b|\bwhere (does|did) \w+( \w+)? (sit|stand|rank)\b", 6),
+         r"\bstanding\b|\bwhere do we (sit|stand)\b|\bplaced\b|\bwhere (does|did) \w+( \w+)? (sit|stand|rank|come|"
+         r"finish)\b(?! from)", 6),
     ],
     "trapped_value": [
-        (r"\btrapp?ed\b|\btraped\b|\bsavings?\b|\bsave\b|\brelease\b|\befficiency opportunit\w*\b|"
+        (r"\btrapp?ed\b|\btraped\b|\bsavings?\b|\bsave\b|(?<!press )(?<!news )\brelease\b|"
+         r"\befficiency opportunit\w*\b|"
+         r"\binefficien(cy|cies|t)\b|\bwasted?\b|"
          r"\bopportunity\b|\bmoney .* (trapped|locked)\b|\bunlock\b", 7),
     ],
     "drivers": [
@@ -88,7 +93,8 @@ _P = {
          r"\bwhy is the index\b|\b(which|what) (indicators?|measures?) (move|moves|matter|matters|explain)\b|"
          r"\bquality or cost\b|\bcost or quality\b|\bwhy (are|is) (we|it|they) where\b|\bwhy .* (low|high|negative|"
          r"positive)\b|\bwhat explains\b|\bexplain\b|\bhurts? (us|our)\b|\bhelps? (us|our)\b|\blevers?\b|"
-         r"\bmove (our|the|its|their) (index|position|score|value)\b", 6),
+         r"\b(move|shift|lift|raise|boost|improve) (our|the|its|their) (overall )?(value )?(index|position|score|"
+         r"value)\b|\bexplains (where|why|our|the|its|their)\b|\b(comes?|came) down to\b", 6),
     ],
     "mortality": [
         (r"\bmortality\b|\bshmi\b|\bdeaths?\b|\bdying\b|\bdied\b|\bdeath rates?\b|\bfunnel\b|\bsurvival\b", 6),
@@ -101,7 +107,8 @@ _P = {
     ],
     "compare": [
         (r"\bvs\.?\b|\bversus\b|\bcompare[sd]?\b|\bcomparison\b|\bstack up\b|\bmeasure up\b|\bbetter than\b|"
-         r"\bworse than\b|\bagainst (our|the|its|their|other|similar)\b|\bnationally\b|\bsimilar trusts\b|"
+         r"\bworse than\b|\bagainst (our|the|its|their|other|similar|trusts|hospitals|organi[sz]ations|providers|"
+         r"peers)\b|\bnationally\b|\bsimilar trusts\b|"
          r"\b(\w+er|more \w+|less \w+) than\b", 4),
     ],
     "value_position": [
@@ -121,8 +128,19 @@ _COMPILED = {k: [(re.compile(p), w) for p, w in v] for k, v in _P.items()}
 _FORM_P = {
     "method": [
         # a term of the index's own vocabulary asked about, after any opening ("In plain terms, what's ...?")
-        (r"\bwhat(?:'s| is| are)( exactly| precisely| actually)? (a |an |the )?(" + _GLOSSARY + r")"
-         r"( exactly| actually| then| again)?\??$", 7),
+        (r"\bwhat(?:'s| is| are|( exactly| precisely| actually) (is|are))( exactly| precisely| actually)? "
+         r"(a |an |the )?(" + _GLOSSARY + r")( exactly| actually| then| again)?\??$", 7),
+        # a term of the index explained, or asked what it is telling us ("the health alpha number")
+        (r"^(explain|describe|define)( to (me|us))? (what )?(a |an |the |our )?(" + _GLOSSARY + r")\b|"
+         r"\bwhat (is|are|does|do) (a |an |the |this |that |our )?(" + _GLOSSARY + r")( numbers?| figures?| scores?|"
+         r" measures?)? (telling|tell|showing|show) (us|me)\b", 8),
+        # from one quantity to another: how the index turns its inputs into its outputs
+        (r"\bhow (do|does|did|can) (you|we|they|the index|svi|the model|it) (get|go|move) from\b|"
+         r"\bhow (do|does|did|can) (you|we|they|the index|svi|the model|it) (turn|convert|translate|combine|"
+         r"aggregate|roll up|boil down|distil|distill)\b", 10),
+        # the model's own checks, in lay words ("has the model run properly?")
+        (r"\b(model|models|fit|sampler)\b.*\b(run|ran|worked|fitted|converged) (properly|correctly|ok|okay|right|"
+         r"as (it|they) should)\b", 7),
         (r"^(how|in what way)\b (is|are|was|were|do you|does (the|it|svi|your|this)|do they|did you)\b(?!.*\bper\b).*"
          r"(?<!-)\b(decided|decide|adjusted|adjust|calculated|computed|derived|estimated|defined|chosen|choose|picked|"
          r"weighted|determined|selected|assigned|worked out|work out|set|handled|treated|accounted|done|produced|"
@@ -133,7 +151,8 @@ _FORM_P = {
          12),
         # an explanation asked for in plain words is about a term, not a trust's figure
         (r"^(what|what's|explain|describe|define)\b.*\bin (plain|simple|lay|layman'?s?|everyday) (words|english|"
-         r"terms|language)\b", 5),
+         r"terms|language)\b|\blike (i'?m|i am) (not a|a non-?|a lay|five|5)\w*|\bfor a (lay|non-?specialist|"
+         r"non-?technical|non-?statistical)\b", 5),
         (r"\bwhat (does|do)\b.*\b(mean|measure|stand for|capture|represent|tell (us|me)|show (us|me))\b", 7),
         (r"^(what|whats|what's) (exactly |precisely )?(is|are) (the |a |an )?(formula|definition|methodology|method)\b|"
          r"\bwhat (exactly|precisely) (is|are)\b", 6),
@@ -159,9 +178,16 @@ _FORM_P = {
         # membership asked about: is a trust in a group (not where it stands in it: no rank words)
         (r"^(is|are|was|were|isn't|aren't)\b(?!.*\b(top|bottom|best|worst|highest|lowest|quart\w*|quarter|rank\w*|"
          r"first|last)\b).*\b(in|part of|one of|a member of|among|within|inside) (our|their|its|his|her|the|that|"
-         r"this) (peer group|peers|comparators|comparator group|comparison group|benchmark group|group)\b", 8),
-        (r"\bon what (basis|grounds)\b|\bwhy (are|were|is|was) (we|it|they|\w+) (grouped|compared|benchmarked|put|"
-         r"placed|lumped|bracketed|paired|clustered)\b", 6),
+         r"this) (same )?(peer group|peers|comparators|comparator group|comparison group|benchmark group|group)\b|"
+         r"\bwhy (is|are|was|were|isn't|aren't) .*\b(one of|among|in|part of|not in) (our|their|its|the) (peers|"
+         r"comparators|peer group|comparison group)\b|\b(the )?same (peer )?group\b", 8),
+        # how a trust came to be in its group, and the group listed
+        (r"\b(end|ended|ending|wind|wound|land|landed) up (in|with)\b.*\b(group|peers|comparators)\b|"
+         r"\bhow (did|do|were|was|are|is) (we|they|it|\w+) (get|got|put|placed|come|came) (in|into|to be in)\b.*"
+         r"\b(group|peers)\b|^(list|name|show|give)( me| us)?( all)? (the |our |its |their )?(peers?|peer trusts|"
+         r"comparators|peer group)\b", 8),
+        (r"\bon what (basis|grounds)\b|\bwhy (are|were|is|was) (we|it|they|\w+) (being )?(grouped|compared|"
+         r"benchmarked|put|placed|lumped|bracketed|paired|clustered)\b", 6),
         # our own peers (not peer groups in general) chosen: why these comparators
         (r"\b(our|their|its) (peers|comparators|peer group|comparison group)\b.*\b(chosen|selected|picked|decided|"
          r"determined)\b|\b(lumped|bracketed|clustered) (in )?(with|together)\b|\b(with|alongside|among) (those|these) "
@@ -170,7 +196,10 @@ _FORM_P = {
     "rank": [
         (r"\b(what|which) place\b|\bpecking order\b|\bout of (all|the) (the )?\w*\s*trusts\b|"
          r"\bwhere (do|does|did|are|is) .*\b(come|finish|"
-         r"sit|stand|fall|place)\b.*\b(nationally|in england|in the country|among|out of|of all)\b", 5),
+         r"sit|stand|fall|place)\b.*\b(nationally|in england|in the country|among|out of|of all|in (the|our|its|their) "
+         r"(region|peer group|area))\b", 5),
+        # "where do we stand on X": the position on X, not a place in an order
+        (r"\bwhere (do|does) \w+( \w+)? (stand|sit)( overall)? on\b", -6),
         (r"\b(best|worst|top|bottom|highest|lowest) (quarter|half|third|tenth|decile|quartile|fifth|10|25)\b", 5),
         (r"\b(sure|certain|likely|confident|chance|probability|odds)\b.*\b(top|bottom|best|worst)\b", 4),
         # who leads or trails: a place in the order, not a comparison ("Which trust comes top nationally?")
@@ -181,8 +210,11 @@ _FORM_P = {
     ],
     "drivers": [
         (r"^why (is|are|does|do|has|have)\b", 4),
-        (r"\b(costs?|spend|spending)( side)?\b.*\bor\b.*\bquality\b|\bquality( side)?\b.*\bor\b.*\b(costs?|spend)\b",
-         7),
+        (r"\b(costs?|spend|spending|money|finances?)( side)?\b.*\b(or|rather than|versus|vs|not)\b.*\b(quality|"
+         r"outcomes?)\b|\b(quality|outcomes?)( side)?\b.*\b(or|rather than|versus|vs|not)\b.*\b(costs?|spend|"
+         r"spending|money|finances?)\b", 7),
+        (r"\bif (we|they|it) (fixed|fix|improved|improve|changed|change|sorted|sort|tackled|tackle) (one|a single|"
+         r"just one)\b", 5),
         (r"\b(biggest|main|largest|single|key|greatest) (single )?(factor|reason|cause|contributor|driver|thing|"
          r"lever|influence)s?\b", 5),
         (r"\bwhat(s|'s| is| are)? (behind|pushing|pulling|lifting|dragging|depressing|boosting)\b|\bbehind (the|our|"
@@ -190,7 +222,7 @@ _FORM_P = {
         (r"\b(focus on|prioriti[sz]e|concentrate on)\b|\bto improve\b", 5),
         # which of the measures does the most (good or harm): the contributions to the index
         (r"\b(which|what) (one )?(of (our|the|its|their) )?(indicators?|measures?|metrics?|components?|domains?)\b.*"
-         r"\b(most|biggest|least|largest|hardest|worst)\b", 5),
+         r"\b(most|biggest|least|largest|hardest|worst|furthest|farthest|greatest|more than any)\b", 5),
     ],
     "trapped_value": [
         (r"\bsize of the prize\b|\bclaw(ed)? back\b|\bleft on the table\b|\bfree(d)? up\b|\btied up\b|"
@@ -204,7 +236,8 @@ _FORM_P = {
          r"(expected|expect\w*|predicted|we should|it should|they should|we ought|need|our need)\b|"
          r"\bcompared? (with|to) what\b", -8),
         # ... nor is one with the trust's own past (a trend question)
-        (r"\bthan (we were|it was|they were|last year|a year ago|before|previously)\b", -8),
+        (r"\bthan (we were|it was|they were|last year|a year ago|before|previously)\b|"
+         r"\bcompared? (with|to) (last|the last|the previous|the prior|a year ago)\b", -8),
     ],
     "cost": [
         # a unit cost ("per weighted outpatient attendance") is a cost figure, whatever "weighted" suggests
@@ -222,11 +255,14 @@ _FORM_P = {
     "out_of_scope": [
         # what a population or the model "would predict" is an expectation, not a forecast
         (r"\b(would|should|might|could|you'?d|we'?d) (predict|expect)\b|\b(than|as) (predicted|expected)\b", -3),
-        (r"\bcqc\b|\bofsted\b|\binspections?\b", 7),
+        (r"\bcqc\b|\bofsted\b|\binspections?\b|\b(press|news|media) (release|statement|briefing|enquiry|"
+         r"enquiries)\b", 7),
         # advice on an action: the index describes, it does not decide
         (r"^(should|shall|must|do|can) (we|i|the board|the trust)\b.*\b(close|recruit|hire|open|merge|invest|cut|"
          r"appoint|"
          r"buy|build|sell|employ|outsource|expand|shut)\b", 12),
+        # where a service is provided from (in-house or bought in) is a sourcing decision, whatever the unit named
+        (r"\b(bring|brought|bringing|take|taking|took)\b.*\bin-?house\b|\binsourc\w*|\boutsourc\w*", 13),
     ],
     "value_position": [
         (r"\bvalue for\b", 4),
@@ -234,6 +270,12 @@ _FORM_P = {
         (r"\b(population|patients|catchment|need|needs|deprivation|case-?mix)\b.*\b(would|should|might|could) "
          r"(predict|expect|suggest)\b|\b(given|for) (our|its|their) (population|catchment)\b", 3),
         (r"\b(lowdown|low-down|rundown|run-down|overview|big picture)\b", 4),
+        # outcomes for the money: value for money in other words
+        (r"\boutcomes?\b.*\bfor (the|our|its|their|every|each) (money|pounds?|spend|spending|£)\b|"
+         r"\b(money|spend|spending|efficient|value)\b.*\bfor the (outcomes?|results?|quality)\b", 6),
+        # what the index says about the trust as a whole
+        (r"\b(index|svi|figures|numbers|data|model|results?|tables?)\b.*\b(say|says|saying|tell|tells|telling|show|"
+         r"shows|showing)( \w+)? about (us|ourselves|our (trust|organi[sz]ation|hospital))\??$", 6),
         (r"\bhow (does|do) (the index|svi|the svi|you) (rate|score|judge|see|view|assess)\b", 5),
     ],
     "trend": [
@@ -244,6 +286,10 @@ _FORM_P = {
          r"ris\w*|rose|fall\w*|fell|mov\w*|trend\w*|each year|per year|a year|over)\b)", -10),
         (r"\b(than|as) (we were|it was|they were|last year|a year ago|before|previously)\b|\ba year ago\b|"
          r"\b(which|what) (way|direction)\b", 5),
+        # a direction of travel, a slip back, this year against the last
+        (r"\b(heading|moving|going|travel\w*|trending) in the (right|wrong|same) direction\b|\bdirection of travel\b|"
+         r"\b(fall|fell|fallen|falling|slip|slipped|slipping|gone|go|going|went) back(wards)?\b|"
+         r"\bcompared? (with|to) (last|the last|the previous|the prior|a year ago)\b", 9),
     ],
 }
 _FORM = {k: [(re.compile(p), w) for p, w in v] for k, v in _FORM_P.items()}
@@ -266,16 +312,21 @@ _SETTING = [
               r"\bwhole trust\b"),
 ]
 _TOPIC = [
-    ("data", r"\b(come|comes|came) from\b|\bsourced?\b|\bsources\b"),  # where X comes from: the data passage
+    ("data", r"\b(come|comes|came) from\b|\bsourced?\b|\bsources\b|\bdata ?sets?\b|\b(feed|feeds|go|goes) into\b|"
+             r"\bhow (up to date|recent|current|old|fresh|timely)\b"),  # where X comes from: the data passage
     ("trapped_value", r"\btrapped\b|\bsavings?\b"),
     ("avoidable_deaths", r"\bavoidable deaths?\b|\bexcess deaths?\b"),
     ("health_alpha", r"\bhealth alpha\b|\balpha\b"),
-    ("need_adjustment", r"\bneed\b|\bneed-adjust\w*\b|\badjust\w* for\b|\bdeprivation\b|\bcase[- ]mix\b"),
+    ("need_adjustment", r"\bneed\b|\bneed-adjust\w*\b|\badjust\w* for\b|\bdeprivation\b|\bdeprived\b|\bcase[- ]mix\b|"
+                        r"\bsick(er|ness)?\b|\bpoor(er)?\b|\bpoverty\b|\billness\b|\belderly\b|\bolder\b|\bacuity\b"),
     ("peer_groups", r"\bpeer groups?\b|\bpeers\b"),
-    ("intervals", r"\bcredible\b|\bintervals?\b|\buncertain\w*\b|\bconfident\b|\bconfidence\b|\bhow sure\b"),
-    ("convergence", r"\bconverg\w*|\bgate\b|\br-?hat\b|\bdiagnostics?\b|\bmcmc\b|\bsampler\b|\bchains?\b|"
-                    r"\bdivergen\w*|\beffective sample\b"),
-    ("ranks", r"\brank\w*\b|\bleague\b|\bsucra\b"),
+    ("intervals", r"\bcredible\b|\bintervals?\b|\buncertain\w*\b|\bconfident\b|\bconfidence\b|\bhow sure\b|"
+                  r"\branges? (around|either side|on)\b|\berror bars?\b|\bmargins? of error\b|\bplus or minus\b|"
+                  r"\bwhiskers\b"),
+    ("convergence", r"\bconverg\w*|\bgate\b|\br-?hats?\b|\bdiagnostics?\b|\bmcmc\b|\bsampler\b|\bchains?\b|"
+                    r"\bdivergen\w*|\beffective sample\b|\b(run|ran|worked|fitted) (properly|correctly)\b"),
+    ("ranks", r"\brank\w*\b|\bleague\b|\bsucra\b|\bquartiles?\b|\b(top|bottom) (quarter|25|half)\b|"
+              r"\b(probabilit(y|ies)|chances?|odds) of (being|coming|finishing|ending)\b"),
     ("cost", r"\bcost composite\b|\bcosts?\b"),
     ("limitations", r"\blimitations?\b|\bcaveats?\b|\bweakness\w*\b|\breliab\w*\b|\brobust\w*\b|"
                     r"\b(not|n't) (cover|include|measure)\b|" + _LEAVES_OUT),
@@ -285,9 +336,10 @@ _TOPIC = [
 ]
 _PEERS = (r"\bpeers?\b|\bpeer (group|median|average|benchmark)\b|\b(similar|comparable) (trusts|hospitals|"
           r"organi[sz]ations|providers)\b|\b(trusts|hospitals) like (us|ours)\b")
-_ENGLAND = (r"\bnational(ly)?\b|\bengland\b|\bacross the country\b|\bin the country\b|"
+_ENGLAND = (r"\bnational(ly)?\b|\bengland\b|\bacross the country\b|\bin the country\b|\brest of (the country|"
+            r"england|the nhs)\b|\b(the )?whole (country|of england|nhs)\b|\bcountry-?wide\b|"
             r"\ball (the |of the )?(acute |english |nhs )?(trusts|hospitals)\b")
-_REGION = r"\bregion(al)?\b"
+_REGION = r"\bregion(al|ally)?\b|\bneighbou?ring trusts\b|\b(our|the|its|their) (patch|ics|icb)\b"
 _WE = re.compile(r"\b(we|our|us|ours|we're|were)\b")
 _COMPARE_CUE = re.compile(r"\b(vs\.?|versus|compare[sd]?|against|than|with|and)\s*$")
 
@@ -496,7 +548,7 @@ def _parse(question: str, register: Register, context: str | None = None, force:
             p.other = "region"
     # a named second trust makes it a comparison (for cost, a single indicator or drivers only with a comparison cue)
     cue = (scores["rules"].get("compare", 0) or scores["cues"].get("compare", 0) >= STRONG or
-           scores["form"].get("compare", 0) > 0)
+           scores["form"].get("compare", 0) > 0 or bool(re.search(r"\bthan\b", text)))
     if other is not None and (intent in ("value_position", "mortality") or
                               intent in ("cost", "indicator", "drivers") and cue):
         p.intent = intent = "compare"

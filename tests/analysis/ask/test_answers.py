@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis.ask.answer import HANDLERS
 from analysis.ask.evaluate import read_questions
+from analysis.ask.learned import QUESTION_DIR
 from analysis.ask.facts import fmt, numbers_in, ungrounded
 from analysis.ask.method import TOPICS, passage, raw_passage
 from analysis.ask.session import run_session
@@ -19,7 +19,6 @@ from analysis.ask.source import GateRefusal
 from analysis.cli import main
 from analysis.errors import SVIError
 
-HERE = Path(__file__).parent
 CFO_Q = "Where are we spending most per adjusted admission compared to peers?"
 SPEC_Q = "Which specialties are driving our cost position?"
 
@@ -30,7 +29,7 @@ def answers(asker):
     shared data, the questions whose asker is a trust of the hand-made fixture)."""
     out = []
     known = set(asker.book.codes())
-    for r in read_questions(HERE / "questions.csv"):
+    for r in read_questions(QUESTION_DIR / "questions.csv"):
         if r["context"] and r["context"] not in known:
             continue
         t0 = time.perf_counter()
