@@ -17,7 +17,8 @@ fourth 2026-12-03 session) and ``heldout8`` (questions_blind8.csv, written blind
 ``--skip heldout8`` left it out while the parser changed; tuned on in the fifth session) and ``heldout9``
 (questions_blind9.csv, written and committed in the fifth session before it read the parser, left out until its
 parser changes were done and scored once; tuned on in the sixth session) and ``heldout10`` (questions_blind10.csv,
-written and committed in the sixth session before it read the parser, scored once, then tuned on).  Each split is
+written and committed in the sixth session before it read the parser, scored once, then tuned on) and ``heldout11``
+(questions_blind11.csv, written blind by a helper in the sixth session and scored once: the honest split).  Each split is
 scored as `svi ask` parses (the rules with the learned intent model of analysis/ask/learned.py) with the model fitted
 on every *other* split (leave one split out), beside
 the rules alone; ``--rules`` scores the rules alone throughout.  benchmarks/bench_ask_cv.py has the full

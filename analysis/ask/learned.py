@@ -84,7 +84,7 @@ def combine(rule_intent: str, unsure: str | None, proba: dict[str, float], polic
 #: the labelled question files the model is fitted on, in analysis/ask/questions/ (package data of analysis.ask,
 #: the same place in a checkout and in the wheel; see pyproject.toml)
 QUESTION_FILES = ("questions.csv", "questions_blind6.csv", "questions_blind7.csv", "questions_blind8.csv",
-                  "questions_blind9.csv", "questions_blind10.csv")
+                  "questions_blind9.csv", "questions_blind10.csv", "questions_blind11.csv")
 
 
 #: where they are: package data beside this module

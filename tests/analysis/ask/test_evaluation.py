@@ -37,10 +37,15 @@ confusion table; benchmarks/RESULTS.md records the figures and how each split wa
   general rules written for their classes (constructed tests in test_parse.py): both are development splits now
   (heldout9 95 / 95, heldout10 121 / 121 after), and no split is both blind and untuned, so the target test skips
   until a new blind split is written (RESULTS.md, 2026-12-03 sixth session).
+- ``heldout11`` (``questions_blind11.csv``): written and committed (69353ca) in the sixth session by a helper that
+  read neither the parser's code nor any existing question's wording nor any miss (only the label columns' values);
+  registered like heldout10 and scored once with the code as it stood: 97.8% intent (135 of 138), 98.6% entities
+  (136 of 138) as svi ask parses, 95.7% / 97.8% by the rules alone.  It is the honest split, so the target test is
+  a plain test now.  Adding it to the other splits' training sets moved heldout5 to 52 / 54 and heldout9 to 94 / 95
+  (the learned model only: the rules alone are unchanged on both; RESULTS.md, 2026-12-03 sixth session, heldout11).
   The blind splits are held to what was measured on them (a regression bound: one more miss fails), not to the
-  target; the target test on the honest split is a strict expected failure, so that reaching it is noticed too (the
-  tuned blind splits are all at or above 95% now, so they no longer say anything about the target).  Their misses are
-  never printed here.
+  target; the target test checks the honest split alone (it skips while there is none; the tuned blind splits no
+  longer say anything about the target).  Their misses are never printed here.
 
 Accuracy needs the real trust list (the questions name trusts from all over England), so these tests skip without
 the shared data; the frozen-set and scorer tests run anyway."""
@@ -60,11 +65,12 @@ from analysis.ask.parse import INTENTS
 TARGET = 0.95
 #: blind splits: questions with the intent / all entities right when they were measured (RESULTS.md, issue 17)
 #: (as svi ask parses since the fifth 2026-12-03 session: the rules with the learned model, fitted without the split)
-BLIND = {"heldout3": (39, 39), "heldout4": (118, 119), "heldout5": (53, 54), "heldout6": (74, 73),
-         "heldout7": (66, 66), "heldout8": (77, 77), "heldout9": (95, 95), "heldout10": (121, 121)}
-#: the honest held-out split: written blind and never tuned on (the target is measured on it); None since heldout10
-#: was tuned on (sixth 2026-12-03 session): the next blind split goes here
-HONEST = None
+BLIND = {"heldout3": (39, 39), "heldout4": (118, 119), "heldout5": (52, 54), "heldout6": (74, 73),
+         "heldout7": (66, 66), "heldout8": (77, 77), "heldout9": (94, 95), "heldout10": (121, 121),
+         "heldout11": (135, 136)}
+#: the honest held-out split: written blind and never tuned on (the target is measured on it); heldout11 since the
+#: sixth 2026-12-03 session (None while no blind split is untuned)
+HONEST = "heldout11"
 #: question files (same columns); each blind set after heldout5 is a file of its own; the learned model is fitted on
 #: the same files
 FILES = QUESTION_FILES
@@ -76,7 +82,8 @@ FROZEN = {"heldout3": "2d318d3f94527fafbcf731efdc747c28995e032ec9f73f9749c268a9c
           "heldout7": "8adc74f02e289d912c14d61f027ef0452f84180d9e9c7768b77417b5991ef5ad",
           "heldout8": "704a691cfa08c06d36380d0e29d36d725dca978d653e2d8c2ab8b66f96544be0",
           "heldout9": "0d396fb968ad055ac0418952b177d7fedd375b8ba83968f9ebe7c3f5a05f6a42",
-          "heldout10": "2b5e0cda50dd03e569d184271447a333e3b6ec97d27af3183e3c8a0a64283d73"}
+          "heldout10": "2b5e0cda50dd03e569d184271447a333e3b6ec97d27af3183e3c8a0a64283d73",
+          "heldout11": "1577a7931d5c7b9d2b81e669bb5b73291b3a033971861b298430f4403092f334"}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,7 @@ def test_the_set_covers_every_question_type(rows):
     assert len(rows) >= 150
     assert len({r["id"] for r in rows}) == len(rows)
     for split in ("dev", "heldout", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8",
-                  "heldout9", "heldout10"):
+                  "heldout9", "heldout10", "heldout11"):
         n = Counter(r["intent"] for r in rows if r["split"] == split)
         assert set(n) == set(INTENTS), (split, set(INTENTS) - set(n))
     for r in rows:
@@ -137,12 +144,12 @@ def test_what_cannot_be_answered_is_still_refused(rows, real_reg):
     """"I can't answer that" with the learned model (each split scored by the model fitted without it): 42 of the 48
     out-of-scope questions refused and 1 answerable question refused when measured, against 45 and 16 by the rules
     alone (RESULTS.md, 2026-12-03 fifth session, learned model); 52 of 56 and 1 of 880 with heldout10, after the
-    sixth session's rules.  A bound, so that a looser threshold is noticed."""
+    sixth session's rules; 58 of 64 and 1 of 1010 with heldout11.  A bound, so that a looser threshold is noticed."""
     s = evaluate(rows, real_reg)
     oos = sum(v for (want, got), v in s.confusion.items() if want == "out_of_scope")
     refused = s.confusion[("out_of_scope", "out_of_scope")]
     wrongly = sum(v for (want, got), v in s.confusion.items() if got == "out_of_scope" and want != "out_of_scope")
-    assert oos >= 56 and refused >= 52 and wrongly <= 1, (refused, oos, wrongly)
+    assert oos >= 64 and refused >= 58 and wrongly <= 1, (refused, oos, wrongly)
 
 
 def test_typo_robustness(rows, real_reg):
