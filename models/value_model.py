@@ -24,7 +24,9 @@ trusts' data are weak against its plausible scale (real panel: multi-service x F
 since there the centred form makes a funnel with the group's scale (Betancourt & Girolami 2015), and partially
 non-centred where its data still carry weight.  The log multipliers are centred or non-centred per outcome by the
 same rule one level up (config ``scale_multipliers``): centred where the groups' scales differ by clearly more than
-their sampling error (real panel: RTT and A&E), non-centred elsewhere.
+their sampling error (real panel: RTT and A&E), non-centred elsewhere; the cost multipliers are non-centred in
+the default config (``cost.scale_multipliers``: the rule's robust per-group scale is unreliable for a few trusts
+under the Student-t likelihood; models/default.toml says why).
 The need effects are sampled in QR coordinates of x (:func:`_need_effects`), since the need covariates correlate.
 
     SHMI observed deaths  ~ Poisson(E[i] exp(theta[i,shmi]))   (or negative binomial)

@@ -563,8 +563,7 @@ def period_noise_text(res: Results) -> str:
     if on:
         return text + (f" This run's model uses it (months averaged: "
                        f"{_and([f'{md(r.short)} {count(months.get(r.name, 1))}' for r in binom])}).")
-    return text + (" This run's model does not: the option is off in its configuration (the default, "
-                   "until the synthetic default passes the gate with it), "
+    return text + (" This run's model does not: its configuration turns the option off (the default has it on), "
                    "so the intervals of the one-month indicators cover one month's rate and understate the "
                    "uncertainty about the long-run rate (on a synthetic panel with such shocks, benchmarks/RESULTS.md "
                    "reports the coverage with the option off and on).")

@@ -132,9 +132,9 @@ def test_simulate_without_period_draws_as_before():
 # ------------------------------------------------------------------------------------------------- the config
 
 
-def test_default_has_no_period_noise_and_estimated_has_it():
-    assert load_config()["quality"]["period_noise"] == "off"
-    cfg = load_config(overrides={"quality": {"period_noise": "estimated"}})
+def test_default_has_period_noise_and_off_has_none():
+    cfg = load_config()
+    assert cfg["quality"]["period_noise"] == "estimated"
     rec = registry.get("rtt")
     assert rec.fam.period_variance(rec, cfg) > 0.0 and rec.fam.loglik_kind(rec, cfg) == "betabinomial"
     off = load_config(overrides={"quality": {"period_noise": "off"}})
@@ -143,20 +143,17 @@ def test_default_has_no_period_noise_and_estimated_has_it():
 
 
 def test_synthetic_default_draws_the_models_period_shocks():
-    """The embedded default is drawn from the model fitted to it: with the option on, each binomial indicator's
-    observed logit is its long-run theta plus a shock of the model's SD, tau / sqrt(M); the other draws are those of a
-    panel without it; with it off (today's default) there is no shock."""
+    """The embedded default is drawn from the model fitted to it: each binomial indicator's observed logit is its
+    long-run theta plus a shock of the model's SD, tau / sqrt(M); the other draws are those of a panel without it."""
     from analysis.synthetic import generate, model_period_sd
 
-    on = load_config(overrides={"quality": {"period_noise": "estimated"}})
-    sd = model_period_sd(on)
-    q = on["quality"]
+    sd = model_period_sd()
+    q = load_config()["quality"]
     assert sd["rtt"] == pytest.approx(q["period_noise_sd"]["rtt"])
     assert sd["cancer_62d"] == pytest.approx(q["period_noise_sd"]["cancer_62d"] / 12 ** 0.5)
     assert "shmi" not in sd and model_period_sd(load_config(overrides={"quality": {"period_noise": "off"}})) == {}
-    panel, truth, trusts, _ = generate(5, period_sd=sd)
+    panel, truth, trusts, _ = generate(5)
     plain, _, plain_trusts, _ = generate(5, period_sd=None)
-    assert generate(5)[0].equals(plain) and model_period_sd() == {}  # the default config: off
     assert truth["period_sd"] == pytest.approx(sd) and "eps_rtt" not in plain_trusts
     assert np.allclose(trusts["theta_rtt"], plain_trusts["theta_rtt"])
     for k, v in sd.items():  # a shock of the stated SD (129 draws: within sampling error)
@@ -223,8 +220,8 @@ def test_model_uses_betabinomial_only_when_on(monkeypatch):
     from models.value_model import build_model, prepare
 
     panel = _small_panel()
-    off = load_config()
-    on = load_config(overrides={"quality": {"period_noise": "estimated"}})
+    off = load_config(overrides={"quality": {"period_noise": "off"}})
+    on = load_config()
     m_off, m_on = (build_model(prepare(panel, c), c) for c in (off, on))
     assert type(m_off["obs_rtt"].owner.op).__name__ == "BinomialRV"
     assert "obs_rtt" in type(m_on["obs_rtt"].owner.op).__name__  # the beta-binomial, Stirling's log-gamma

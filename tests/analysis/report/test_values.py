@@ -47,6 +47,8 @@ def test_period_noise_sentence_follows_the_fit_config(results):
     from analysis.report.values import period_noise_text
 
     res = rep.load_results(results)
+    assert "uses it" in period_noise_text(res)  # the default model has the option on
+    res.config["quality"]["period_noise"] = "off"
     off = period_noise_text(res)
     periods = res.dictionary.set_index("name")["period"]
     assert f"RTT: {periods['rtt_total_waiting']}" in off and "does not" in off and "uses it" not in off
