@@ -212,35 +212,41 @@ def step_layout(d: TrendData) -> dict:
 
 
 def kalman_loglik(resid, R, obs, sigma, rho, lib=pt, vol=None):
-    """Log-likelihood of a stationary AR(1) state observed with noise, summed over series, and the filtered means
-    and variances.  ``resid`` (N, K, T): observation minus the peer/need expectation; ``R`` (N, K, T) observation
-    variance; ``obs`` (N, K, T) bool; ``sigma``, ``rho`` (K,).  ``vol`` (K, T), optional: multiplier of the
-    innovation variance of the step into year t (priors.volatility_step).  Works with pytensor (model) and numpy
-    (checks)."""
+    """Log-likelihood of a stationary AR(1) state observed with noise, summed over series.  ``resid`` (N, K, T):
+    observation minus the peer/need expectation; ``R`` (N, K, T) observation variance; ``obs`` (N, K, T) bool;
+    ``sigma``, ``rho`` (K,).  ``vol`` (K, T), optional: multiplier of the innovation variance of the step into year
+    t (priors.volatility_step).  Works with pytensor (model) and numpy (checks).
+
+    ``resid`` and ``R`` must be finite, and ``R`` positive, where nothing is observed (the model fills 0 and 1): an
+    unobserved cell is switched off by multiplying with the constant 0/1 mask, not by ``where``.  This form, with
+    the years that observe nothing reduced to the prediction step (and skipped before the first observation
+    when the innovation variance is constant: the state is then at its stationary prior), gives the same log
+    density and gradient as the earlier ``where`` form (tests/analysis/trend/test_trend_logp_reference.py) at
+    less than half its cost per gradient under JAX's autodiff, which numpyro uses (benchmarks/RESULTS.md)."""
     obs = np.asarray(obs, bool)
+    if lib is np:
+        resid, R = np.where(obs, resid, 0.0), np.where(obs, R, 1.0)
     T = obs.shape[-1]
     q = sigma**2 * (1 - rho**2)
-    a = np.zeros(obs.shape[:2])
-    P = sigma**2 * np.ones(obs.shape[:2])
-    ll = 0.0
+    a, P = None, None  # None: the stationary prior (mean 0, variance sigma^2), not yet moved
+    acc = 0.0
     for t in range(T):
         o = obs[..., t]
-        S = P + R[..., t]
-        e = resid[..., t] - a
-        if lib is pt:
-            S_safe = pt.where(o, S, 1.0)
-            e_safe = pt.where(o, e, 0.0)
-            ll = ll + pt.sum(pt.where(o, -0.5 * (np.log(2 * np.pi) + pt.log(S_safe) + e_safe**2 / S_safe), 0.0))
-            Kg = pt.where(o, P / S_safe, 0.0)
-            a_f, P_f = a + Kg * e_safe, P * (1 - Kg)
-        else:
-            S_safe = np.where(o, S, 1.0)
-            e_safe = np.where(o, e, 0.0)
-            ll = ll + np.sum(np.where(o, -0.5 * (np.log(2 * np.pi) + np.log(S_safe) + e_safe**2 / S_safe), 0.0))
-            Kg = np.where(o, P / S_safe, 0.0)
-            a_f, P_f = a + Kg * e_safe, P * (1 - Kg)
-        a, P = rho * a_f, rho**2 * P_f + (q if vol is None or t + 1 == T else q * vol[..., t + 1])
-    return ll
+        if a is None and vol is None and not o.any():
+            continue  # from the stationary prior, a constant-variance prediction step returns the same prior
+        if a is None:
+            a, P = lib.zeros(obs.shape[:2]), sigma**2 * np.ones(obs.shape[:2])
+        if o.any():
+            w = o.astype(float)
+            S = P + R[..., t]
+            iS = 1.0 / S
+            e = resid[..., t] - a
+            acc = acc + w * (lib.log(S) + e**2 * iS)
+            Kg = w * P * iS
+            a, P = a + Kg * e, P - Kg * P
+        if t + 1 < T:
+            a, P = rho * a, rho**2 * P + (q if vol is None else q * vol[..., t + 1])
+    return -0.5 * (lib.sum(acc) + np.log(2 * np.pi) * obs.sum())
 
 
 def build_model(d: TrendData, cfg: dict) -> pm.Model:
