@@ -64,24 +64,41 @@ GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z",
 
 
 def load_trend_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """models/trend.toml, overridden by the TOML file ``path`` (``--config``) and then by ``overrides``.  A missing or
+    unreadable file, bad TOML, or a section or setting models/trend.toml does not have (a typo would otherwise be
+    ignored silently) is a :class:`ConfigError` naming the file."""
     cfg = tomllib.loads(TREND_CONFIG.read_text())
     if path is not None:
+        where = "models/trend.toml"
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such file (expected a TOML file overriding the dynamic model's settings)",
+                              where)
         try:
-            cfg = merge(cfg, tomllib.loads(Path(path).read_text()))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            user = tomllib.loads(Path(path).read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}", where) from None
+        # sections and their settings must be the dynamic model's; tables of named values inside a setting (scale,
+        # weights, breaks, need.by_group) are maps and keep free keys
+        unknown = [f"[{sec}]" for sec in user if sec not in cfg or not isinstance(cfg[sec], dict)]
+        unknown += [f"[{sec}] {key}" for sec, tab in user.items() if isinstance(cfg.get(sec), dict)
+                    and isinstance(tab, dict) for key in tab if key not in cfg[sec]]
+        unknown += [f"[{sec}] (not a table)" for sec, tab in user.items() if isinstance(cfg.get(sec), dict)
+                    and not isinstance(tab, dict)]
+        if unknown:
+            raise ConfigError(f"{path}: not a setting of the dynamic model: {', '.join(unknown)}", where)
+        cfg = merge(cfg, user)
     if overrides:
         cfg = merge(cfg, overrides)
     from analysis.trend.years import INDICATOR_COLUMNS
 
     bad = [k for k in cfg["indicators"]["use"] if k not in INDICATOR_COLUMNS]
     if bad:
-        raise ConfigError(f"indicators.use: unknown {bad}; known {list(INDICATOR_COLUMNS)}")
+        raise ConfigError(f"indicators.use: unknown {bad}; known {list(INDICATOR_COLUMNS)}", "models/trend.toml")
     bad = [k for k in cfg["indicators"]["use"] if k not in cfg["priors"]["scale"]]
     if bad:
-        raise ConfigError(f"priors.scale: no scale for {bad}")
+        raise ConfigError(f"priors.scale: no scale for {bad}", "models/trend.toml")
     if cfg["sampler"]["name"] not in ("numpyro", "nutpie", "pymc"):
-        raise ConfigError("sampler.name must be 'numpyro', 'nutpie' or 'pymc'")
+        raise ConfigError("sampler.name must be 'numpyro', 'nutpie' or 'pymc'", "models/trend.toml")
     return cfg
 
 
