@@ -238,8 +238,8 @@ def kalman_loglik(resid, R, obs, sigma, rho, lib=pt, vol=None):
     unobserved cell is switched off by multiplying with the constant 0/1 mask, not by ``where``.  This form, with
     the years that observe nothing reduced to the prediction step (and skipped before the first observation
     when the innovation variance is constant: the state is then at its stationary prior), gives the same log
-    density and gradient as the earlier ``where`` form (tests/analysis/trend/test_trend_logp_reference.py) at
-    less than half its cost per gradient under JAX's autodiff, which numpyro uses (benchmarks/RESULTS.md)."""
+    density and gradient as the earlier ``where`` form (tests/analysis/trend/test_trend_logp_reference.py) at a
+    much lower cost per gradient under JAX's autodiff, which numpyro uses (benchmarks/RESULTS.md, sixth session)."""
     obs = np.asarray(obs, bool)
     if lib is np:
         resid, R = np.where(obs, resid, 0.0), np.where(obs, R, 1.0)
