@@ -203,6 +203,8 @@ def validate_cmd(
                                             "Default: $SVI_SCHEDULER if set, else local.", metavar="WHERE"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Workers of the local cluster (default: "
                                           "one per 2 cores, each task samples 2 chains in parallel)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="With --backtest: TOML overriding "
+                                          "models/trend.toml (the dynamic model's priors, options and sampler)."),
 ):
     """Validate the model: SBC, predictive checks, LOO, variants, SHMI banding, GLMM agreement, prior sensitivity.
 
@@ -218,9 +220,15 @@ def validate_cmd(
                        f"{'serially' if where == 'serial' else 'on the cluster at ' + where}. Nothing was run; drop "
                        f"--workers, or add --scheduler local (a remote cluster has the workers its `dask worker` "
                        f"commands started).")
+    if config is not None and not backtest:
+        raise SVIError(f"--config {config} is read by --backtest only (a TOML overriding models/trend.toml); the "
+                       "cross-sectional validation uses models/default.toml. Nothing was run; add --backtest or drop "
+                       "--config.")
     if backtest:
         from analysis.trend.run import backtest as run_backtest
+        from models.trend_model import load_trend_config
 
+        load_trend_config(config)  # a missing or bad --config fails now, before the panel is built or read
         if panel is None:
             if data_dir is None:
                 raise SVIError("--backtest needs the year panel: give --data-dir (real data) or --panel DIR (a "
@@ -229,7 +237,8 @@ def validate_cmd(
 
             build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
             panel = ResultsDir(out).panel_dir
-        run_backtest(panel, out, years=year or None, echo=typer.echo, scheduler=scheduler, workers=workers)
+        run_backtest(panel, out, config=config, years=year or None, echo=typer.echo, scheduler=scheduler,
+                     workers=workers)
         return
     from analysis.panel import build_and_write
     from analysis.validation.runner import run_validate
@@ -331,8 +340,8 @@ def _describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, SVIError):
         return str(exc), 2
     if isinstance(exc, ConfigError):
-        return f"bad model configuration: {exc}. Correct the TOML file given with --config (models/default.toml " \
-               "lists every setting).", 2
+        return f"bad model configuration: {exc}. Correct the TOML file given with --config " \
+               f"({getattr(exc, 'settings', 'models/default.toml')} lists every setting).", 2
     if isinstance(exc, OSError) and (exc.filename or isinstance(exc, (PermissionError, FileNotFoundError))):
         what = exc.strerror or str(exc)
         path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"

@@ -23,7 +23,11 @@ SIZE_CLASSES = ("teaching", "large", "medium", "small", "specialist", "multi-ser
 
 
 class ConfigError(ValueError):
-    pass
+    """A bad model configuration; ``settings`` names the file that lists every setting of that model."""
+
+    def __init__(self, message: str, settings: str = "models/default.toml"):
+        super().__init__(message)
+        self.settings = settings
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -64,24 +64,41 @@ GATE_VARS = ("mu0", "beta", "sigma", "rho", "tau", "s_c_rel", "s_e", "M", "e_z",
 
 
 def load_trend_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """models/trend.toml, overridden by the TOML file ``path`` (``--config``) and then by ``overrides``.  A missing or
+    unreadable file, bad TOML, or a section or setting models/trend.toml does not have (a typo would otherwise be
+    ignored silently) is a :class:`ConfigError` naming the file."""
     cfg = tomllib.loads(TREND_CONFIG.read_text())
     if path is not None:
+        where = "models/trend.toml"
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such file (expected a TOML file overriding the dynamic model's settings)",
+                              where)
         try:
-            cfg = merge(cfg, tomllib.loads(Path(path).read_text()))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            user = tomllib.loads(Path(path).read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}", where) from None
+        # sections and their settings must be the dynamic model's; tables of named values inside a setting (scale,
+        # weights, breaks, need.by_group) are maps and keep free keys
+        unknown = [f"[{sec}]" for sec in user if sec not in cfg or not isinstance(cfg[sec], dict)]
+        unknown += [f"[{sec}] {key}" for sec, tab in user.items() if isinstance(cfg.get(sec), dict)
+                    and isinstance(tab, dict) for key in tab if key not in cfg[sec]]
+        unknown += [f"[{sec}] (not a table)" for sec, tab in user.items() if isinstance(cfg.get(sec), dict)
+                    and not isinstance(tab, dict)]
+        if unknown:
+            raise ConfigError(f"{path}: not a setting of the dynamic model: {', '.join(unknown)}", where)
+        cfg = merge(cfg, user)
     if overrides:
         cfg = merge(cfg, overrides)
     from analysis.trend.years import INDICATOR_COLUMNS
 
     bad = [k for k in cfg["indicators"]["use"] if k not in INDICATOR_COLUMNS]
     if bad:
-        raise ConfigError(f"indicators.use: unknown {bad}; known {list(INDICATOR_COLUMNS)}")
+        raise ConfigError(f"indicators.use: unknown {bad}; known {list(INDICATOR_COLUMNS)}", "models/trend.toml")
     bad = [k for k in cfg["indicators"]["use"] if k not in cfg["priors"]["scale"]]
     if bad:
-        raise ConfigError(f"priors.scale: no scale for {bad}")
+        raise ConfigError(f"priors.scale: no scale for {bad}", "models/trend.toml")
     if cfg["sampler"]["name"] not in ("numpyro", "nutpie", "pymc"):
-        raise ConfigError("sampler.name must be 'numpyro', 'nutpie' or 'pymc'")
+        raise ConfigError("sampler.name must be 'numpyro', 'nutpie' or 'pymc'", "models/trend.toml")
     return cfg
 
 
@@ -212,35 +229,41 @@ def step_layout(d: TrendData) -> dict:
 
 
 def kalman_loglik(resid, R, obs, sigma, rho, lib=pt, vol=None):
-    """Log-likelihood of a stationary AR(1) state observed with noise, summed over series, and the filtered means
-    and variances.  ``resid`` (N, K, T): observation minus the peer/need expectation; ``R`` (N, K, T) observation
-    variance; ``obs`` (N, K, T) bool; ``sigma``, ``rho`` (K,).  ``vol`` (K, T), optional: multiplier of the
-    innovation variance of the step into year t (priors.volatility_step).  Works with pytensor (model) and numpy
-    (checks)."""
+    """Log-likelihood of a stationary AR(1) state observed with noise, summed over series.  ``resid`` (N, K, T):
+    observation minus the peer/need expectation; ``R`` (N, K, T) observation variance; ``obs`` (N, K, T) bool;
+    ``sigma``, ``rho`` (K,).  ``vol`` (K, T), optional: multiplier of the innovation variance of the step into year
+    t (priors.volatility_step).  Works with pytensor (model) and numpy (checks).
+
+    ``resid`` and ``R`` must be finite, and ``R`` positive, where nothing is observed (the model fills 0 and 1): an
+    unobserved cell is switched off by multiplying with the constant 0/1 mask, not by ``where``.  This form, with
+    the years that observe nothing reduced to the prediction step (and skipped before the first observation
+    when the innovation variance is constant: the state is then at its stationary prior), gives the same log
+    density and gradient as the earlier ``where`` form (tests/analysis/trend/test_trend_logp_reference.py) at a
+    much lower cost per gradient under JAX's autodiff, which numpyro uses (benchmarks/RESULTS.md, sixth session)."""
     obs = np.asarray(obs, bool)
+    if lib is np:
+        resid, R = np.where(obs, resid, 0.0), np.where(obs, R, 1.0)
     T = obs.shape[-1]
     q = sigma**2 * (1 - rho**2)
-    a = np.zeros(obs.shape[:2])
-    P = sigma**2 * np.ones(obs.shape[:2])
-    ll = 0.0
+    a, P = None, None  # None: the stationary prior (mean 0, variance sigma^2), not yet moved
+    acc = 0.0
     for t in range(T):
         o = obs[..., t]
-        S = P + R[..., t]
-        e = resid[..., t] - a
-        if lib is pt:
-            S_safe = pt.where(o, S, 1.0)
-            e_safe = pt.where(o, e, 0.0)
-            ll = ll + pt.sum(pt.where(o, -0.5 * (np.log(2 * np.pi) + pt.log(S_safe) + e_safe**2 / S_safe), 0.0))
-            Kg = pt.where(o, P / S_safe, 0.0)
-            a_f, P_f = a + Kg * e_safe, P * (1 - Kg)
-        else:
-            S_safe = np.where(o, S, 1.0)
-            e_safe = np.where(o, e, 0.0)
-            ll = ll + np.sum(np.where(o, -0.5 * (np.log(2 * np.pi) + np.log(S_safe) + e_safe**2 / S_safe), 0.0))
-            Kg = np.where(o, P / S_safe, 0.0)
-            a_f, P_f = a + Kg * e_safe, P * (1 - Kg)
-        a, P = rho * a_f, rho**2 * P_f + (q if vol is None or t + 1 == T else q * vol[..., t + 1])
-    return ll
+        if a is None and vol is None and not o.any():
+            continue  # from the stationary prior, a constant-variance prediction step returns the same prior
+        if a is None:
+            a, P = lib.zeros(obs.shape[:2]), sigma**2 * np.ones(obs.shape[:2])
+        if o.any():
+            w = o.astype(float)
+            S = P + R[..., t]
+            iS = 1.0 / S
+            e = resid[..., t] - a
+            acc = acc + w * (lib.log(S) + e**2 * iS)
+            Kg = w * P * iS
+            a, P = a + Kg * e, P - Kg * P
+        if t + 1 < T:
+            a, P = rho * a, rho**2 * P + (q if vol is None else q * vol[..., t + 1])
+    return -0.5 * (lib.sum(acc) + np.log(2 * np.pi) * obs.sum())
 
 
 def build_model(d: TrendData, cfg: dict) -> pm.Model:

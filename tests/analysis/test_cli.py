@@ -144,3 +144,34 @@ def test_console_script_prints_no_traceback(tmp_path):
                         "summarise", "--out", str(tmp_path / "nowhere")], capture_output=True, text=True,
                        cwd=Path(__file__).resolve().parents[2], env={**os.environ, "SVI_DEBUG": ""})
     assert r.returncode == 2 and "Traceback" not in r.stderr and "svi: error: no panel at" in r.stderr
+
+
+def test_backtest_config_is_read_and_a_missing_or_bad_one_fails_first(tmp_path, capsys, monkeypatch):
+    """`svi validate --backtest --config FILE`: the trend model's options (priors.national_step_df,
+    priors.volatility_step, ...) reach the backtest; a missing file, bad TOML or a setting models/trend.toml does not
+    have fails at once, naming the file, before any panel is read."""
+    import analysis.trend.run as run
+
+    seen = {}
+    monkeypatch.setattr(run, "backtest", lambda panel, out, config=None, **kw: seen.update(config=config))
+    base = ["validate", "--backtest", "--panel", str(tmp_path / "no_panel"), "--out", str(tmp_path / "r"),
+            "--scheduler", "serial"]
+    err = _fail(capsys, base + ["--config", str(tmp_path / "no.toml")])
+    assert "no.toml" in err and "no such file" in err and "models/trend.toml" in err and not seen
+    (tmp_path / "bad.toml").write_text("[priors\nvolatility_step = 0.5")
+    err = _fail(capsys, base + ["--config", str(tmp_path / "bad.toml")])
+    assert "bad.toml" in err and "TOML" in err and not seen
+    (tmp_path / "typo.toml").write_text("[priors]\nvolatility_stp = 0.5\n[prior]\ntau = 1\n")
+    err = _fail(capsys, base + ["--config", str(tmp_path / "typo.toml")])
+    assert "[priors] volatility_stp" in err and "[prior]" in err and "models/trend.toml" in err and not seen
+    err = _fail(capsys, ["validate", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "typo.toml")])
+    assert "--backtest" in err and not seen
+    good = tmp_path / "vol.toml"
+    good.write_text("[priors]\nvolatility_step = 0.5\nscale = { rtt = 0.3 }\n")
+    assert main(base + ["--config", str(good)]) == 0
+    assert seen["config"] == good
+    from models.trend_model import load_trend_config
+
+    cfg = load_trend_config(good)
+    assert cfg["priors"]["volatility_step"] == 0.5 and cfg["priors"]["scale"]["rtt"] == 0.3
+    assert cfg["priors"]["scale"]["ae"] == load_trend_config()["priors"]["scale"]["ae"]  # a map merges key by key
