@@ -34,19 +34,21 @@ def _run(cmd: list, cwd: Path, env: dict, timeout: int = 900) -> subprocess.Comp
 
 
 def _results_from(panel_dir: Path, out: Path) -> str:
-    """A results directory for ``svi report``: a constructed posterior of the panel put through the summaries and a
-    passing gate (nothing samples).  Returns one trust code."""
+    """A results directory for ``svi report``: a constructed posterior of the panel (nothing samples) with a passing
+    gate, saved and summarised by the pipeline's own functions, as ``svi fit`` would (``ResultsDir.save_fit``, then
+    ``analysis.pipeline.write_tables``: every result table, derived ones included, and ``model.json``), so that a table
+    added to the pipeline is written here too.  Returns one trust code."""
     import arviz as az
 
-    from analysis import io
-    from analysis.fitting import save_fit
+    from analysis.fitting import GateResult, gate_record
     from analysis.panel import panel_hash, read_panel
-    from analysis.summaries import summarise
-    from models.config import load_config
+    from analysis.pipeline import write_tables
+    from analysis.results import ResultsDir
+    from models.config import for_panel, load_config
     from models.value_model import prepare
 
     panel = read_panel(panel_dir)
-    cfg = load_config()
+    cfg = for_panel(load_config(), panel)  # the config `svi fit` would fit this panel with
     d = prepare(panel, cfg)
     rng = np.random.default_rng(0)
     S, N, K, J = 200, d.N, len(d.indicators), len(d.cost_outcomes)
@@ -60,16 +62,14 @@ def _results_from(panel_dir: Path, out: Path) -> str:
             "cost_expectation": cost[None, None] + rng.normal(0, 0.02, (1, S, N, J))}
     idata = az.from_dict(posterior=post, dims={"u": ["trust", "indicator"], "theta": ["trust", "indicator"],
                                                "cost_expectation": ["trust", "cost_outcome"]})
-    gate = {"passed": True, "max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 650.0, "divergences": 0,
-            "failing": [], "model_id": "wheeltest0001"}
-    idata.attrs.update({"svi_model_id": gate["model_id"], "svi_config": json.dumps(cfg, default=str),
+    # a one-chain constructed posterior cannot certify itself: the gate's verdict is given, not computed
+    gate = GateResult(passed=True, max_rhat=1.003, min_ess_bulk=900.0, min_ess_tail=650.0, divergences=0)
+    idata.attrs.update({"svi_model_id": "wheeltest0001", "svi_config": json.dumps(cfg, default=str),
                         "svi_code_version": "test", "svi_compile_seconds": 1.0, "svi_sampling_seconds": 1.0,
-                        "svi_gate": "convergence gate PASSED (test)", "svi_panel_hash": panel_hash(panel)})
-    save_fit(idata, out / "fit" / "posterior.nc")
-    io.write_json(out / "fit" / "gate.json", gate)
-    for name, t in summarise(idata, d, cfg).items():
-        io.write_table(t, out / "tables" / name)
-    io.write_json(out / "tables" / "model.json", {"model_id": gate["model_id"], "panel_hash": panel_hash(panel)})
+                        "svi_gate": gate.text(), "svi_panel_hash": panel_hash(panel)})
+    res = ResultsDir(out)
+    res.save_fit(idata, gate_record(gate, idata))
+    write_tables(idata, d, cfg, gate, res, lambda *a: None, panel)
     return str(panel["org_code"].iloc[0])
 
 
