@@ -133,17 +133,34 @@ def run(
     fit: bool = typer.Option(True, "--fit/--no-fit", help="Fit the value model after building the panel."),
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Render the paper and every appendix "
                                  "after the fit (only when the convergence gate passed)."),
+    trend: Optional[bool] = typer.Option(None, "--trend/--no-trend", help="Also fit the dynamic (trend) model "
+                                         "(`svi trend fit`), so the documents get their movements. Default: when "
+                                         "the panel has a multi-year panel (real data, --data-dir)."),
 ):
     """End to end: data -> panel -> fit -> tables -> methodology paper and every trust's board appendix."""
     from analysis.panel import build_and_write
 
-    _check_results_out(out, FIT, TABLES)
-    result = build_and_write(data_dir=data_dir, out=ResultsDir(out).panel_dir, seed=seed)
+    rd = ResultsDir(out)
+    years = rd.panel_dir / "panel_years.parquet"
+    if trend and data_dir is None:
+        raise SVIError("--trend needs the multi-year panel, which is built from real data only: give --data-dir "
+                       "(e.g. ../shared/data), or drop --trend")
+    with_trend = fit and (trend if trend is not None else data_dir is not None)
+    _check_results_out(out, FIT, TABLES, *(["trend"] if with_trend else []))
+    result = build_and_write(data_dir=data_dir, out=rd.panel_dir, seed=seed)
     typer.echo(result.summary_text())
     if fit:
         from analysis.pipeline import fit_and_summarise
 
         res = fit_and_summarise(result.panel, out=Path(out), seed=seed, echo=typer.echo)
+        if with_trend and res["gate"].passed and years.exists():
+            from analysis.trend.run import trend_fit
+
+            # the documents show movements only from a trend fit that passed its own gate; one that fails is
+            # written with its UNPUBLISHABLE marker and the documents say why they have no movements
+            trend_fit(rd.panel_dir, out, echo=typer.echo)
+        elif with_trend and res["gate"].passed:
+            typer.echo(f"trend not fitted: the build wrote no multi-year panel ({years})")
         if reports and res["gate"].passed:
             report_cmd(out=Path(out), trust=None, all_trusts=True, paper=True)
         elif reports:

@@ -175,3 +175,41 @@ def test_backtest_config_is_read_and_a_missing_or_bad_one_fails_first(tmp_path, 
     cfg = load_trend_config(good)
     assert cfg["priors"]["volatility_step"] == 0.5 and cfg["priors"]["scale"]["rtt"] == 0.3
     assert cfg["priors"]["scale"]["ae"] == load_trend_config()["priors"]["scale"]["ae"]  # a map merges key by key
+
+
+def test_run_fits_the_trend_with_real_data_and_not_without(tmp_path, capsys, monkeypatch):
+    """`svi run --data-dir` also fits the dynamic model after a value fit that passed its gate (so the documents get
+    their movements); on the synthetic default it does not, `--trend` without `--data-dir` is refused before any
+    work, and `--no-trend` turns it off.  Panel build, fits and reports are stubbed: this checks the wiring."""
+    from types import SimpleNamespace
+
+    import analysis.cli as cli
+    import analysis.panel as panel
+    import analysis.pipeline as pipeline
+    import analysis.trend.run as trend_run
+
+    calls = []
+
+    def build_and_write(data_dir=None, out=None, seed=None):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        if data_dir is not None:  # the real build writes the year panel beside the cross-section
+            (Path(out) / "panel_years.parquet").write_bytes(b"")
+        return SimpleNamespace(panel=None, summary_text=lambda: "built")
+
+    monkeypatch.setattr(panel, "build_and_write", build_and_write)
+    monkeypatch.setattr(pipeline, "fit_and_summarise",
+                        lambda *a, **k: calls.append("fit") or {"gate": SimpleNamespace(passed=True)})
+    monkeypatch.setattr(trend_run, "trend_fit", lambda *a, **k: calls.append("trend"))
+    monkeypatch.setattr(cli, "report_cmd", lambda **k: calls.append("report"))
+    data = tmp_path / "data"
+    assert main(["run", "--data-dir", str(data), "--out", str(tmp_path / "a")]) == 0
+    assert calls == ["fit", "trend", "report"]
+    calls.clear()
+    assert main(["run", "--out", str(tmp_path / "b")]) == 0
+    assert calls == ["fit", "report"]
+    calls.clear()
+    assert main(["run", "--data-dir", str(data), "--out", str(tmp_path / "c"), "--no-trend"]) == 0
+    assert calls == ["fit", "report"]
+    calls.clear()
+    err = _fail(capsys, ["run", "--trend", "--out", str(tmp_path / "d")])
+    assert "--data-dir" in err and not calls and not (tmp_path / "d").exists()
