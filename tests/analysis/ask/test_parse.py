@@ -16,6 +16,14 @@ def codes(reg, text):
     return [m.codes for m in reg.find(text)]
 
 
+def _assert_placed(cases, reg):
+    """Each (question, intent, field, value): the question, asked in Barnsley's context, parses to that intent with
+    that value in that field (the message names the question and what it parsed to)."""
+    for q, intent, key, value in cases:
+        p = parse(q, reg, context="RFF")
+        assert (p.intent, getattr(p, key)) == (intent, value), (q, p.intent, getattr(p, key))
+
+
 @pytest.mark.parametrize("text,expected", [
     ("Barnsley", [["RFF"]]), ("barnsley hospital", [["RFF"]]), ("RFF", [["RFF"]]), ("Barnsely", [["RFF"]]),
     ("barnslay's costs", [["RFF"]]), ("the rotherham", [["RFR"]]), ("chesterfeild royal", [["RFS"]]),
@@ -174,9 +182,7 @@ def test_definitions_groupings_and_named_trusts_placed(reg):
              ("Are we going forwards or backwards?", "trend", "topic", None),
              ("Where does Leeds Teaching stand?", "rank", "trust", "RR8"),
              ("What's our cost across all settings?", "cost", "setting", "total")]
-    for q, intent, key, value in cases:
-        p = parse(q, reg, context="RFF")
-        assert (p.intent, getattr(p, key)) == (intent, value), q
+    _assert_placed(cases, reg)
     # an opening that asks for a summary is no definition
     assert parse("In a nutshell, are we good value or not?", reg, context="RFF").intent == "value_position"
 
@@ -207,9 +213,7 @@ def test_membership_unit_costs_glossary_and_leaders_placed(reg):
              ("How do you verify the chains have converged?", "method", "topic", "convergence"),
              ("Which of our medical teams costs the most?", "not_measured", "topic", None),
              ("Do we achieve more than our patients would predict?", "value_position", "topic", None)]
-    for q, intent, key, value in cases:
-        p = parse(q, reg, context="RFF")
-        assert (p.intent, getattr(p, key)) == (intent, value), q
+    _assert_placed(cases, reg)
     # standing within the group is a rank question, not membership
     assert parse("Are we the worst trust in our peer group?", reg, context="RFF").intent == "rank"
     # a count that says it moved is still movement
@@ -248,9 +252,7 @@ def test_classes_of_heldout9_and_heldout10_misses_placed(reg):
              ("How does our value compare with the rest of England?", "compare", "other", "england"),
              ("Is RWT good value for money?", "value_position", "trust", "RL4"),
              ("Are we dearer to run than Doncaster?", "compare", "other", "RP5")]
-    for q, intent, key, value in cases:
-        p = parse(q, reg, context="RFF")
-        assert (p.intent, getattr(p, key)) == (intent, value), (q, p.intent, getattr(p, key))
+    _assert_placed(cases, reg)
     # a measure named: what the measure says about us is about the measure
     assert parse("What does our A&E performance say about us?", reg, context="RFF").intent == "indicator"
     # initials shared by several trusts name none of them, and the parser's own words are never initials
